@@ -1,0 +1,183 @@
+"""Options, ini keys and environment → one frozen :class:`Settings`, read once at configure time.
+
+Every user mistake found here becomes a :class:`ConfigError` (the skin turns it into a usage
+error, exit code 4) before any test runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError
+from .targets import Target, load_targets, url_target
+from .tiers import TIERS
+
+if TYPE_CHECKING:
+    import pytest
+
+TARGETS_FILE = "staging-targets.toml"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    target: Target
+    #: Tiers chosen with --staging-tier; None = all.
+    selected_tiers: tuple[str, ...] | None
+    fail_fast: bool
+    sensitive_url: re.Pattern[str] | None
+    release: str | None
+    default_tier: str
+    #: ini staging_required_tiers; None = every tier with a collected test.
+    required_tiers: tuple[str, ...] | None
+    secrets: frozenset[str]
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("staging", "staging acceptance gate (pytest-staging)")
+    group.addoption(
+        "--staging-target",
+        metavar="NAME|URL",
+        help="the deployment under test: a name from staging-targets.toml or a URL. "
+        "Activates the gate. Env STAGING_TARGET, ini staging_target.",
+    )
+    group.addoption(
+        "--staging-targets-file",
+        metavar="PATH",
+        help=f"targets file (default: {TARGETS_FILE} in the rootdir; ini staging_targets_file).",
+    )
+    group.addoption(
+        "--staging-tier",
+        metavar="TIERS",
+        help="run only these tiers, comma separated (smoke,contract,load); the others are deselected.",
+    )
+    group.addoption(
+        "--staging-no-fail-fast",
+        action="store_true",
+        default=False,
+        help="keep running later tiers after a blocking failure in an earlier one.",
+    )
+    group.addoption(
+        "--staging-sensitive-url",
+        metavar="REGEX",
+        help="a target whose URL, or a URL it redirects to, matches (re.search) is sensitive: "
+        "destructive tests never run there. Ini staging_sensitive_url.",
+    )
+    group.addoption(
+        "--staging-release",
+        metavar="ID",
+        help="the release under test (env STAGING_RELEASE); checked against the target's version probe.",
+    )
+    parser.addini("staging_target", "default staging target (name or URL)", default="")
+    parser.addini("staging_targets_file", f"targets file (default {TARGETS_FILE} in the rootdir)", default="")
+    parser.addini("staging_default_tier", "tier of tests without a tier marker", default="smoke")
+    parser.addini(
+        "staging_required_tiers",
+        "tiers that must run at least one test for PROMOTE (default: every tier with a collected test)",
+        type="args",
+        default=None,
+    )
+    parser.addini("staging_sensitive_url", "regex: targets matching it are sensitive", default="")
+
+
+def _parse_tiers(text: str, where: str, field: str = "") -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.replace(",", " ").split() if t.strip())
+    for name in names:
+        if name not in TIERS:
+            raise ConfigError(where, field, f"unknown tier {name!r}; choose from {', '.join(TIERS)}")
+    if not names:
+        raise ConfigError(where, field, f"no tier given; choose from {', '.join(TIERS)}")
+    return names
+
+
+def _target_spec(config: pytest.Config, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """The raw target setting and where it came from: option, then env, then ini."""
+    option = config.option.staging_target
+    if option:
+        return option, "--staging-target"
+    if environ.get("STAGING_TARGET"):
+        return environ["STAGING_TARGET"], "STAGING_TARGET"
+    ini = config.getini("staging_target")
+    if ini:
+        return ini, f"ini staging_target"
+    return None
+
+
+def _ini_source(config: pytest.Config) -> str:
+    return str(config.inipath) if config.inipath else "ini"
+
+
+def is_active(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> bool:
+    return _target_spec(config, environ) is not None
+
+
+def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> Settings | None:
+    """Everything the gate needs, validated; ``None`` when no target is configured (inert)."""
+    spec = _target_spec(config, environ)
+    if spec is None:
+        return None
+    value, source = spec
+    secrets: set[str] = set()
+
+    if "://" in value:
+        target = url_target(value, source)
+    else:
+        path_text = config.option.staging_targets_file or config.getini("staging_targets_file")
+        path = Path(path_text) if path_text else config.rootpath / TARGETS_FILE
+        if not path.is_absolute():
+            base = Path(config.invocation_params.dir) if config.option.staging_targets_file else config.rootpath
+            path = base / path
+        if not path.exists():
+            raise ConfigError(
+                str(path), "", f"{source} names target {value!r} but this targets file does not exist; "
+                "create it, pass --staging-targets-file, or give a URL"
+            )
+        targets = load_targets(path, secrets, environ)
+        if value not in targets:
+            known = ", ".join(sorted(targets)) or "none"
+            raise ConfigError(
+                str(path), f"targets.{value}", f"no such target (from {source}); known targets: {known}"
+            )
+        target = targets[value]
+
+    sensitive_text = config.option.staging_sensitive_url or config.getini("staging_sensitive_url")
+    sensitive_url = None
+    if sensitive_text:
+        if config.option.staging_sensitive_url:
+            where, field = "--staging-sensitive-url", ""
+        else:
+            where, field = _ini_source(config), "staging_sensitive_url"
+        try:
+            sensitive_url = re.compile(sensitive_text)
+        except re.error as exc:
+            raise ConfigError(where, field, f"invalid regular expression ({exc}); fix the pattern") from None
+        if sensitive_url.search(target.url):
+            target = dataclasses.replace(target, sensitive=True)
+
+    selected = _parse_tiers(config.option.staging_tier, "--staging-tier") if config.option.staging_tier else None
+
+    default_tier = config.getini("staging_default_tier").strip()
+    if default_tier not in TIERS:
+        raise ConfigError(
+            _ini_source(config), "staging_default_tier", f"unknown tier {default_tier!r}; choose from {', '.join(TIERS)}"
+        )
+    required_raw = config.getini("staging_required_tiers")
+    required = (
+        _parse_tiers(" ".join(required_raw), _ini_source(config), "staging_required_tiers") if required_raw else None
+    )
+
+    release = config.option.staging_release or environ.get("STAGING_RELEASE") or None
+    return Settings(
+        target=dataclasses.replace(target, release=release),
+        selected_tiers=selected,
+        fail_fast=not config.option.staging_no_fail_fast,
+        sensitive_url=sensitive_url,
+        release=release,
+        default_tier=default_tier,
+        required_tiers=required,
+        secrets=frozenset(secrets),
+    )

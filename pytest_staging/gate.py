@@ -1,0 +1,259 @@
+"""The active gate: the plugin object registered when a staging target is configured.
+
+Three roles share this class: a plain run (everything in one process), an xdist controller
+(pre-flight, crash bookkeeping, summary; it collects and runs nothing) and an xdist worker
+(collection, tier gate, the tests themselves). ``self.role`` says which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import tiers
+from .config import Settings
+from .ledger import TestRecord
+from .preflight import Preflight
+from .redact import Scrubber, ScrubbingFormatter
+from .targets import Target
+
+TIER_KEY = pytest.StashKey[str]()
+GATE_DIR_KEY = "staging_gate_dir"
+PREFLIGHT_KEY = "staging_preflight"
+
+
+class Gate:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.scrub = Scrubber(settings.secrets)
+        workerinput = getattr(config, "workerinput", None)
+        self.role = "worker" if workerinput is not None else "main"
+        self.preflight: Preflight | None = None
+        self.gate_dir: Path | None = None
+        if workerinput is not None:
+            self.preflight = Preflight.from_dict(workerinput[PREFLIGHT_KEY])
+            if workerinput.get(GATE_DIR_KEY):
+                self.gate_dir = Path(workerinput[GATE_DIR_KEY])
+        self.gate: tiers.TierGate = tiers.TierGate(settings.fail_fast)
+        self.collected_tiers: set[str] = set()
+        self.tier_of: dict[str, str] = {}
+        self.records: dict[str, TestRecord] = {}
+        self.current: TestRecord | None = None
+        self.failed: set[str] = set()
+        self.sensitive_skips = 0
+        self._crash_log: tiers.SharedLog | None = None
+
+    # -- the resolved target -------------------------------------------------------------
+
+    @property
+    def target(self) -> Target:
+        target = self.settings.target
+        preflight = self.preflight
+        if preflight is None:
+            return target
+        return dataclasses.replace(
+            target,
+            sensitive=target.sensitive or preflight.sensitive_match is not None,
+            release=target.release or preflight.deployed_version,
+        )
+
+    def http_session(self):
+        from .http import StagingSession
+
+        return StagingSession(self.target, lambda: self.current, self.settings.sensitive_url)
+
+    # -- session start: pre-flight on the controller, handed to xdist workers ---------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._scrub_log_handlers()
+        if self.role == "worker":
+            return
+        if self.config.pluginmanager.has_plugin("dsession"):
+            self.role = "controller"
+            self.gate_dir = Path(tempfile.mkdtemp(prefix="pytest-staging-"))
+            self._crash_log = tiers.SharedLog(self.gate_dir, "controller")
+        if self.config.option.collectonly:
+            self.preflight = Preflight()
+            return
+        from .preflight import run_preflight
+
+        self.preflight = run_preflight(self.settings.target, self.settings.release, self.settings.sensitive_url)
+
+    def workerinput(self) -> dict[str, Any]:
+        assert self.preflight is not None
+        return {PREFLIGHT_KEY: self.preflight.to_dict(), GATE_DIR_KEY: str(self.gate_dir or "")}
+
+    def crashed(self, nodeid: str) -> None:
+        """A worker died running ``nodeid``: count it as finished and failed for the barrier."""
+        if self._crash_log is not None:
+            self._crash_log.append("done", nodeid, True)
+
+    def _scrub_log_handlers(self) -> None:
+        if not self.scrub:
+            return
+        logging_plugin = self.config.pluginmanager.get_plugin("logging-plugin")
+        for name in ("log_cli_handler", "log_file_handler"):
+            handler = getattr(logging_plugin, name, None)
+            if handler is not None and handler.formatter is not None:
+                handler.setFormatter(ScrubbingFormatter(handler.formatter, self.scrub))
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        target = self.target
+        settings = self.settings
+        tiers_text = ",".join(settings.selected_tiers) if settings.selected_tiers else "all"
+        line = (
+            f"staging: target {target.name} ({self.scrub(target.url)}), environment {target.environment}, "
+            f"release {target.release or 'unknown'}, tiers {tiers_text}, "
+            f"fail-fast {'on' if settings.fail_fast else 'off'}"
+        )
+        lines = [line]
+        if target.sensitive:
+            lines.append("staging: target is sensitive: destructive tests will be skipped")
+        if self.preflight is not None and self.preflight.error:
+            lines.append(f"staging: pre-flight failed: {self.scrub(self.preflight.error)}")
+        return lines
+
+    # -- collection -------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
+        report = yield
+        if report.passed and report.result:
+            for node in report.result:
+                if not isinstance(node, pytest.Item):
+                    continue
+                found = tiers.tier_markers({mark.name for mark in node.iter_markers()})
+                if len(found) > 1:
+                    report.outcome = "failed"
+                    report.longrepr = (
+                        f"staging: {node.nodeid} has tier markers {' and '.join(found)}; "
+                        "a test belongs to exactly one tier, keep one marker"
+                    )
+                    report.result = []
+                    break
+                node.stash[TIER_KEY] = found[0] if found else self.settings.default_tier
+        self.scrub.report(report)
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> Generator[None, None, None]:
+        # Before -k/-m and other plugins deselect: which tiers exist at all (required tiers).
+        for item in items:
+            if TIER_KEY not in item.stash:  # made by a collector whose report we did not see
+                found = tiers.tier_markers({mark.name for mark in item.iter_markers()})
+                item.stash[TIER_KEY] = found[0] if found else self.settings.default_tier
+        self.collected_tiers = {item.stash[TIER_KEY] for item in items}
+        result = yield
+        selected = self.settings.selected_tiers
+        if selected is not None:
+            keep = [item for item in items if item.stash[TIER_KEY] in selected]
+            dropped = [item for item in items if item.stash[TIER_KEY] not in selected]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+                items[:] = keep
+        # Stable: within a tier, the order pytest (or another plugin) chose is kept.
+        items.sort(key=lambda item: tiers.ORDER[item.stash[TIER_KEY]])
+        return result
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.tier_of = {item.nodeid: item.stash[TIER_KEY] for item in session.items}
+        if self.role == "worker" and self.gate_dir is not None:
+            log = tiers.SharedLog(self.gate_dir, str(self.config.workerinput["workerid"]))  # type: ignore[attr-defined]
+            self.gate = tiers.SharedTierGate(self.settings.fail_fast, log, self.tier_of)
+
+    # -- running --------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        tier = item.stash[TIER_KEY]
+        destructive = item.get_closest_marker("destructive") is not None
+        self.current = self.records[item.nodeid] = TestRecord(item.nodeid, tier, destructive)
+        if isinstance(self.gate, tiers.SharedTierGate):
+            self.gate.starting(item.nodeid)
+        reason = self.gate.before(tier)
+        if reason is not None:
+            pytest.skip(reason)
+        if destructive and self.target.sensitive:
+            pytest.skip(f"staging: destructive test not run on sensitive target {self.target.name}")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        preflight = self.preflight
+        if preflight is not None and preflight.error:
+            pytest.fail(self.scrub(preflight.error), pytrace=False)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        if call.when == "teardown":
+            item.user_properties.append(("tier", item.stash[TIER_KEY]))
+            record = self.records.get(item.nodeid)
+            if record is not None and record.has_correlation_id:
+                item.user_properties.append(("correlation_id", record.correlation_id))
+        report = yield
+        report.staging_tier = item.stash[TIER_KEY]
+        if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[2].startswith("Skipped: staging:"):
+            # Point at the test, not at this plugin, as pytest does for skip markers.
+            path, lineno, _ = item.reportinfo()
+            report.longrepr = (str(path), (lineno or 0) + 1, report.longrepr[2])
+        self.scrub.report(report)
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.failed.add(report.nodeid)
+        elif report.skipped and report.when == "setup" and _skip_text(report).startswith("staging: destructive"):
+            self.sensitive_skips += 1
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.current = None
+        if self.role == "controller":
+            return
+        tier = self.tier_of.get(nodeid)
+        if tier is not None:
+            self.gate.finished(nodeid, tier, nodeid in self.failed)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_warning_recorded(self, warning_message: Any) -> None:
+        if self.scrub:
+            message = warning_message.message
+            text = str(message)
+            if self.scrub(text) != text:
+                warning_message.message = type(message)(self.scrub(text)) if isinstance(message, Warning) else self.scrub(text)
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lines = []
+        if self.preflight is not None and self.preflight.error:
+            lines.append(f"pre-flight failed: {self.scrub(self.preflight.error)}")
+        if self.sensitive_skips:
+            lines.append(
+                f"{self.sensitive_skips} destructive test(s) skipped: target {self.target.name} is sensitive"
+            )
+        if lines:
+            terminalreporter.section("staging")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    def pytest_unconfigure(self) -> None:
+        if isinstance(self.gate, tiers.SharedTierGate):
+            self.gate.log.close()
+        if self._crash_log is not None:
+            self._crash_log.close()
+        if self.role == "controller" and self.gate_dir is not None:
+            shutil.rmtree(self.gate_dir, ignore_errors=True)
+
+
+def _skip_text(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return ""

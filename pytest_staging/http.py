@@ -1,0 +1,89 @@
+"""``staging_http``: a requests Session bound to the staging target."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+if TYPE_CHECKING:
+    from .ledger import TestRecord
+    from .targets import Target
+
+#: Connection attempts retried per request. Only failures to *connect* are retried: the request
+#: never reached the target, so retrying is safe for any method. Read errors and bad statuses
+#: are the target's answer and must reach the test.
+CONNECT_RETRIES = 2
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+class SensitiveRedirectError(requests.RequestException):
+    """A destructive test's request was redirected to a sensitive URL; it was not followed."""
+
+
+class StagingSession(requests.Session):
+    """A :class:`requests.Session` for one staging target.
+
+    - relative URLs are joined to the target URL (``/json`` → ``<target>/json``, keeping any
+      path prefix of the target);
+    - every request gets the target's timeout unless one is given, and the target's headers;
+    - connection errors are retried (``CONNECT_RETRIES`` times), nothing else is;
+    - inside a test, each request carries that test's ``X-Correlation-ID`` and its latency is
+      recorded as the metric ``"<METHOD> <path>"`` in milliseconds.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        current: Callable[[], TestRecord | None] = lambda: None,
+        sensitive_url: re.Pattern[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.target = target
+        self.base_url = target.url.rstrip("/") + "/"
+        self._current = current
+        self._sensitive_url = sensitive_url
+        self.headers.update(target.headers)
+        retry = Retry(total=None, connect=CONNECT_RETRIES, read=False, status=0, other=0, backoff_factor=0.1)
+        adapter = HTTPAdapter(max_retries=retry)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def url_for(self, url: str) -> str:
+        if urlsplit(url).scheme:
+            return url
+        return self.base_url + url.lstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.target.timeout
+        record = self._current()
+        if record is not None:
+            headers = dict(kwargs.get("headers") or {})
+            headers.setdefault(CORRELATION_HEADER, record.correlation_id)
+            kwargs["headers"] = headers
+        full_url = self.url_for(url)
+        started = time.perf_counter()
+        response = super().request(method, full_url, *args, **kwargs)
+        if record is not None:
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            record.add_metric(f"{method.upper()} {urlsplit(full_url).path or '/'}", elapsed_ms, "ms")
+        return response
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        location = super().get_redirect_target(resp)
+        record = self._current()
+        if location and record is not None and record.destructive and self._sensitive_url is not None:
+            absolute = urljoin(resp.url, location)
+            if self._sensitive_url.search(absolute):
+                raise SensitiveRedirectError(
+                    f"redirect to {absolute} matches --staging-sensitive-url; a destructive test never follows it",
+                    response=resp,
+                )
+        return location

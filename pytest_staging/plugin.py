@@ -1,0 +1,107 @@
+"""pytest-staging's entry point (``-p no:staging`` disables it): options, markers, fixtures.
+
+Without a staging target this module is all that runs, and it does nothing per test: the gate
+(:mod:`pytest_staging.gate`) is registered only when a target is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from . import config as staging_config
+
+if TYPE_CHECKING:
+    from .gate import Gate
+    from .http import StagingSession
+    from .targets import Target
+
+GATE_KEY = pytest.StashKey["Gate"]()
+
+MARKERS = (
+    "smoke: staging gate tier 1: is the deployment up and answering (runs first)",
+    "contract: staging gate tier 2: API and data contracts (after smoke)",
+    "load: staging gate tier 3: load and performance (last)",
+    "destructive: changes data on the target; never runs on a sensitive target",
+    "quarantine(reason, owner, until, ticket=None): a known-flaky test whose failure does not block",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    staging_config.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered either way, so --strict-markers suites collect cleanly without a target.
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    if config.option.help or config.option.version:
+        return
+    from .errors import ConfigError
+
+    try:
+        settings = staging_config.read_settings(config)
+    except ConfigError as exc:
+        raise pytest.UsageError(exc.line()) from None
+    if settings is None:
+        return
+    if not hasattr(config, "workerinput"):
+        dist = getattr(config.option, "dist", "no")
+        from .xdist import ORDERED_DIST_MODES
+
+        if dist not in ORDERED_DIST_MODES:
+            raise pytest.UsageError(
+                f"pytest-staging: --dist={dist}: tiers cannot be kept in order with this mode; "
+                "use --dist=load (the default for -n) or run one tier per invocation with --staging-tier"
+            )
+    from .gate import Gate
+
+    gate = Gate(config, settings)
+    config.stash[GATE_KEY] = gate
+    config.pluginmanager.register(gate, "staging-gate")
+    if config.pluginmanager.has_plugin("xdist"):
+        from .xdist import XdistHooks
+
+        config.pluginmanager.register(XdistHooks(gate), "staging-xdist")
+
+
+def _gate(request: pytest.FixtureRequest) -> Gate:
+    gate = request.config.stash.get(GATE_KEY, None)
+    if gate is None:
+        pytest.fail(
+            f"{request.fixturename}: no staging target configured; pass --staging-target=NAME|URL "
+            "or set STAGING_TARGET or ini staging_target",
+            pytrace=False,
+        )
+    return gate
+
+
+@pytest.fixture(scope="session")
+def staging_target(request: pytest.FixtureRequest) -> Target:
+    """The staging target under test, as resolved before the first test.
+
+    Attributes: ``name``, ``url``, ``environment``, ``sensitive`` (true when the targets file
+    says so, or the URL or a redirect from it matches ``--staging-sensitive-url``) and
+    ``release`` (``--staging-release``, else the version the target's probe reported, else None).
+    Never exposes the target's headers.
+    """
+    return _gate(request).target
+
+
+@pytest.fixture(scope="session")
+def staging_http(request: pytest.FixtureRequest) -> Iterator[StagingSession]:
+    """A ``requests.Session`` bound to the staging target.
+
+    - relative URLs are resolved against the target URL: ``staging_http.get("/health")``;
+    - the target's ``timeout`` applies unless you pass one; its ``headers`` are sent;
+    - connection errors are retried twice; HTTP errors and read timeouts are not;
+    - each request carries the current test's ``X-Correlation-ID`` (one id per test, also in
+      the test's JUnit properties), and its latency is recorded as ``"<METHOD> <path>"`` in ms;
+    - in a ``destructive`` test, a redirect to a URL matching ``--staging-sensitive-url`` is
+      refused (``SensitiveRedirectError``) instead of followed.
+    """
+    session = _gate(request).http_session()
+    yield session
+    session.close()

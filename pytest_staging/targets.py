@@ -1,0 +1,193 @@
+"""Staging targets: the targets file, ``${VAR}`` expansion and the secrets it brings in.
+
+Pure: no pytest imports. Every user mistake is a :class:`ConfigError` naming file and field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_TIMEOUT = 10.0
+#: Values shorter than this are not scrubbed: hiding every "1" or "on" would wreck the output
+#: without protecting anything a secret that short could protect.
+MIN_SECRET_LENGTH = 4
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_FIELDS = {
+    "url": "the base URL (http or https)",
+    "environment": "free text, e.g. staging",
+    "sensitive": "true or false",
+    "timeout": "seconds per request, a number > 0",
+    "headers": "a table of header names to strings",
+    "version_url": "a path or URL answering with the deployed version",
+    "version_pointer": "a JSON pointer into the version body, e.g. /build/sha",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A resolved staging target. ``headers`` may hold secrets: never print or serialise it."""
+
+    name: str
+    url: str
+    environment: str = "unspecified"
+    sensitive: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    version_url: str | None = None
+    version_pointer: str | None = None
+    #: Where it came from: the targets file path, or the option/env/ini that gave a URL.
+    source: str = ""
+    #: The release under test: ``--staging-release`` or, without it, the probed version.
+    release: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The fields that may appear in reports and verdicts (never the headers)."""
+        return {"name": self.name, "url": self.url, "environment": self.environment}
+
+
+def expand(value: str, where: str, field: str, secrets: set[str], environ: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` with the environment's value (``$$`` is a literal ``$``).
+
+    Every value read this way is added to ``secrets`` so it can be scrubbed from all output.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        if name not in environ:
+            raise ConfigError(where, field, f"environment variable {name} is not set; export it or remove ${{{name}}}")
+        found = environ[name]
+        if len(found) >= MIN_SECRET_LENGTH:
+            secrets.add(found)
+        return found
+
+    return _VAR.sub(substitute, value)
+
+
+def check_url(url: str, where: str, field: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(where, field, f"{url!r} is not an http(s) URL; write it as https://host[:port][/path]")
+
+
+def url_target(url: str, source: str) -> Target:
+    """A target given directly as a URL (``--staging-target=https://...``)."""
+    check_url(url, source, "")
+    return Target(name=urlsplit(url).netloc, url=url, source=source)
+
+
+def load_targets(path: Path, secrets: set[str], environ: Mapping[str, str] = os.environ) -> dict[str, Target]:
+    """Parse a ``staging-targets.toml``: ``[targets.NAME]`` tables as in SPEC §2."""
+    where = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(where, "", "file not found; create it or pass --staging-targets-file=PATH") from None
+    except OSError as exc:
+        raise ConfigError(where, "", f"cannot read it ({exc.strerror or exc}); check its permissions") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(where, "", f"not valid TOML ({exc}); fix the syntax") from None
+    extra = set(data) - {"targets"}
+    if extra:
+        raise ConfigError(where, sorted(extra)[0], "unknown top-level key; targets go in [targets.NAME] tables")
+    tables = data.get("targets", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(where, "targets", "must be a table of [targets.NAME] tables")
+    return {name: _parse_target(name, table, where, secrets, environ) for name, table in tables.items()}
+
+
+def _parse_target(
+    name: str, table: Any, where: str, secrets: set[str], environ: Mapping[str, str]
+) -> Target:
+    prefix = f"targets.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError(where, prefix, "must be a table ([targets.NAME] with url = ...)")
+    for key in table:
+        if key not in _FIELDS:
+            known = ", ".join(_FIELDS)
+            raise ConfigError(where, f"{prefix}.{key}", f"unknown field; known fields: {known}")
+
+    def text(key: str, *, required: bool = False) -> str | None:
+        value = table.get(key)
+        if value is None:
+            if required:
+                raise ConfigError(where, f"{prefix}.{key}", f"missing; set it to {_FIELDS[key]}")
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(where, f"{prefix}.{key}", f"expected a string ({_FIELDS[key]}), got {value!r}")
+        return expand(value, where, f"{prefix}.{key}", secrets, environ)
+
+    url = text("url", required=True)
+    assert url is not None
+    # Complain about the URL as written, so an expanded secret never reaches the message.
+    if not _VAR.search(table["url"]):
+        check_url(url, where, f"{prefix}.url")
+    elif urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        raise ConfigError(where, f"{prefix}.url", f"{table['url']!r} does not expand to an http(s) URL")
+
+    sensitive = table.get("sensitive", False)
+    if not isinstance(sensitive, bool):
+        raise ConfigError(where, f"{prefix}.sensitive", f"expected true or false, got {sensitive!r}")
+
+    timeout = table.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigError(where, f"{prefix}.timeout", f"expected {_FIELDS['timeout']}, got {timeout!r}")
+
+    headers_raw = table.get("headers", {})
+    if not isinstance(headers_raw, dict):
+        raise ConfigError(where, f"{prefix}.headers", "expected a table, e.g. { Authorization = \"Bearer ${TOKEN}\" }")
+    headers = {}
+    for key, value in headers_raw.items():
+        if not isinstance(value, str):
+            raise ConfigError(where, f"{prefix}.headers.{key}", f"expected a string, got {value!r}")
+        headers[key] = expand(value, where, f"{prefix}.headers.{key}", secrets, environ)
+
+    pointer = text("version_pointer")
+    if pointer is not None and pointer != "" and not pointer.startswith("/"):
+        raise ConfigError(where, f"{prefix}.version_pointer", f"{pointer!r} is not a JSON pointer; start it with '/'")
+
+    return Target(
+        name=name,
+        url=url,
+        environment=text("environment") or "unspecified",
+        sensitive=sensitive,
+        timeout=float(timeout),
+        headers=headers,
+        version_url=text("version_url"),
+        version_pointer=pointer,
+        source=where,
+    )
+
+
+def resolve_pointer(document: Any, pointer: str) -> Any:
+    """RFC 6901 JSON pointer lookup; raises KeyError naming the missing part."""
+    if pointer == "":
+        return document
+    current = document
+    for part in pointer[1:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        elif isinstance(current, dict) and part in current:
+            current = current[part]
+        else:
+            raise KeyError(part)
+    return current
