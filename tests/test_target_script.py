@@ -1,5 +1,6 @@
 """The bundled example target (example_suites/httpbin/target.py), against real servers."""
 
+import contextlib
 import json
 import os
 import re
@@ -34,7 +35,7 @@ def get(url):
 def live_processes(match):
     """{pid: stat fields after the name} of non-zombie processes for which match(fields, cmdline)."""
     found = {}
-    for proc in Path("/proc").iterdir():
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -140,8 +141,12 @@ def test_start_retries_on_another_port_when_the_free_one_is_taken(httpbin_target
 @needs_proc
 def test_stop_escalates_to_sigkill_for_the_whole_group(httpbin_target):
     server = httpbin_target.start()
-    group = group_members(server.pid)
-    assert len(group) >= 3
-    os.kill(server.pid, signal.SIGSTOP)  # a hung master that cannot act on SIGTERM
-    server.stop(timeout=0.5)
-    assert live_processes(lambda _, __: True).keys() & group.keys() == set()
+    try:
+        group = group_members(server.pid)
+        assert len(group) >= 3
+        os.kill(server.pid, signal.SIGSTOP)  # a hung master that cannot act on SIGTERM
+        server.stop(timeout=0.5)
+        assert live_processes(lambda _, __: True).keys() & group.keys() == set()
+    finally:  # don't leak a frozen server if stop() is broken
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)

@@ -263,7 +263,7 @@ def _cmd_start(args, state_path: Path) -> int:
 def _cmd_stop(args, state_path: Path) -> int:
     running = _read_state(state_path)
     if running:
-        pass
+        _stop_group(running["pid"])
     else:
         print("no server running", file=sys.stderr)
     state_path.unlink(missing_ok=True)

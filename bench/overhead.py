@@ -1,0 +1,329 @@
+"""How much wall-clock time does pytest-staging add to a pytest run?
+
+Generates a throw-away suite of N trivial tests (default 5,000: 50 files x 100
+``def test_i(): assert True``, with its own ``pytest.ini`` so no project config applies),
+starts a local HTTP target (``python -m http.server`` on 127.0.0.1, a free port), and times
+whole ``python -m pytest -q -p no:cacheprovider`` subprocesses in three cases:
+
+``bare``    the plugin disabled (``-p no:staging``): the baseline;
+``unused``  the plugin installed but no target configured (inert; budget <= 1.02 x bare);
+``active``  ``--staging-target=http://127.0.0.1:PORT`` (pre-flight GET plus the per-test
+            hooks; budget <= 1.05 x bare).
+
+Every other installed pytest11 plugin (xdist, hypothesis, ...) is disabled with ``-p no:NAME``
+identically in all three cases (``--keep-other-plugins`` to keep them), so the only difference
+between the cases is this plugin. One warm-up round (not counted) fills the bytecode caches;
+then each round runs the three cases in a rotated order (round r starts at case r % 3), so
+drift on a noisy machine falls on every case alike.
+
+Reading the output: the headline is the *median of per-round ratios* (each round's
+``case / bare``, computed within that round, then the median across rounds), which cancels
+slow drift; the ratio of medians and of minimums are shown as cross-checks. Each run must exit
+0 and report exactly ``N passed``, and the target's access log must show a GET from every
+``active`` run and none from the others; otherwise the script fails loudly (exit 1). The
+budget verdict is a report only: the exit status is 0 whether or not it is met.
+
+    .venv/bin/python bench/overhead.py [--tests 5000] [--rounds 7] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+CASES = ("bare", "unused", "active")
+BUDGETS = {"unused": 1.02, "active": 1.05}
+PLUGIN = "staging"
+FILES = 50
+#: Environment that could change what the child pytest loads or whether the plugin is active.
+SCRUBBED_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_XDIST_AUTO_NUM_WORKERS")
+
+
+class BenchError(Exception):
+    """A run failed or the setup is not what the comparison assumes."""
+
+
+# -- the suite and the target ---------------------------------------------------------------
+
+
+def write_suite(root: Path, tests: int) -> None:
+    root.mkdir()
+    (root / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    files = min(FILES, tests)
+    per_file, extra = divmod(tests, files)
+    for index in range(files):
+        count = per_file + (1 if index < extra else 0)
+        body = "".join(f"def test_{i}():\n    assert True\n\n\n" for i in range(count))
+        (root / f"test_bench_{index:03d}.py").write_text(body, encoding="utf-8")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Target:
+    """``python -m http.server`` on a free port; its access log tells which runs made a request."""
+
+    def __init__(self, docroot: Path, log_path: Path) -> None:
+        docroot.mkdir()
+        (docroot / "index.html").write_text("ok\n", encoding="utf-8")
+        self.docroot = docroot
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 15.0) -> None:
+        for _attempt in range(3):  # the free port can be taken between probe and bind
+            port = free_port()
+            self.url = f"http://127.0.0.1:{port}"
+            log = open(self.log_path, "wb")
+            try:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+                     str(self.docroot), str(port)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                )
+            finally:
+                log.close()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    with urllib.request.urlopen(self.url + "/", timeout=1) as response:
+                        if response.status == 200:
+                            return
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        raise BenchError(f"the HTTP target did not answer; its log:\n{self.log_path.read_text(errors='replace')}")
+
+    def gets(self) -> int:
+        """GET requests served so far (the readiness probe included)."""
+        return self.log_path.read_text(errors="replace").count('"GET ')
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- running pytest -------------------------------------------------------------------------
+
+
+def other_plugins() -> list[str]:
+    names = {ep.name for ep in importlib.metadata.entry_points(group="pytest11")}
+    if PLUGIN not in names:
+        raise BenchError(f"no pytest11 entry point named {PLUGIN!r} in {sys.executable}; install the plugin first")
+    return sorted(names - {PLUGIN})
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGING_") and k not in SCRUBBED_ENV}
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def case_flags(case: str, target_url: str) -> list[str]:
+    if case == "bare":
+        return ["-p", f"no:{PLUGIN}"]
+    if case == "unused":
+        return []
+    return [f"--staging-target={target_url}"]
+
+
+_SUMMARY = re.compile(r"^(?P<counts>\d+ \w+(?:, \d+ \w+)*) in [\d.]+s\b")
+
+
+def summary_counts(output: str) -> dict[str, int] | None:
+    for line in reversed(output.strip().splitlines()):
+        match = _SUMMARY.match(line.strip().strip("=").strip())
+        if match:
+            return {word: int(n) for n, word in (part.split(" ", 1) for part in match["counts"].split(", "))}
+    return None
+
+
+def check_plugin_loading(suite: Path, common: list[str], env: dict[str, str], target_url: str, others: list[str]) -> None:
+    """``pytest -VV`` lists the registered plugins: staging only when not disabled, no others."""
+    for case in ("bare", "unused"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-VV", *common, *case_flags(case, target_url)],
+            cwd=suite, env=env, capture_output=True, text=True,
+        )
+        text = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise BenchError(f"{case}: pytest -VV exited {proc.returncode}:\n{text}")
+        has_staging = "pytest-staging" in text
+        if has_staging != (case == "unused"):
+            raise BenchError(f"{case}: pytest-staging {'is' if has_staging else 'is not'} registered:\n{text}")
+        if others:
+            listed = [line.strip() for line in text.splitlines() if " at " in line and "pytest-staging" not in line]
+            if listed:
+                raise BenchError(f"{case}: other plugins still registered: {listed}")
+
+
+def run_case(case: str, suite: Path, common: list[str], env: dict[str, str], target: Target, tests: int) -> float:
+    before = target.gets()
+    cmd = [sys.executable, "-m", "pytest", *common, *case_flags(case, target.url)]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=suite, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise BenchError(f"{case}: exit code {proc.returncode}\n$ {' '.join(cmd)}\n{output[-4000:]}")
+    counts = summary_counts(proc.stdout)
+    if counts is None or counts.get("passed") != tests or set(counts) - {"passed", "warning", "warnings"}:
+        raise BenchError(f"{case}: expected '{tests} passed', got {counts}\n$ {' '.join(cmd)}\n{output[-4000:]}")
+    if counts.keys() & {"warning", "warnings"}:
+        print(f"  note: {case} run reported {counts}", file=sys.stderr)
+    requests = target.gets() - before
+    if (requests > 0) != (case == "active"):
+        raise BenchError(f"{case}: the target saw {requests} GET(s) during the run (expected {'some' if case == 'active' else 'none'})")
+    return elapsed
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def summarize(times: dict[str, list[float]]) -> dict:
+    rounds = len(times["bare"])
+    result: dict = {"cases": {}, "ratios": {}}
+    for case in CASES:
+        result["cases"][case] = {
+            "median_s": statistics.median(times[case]),
+            "min_s": min(times[case]),
+            "max_s": max(times[case]),
+            "times_s": times[case],
+        }
+    for case, budget in BUDGETS.items():
+        per_round = [times[case][r] / times["bare"][r] for r in range(rounds)]
+        headline = statistics.median(per_round)
+        result["ratios"][case] = {
+            "per_round": per_round,
+            "median_of_per_round": headline,
+            "ratio_of_medians": result["cases"][case]["median_s"] / result["cases"]["bare"]["median_s"],
+            "ratio_of_mins": result["cases"][case]["min_s"] / result["cases"]["bare"]["min_s"],
+            "budget": budget,
+            "within_budget": headline <= budget,
+        }
+    return result
+
+
+def print_report(result: dict, meta: dict) -> None:
+    print()
+    print(f"pytest-staging overhead: {meta['tests']} trivial tests, {meta['rounds']} rounds (+1 warm-up), "
+          f"python {meta['python']}, pytest {meta['pytest']}, {meta['cpus']} CPUs")
+    print(f"common flags: {' '.join(meta['common_flags'])}")
+    print()
+    print(f"{'case':<8} {'median s':>9} {'min s':>8} {'max s':>8}")
+    for case in CASES:
+        c = result["cases"][case]
+        print(f"{case:<8} {c['median_s']:>9.3f} {c['min_s']:>8.3f} {c['max_s']:>8.3f}")
+    print()
+    print("per-round ratios (case / bare, same round):")
+    print(f"{'round':<6} " + " ".join(f"{case + '/bare':>12}" for case in BUDGETS))
+    for r in range(meta["rounds"]):
+        print(f"{r + 1:<6} " + " ".join(f"{result['ratios'][case]['per_round'][r]:>12.4f}" for case in BUDGETS))
+    print()
+    print(f"{'ratio':<12} {'median/round':>12} {'of medians':>11} {'of mins':>8} {'budget':>7}  verdict")
+    for case in BUDGETS:
+        r = result["ratios"][case]
+        verdict = "within budget" if r["within_budget"] else "OVER budget"
+        print(f"{case + '/bare':<12} {r['median_of_per_round']:>12.4f} {r['ratio_of_medians']:>11.4f} "
+              f"{r['ratio_of_mins']:>8.4f} {r['budget']:>7.2f}  {verdict}")
+    print("(headline: median of per-round ratios; the verdict uses it)")
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tests", type=int, default=5000, help="number of trivial tests (default 5000)")
+    parser.add_argument("--rounds", type=int, default=7, help="counted rounds (default 7), plus one warm-up")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--keep-other-plugins", action="store_true",
+                        help="do not disable the other installed pytest11 plugins (xdist, hypothesis, ...)")
+    args = parser.parse_args(argv)
+    if args.tests < 1 or args.rounds < 1:
+        parser.error("--tests and --rounds must be >= 1")
+
+    # SIGTERM ends the run like Ctrl-C, so the target is stopped and the temp dir removed.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    others = [] if args.keep_other_plugins else other_plugins()
+    common = ["-q", "-p", "no:cacheprovider"]
+    for name in others:
+        common += ["-p", f"no:{name}"]
+    env = child_env()
+
+    with tempfile.TemporaryDirectory(prefix="staging-bench-") as tmp:
+        suite = Path(tmp) / "suite"
+        write_suite(suite, args.tests)
+        target = Target(Path(tmp) / "www", Path(tmp) / "target.log")
+        try:
+            target.start()
+            check_plugin_loading(suite, common, env, target.url, others)
+            print(f"target {target.url}; suite {suite}; warm-up ...", file=sys.stderr)
+            for case in CASES:
+                run_case(case, suite, common, env, target, args.tests)
+            times: dict[str, list[float]] = {case: [] for case in CASES}
+            for r in range(args.rounds):
+                order = CASES[r % 3:] + CASES[: r % 3]
+                line = []
+                for case in order:
+                    elapsed = run_case(case, suite, common, env, target, args.tests)
+                    times[case].append(elapsed)
+                    line.append(f"{case} {elapsed:.3f}s")
+                print(f"round {r + 1}/{args.rounds}: " + ", ".join(line), file=sys.stderr)
+        except BenchError as exc:
+            print(f"overhead.py: FAILED: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("overhead.py: interrupted", file=sys.stderr)
+            return 130
+        finally:
+            target.stop()
+
+    meta = {
+        "tests": args.tests,
+        "rounds": args.rounds,
+        "python": platform.python_version(),
+        "pytest": importlib.metadata.version("pytest"),
+        "plugin": importlib.metadata.version("pytest-staging"),
+        "cpus": os.cpu_count(),
+        "common_flags": common,
+        "disabled_plugins": others,
+    }
+    result = summarize(times)
+    print_report(result, meta)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"meta": meta, **result}, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

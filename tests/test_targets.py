@@ -1,0 +1,144 @@
+"""The targets file, ${VAR} expansion and JSON pointers: pure functions, tested directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_staging.errors import ConfigError
+from pytest_staging.redact import Scrubber
+from pytest_staging.targets import expand, load_targets, resolve_pointer, url_target
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "staging-targets.toml"
+    path.write_text(text)
+    return path
+
+
+def test_full_target_is_parsed_and_expanded(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[targets.staging-eu]
+url = "https://staging-eu.example.com"
+environment = "staging"
+sensitive = true
+timeout = 3
+headers = { Authorization = "Bearer ${TOKEN}", X-Team = "pay" }
+version_url = "/version"
+version_pointer = "/build/sha"
+""",
+    )
+    secrets: set[str] = set()
+    targets = load_targets(path, secrets, {"TOKEN": "t0ps3cret"})
+    target = targets["staging-eu"]
+    assert target.url == "https://staging-eu.example.com"
+    assert target.environment == "staging"
+    assert target.sensitive is True
+    assert target.timeout == 3.0
+    assert target.headers == {"Authorization": "Bearer t0ps3cret", "X-Team": "pay"}
+    assert (target.version_url, target.version_pointer) == ("/version", "/build/sha")
+    assert secrets == {"t0ps3cret"}
+    assert "t0ps3cret" not in repr(target)
+    assert "t0ps3cret" not in str(target.public())
+
+
+def test_defaults(tmp_path):
+    target = load_targets(write(tmp_path, '[targets.a]\nurl = "http://a:1"\n'), set(), {})["a"]
+    assert (target.environment, target.sensitive, target.timeout, dict(target.headers)) == ("unspecified", False, 10.0, {})
+
+
+def test_dollar_dollar_is_a_literal_dollar():
+    secrets: set[str] = set()
+    assert expand("a$$b ${X}", "f", "k", secrets, {"X": "value"}) == "a$b value"
+    assert secrets == {"value"}
+
+
+def test_short_values_are_not_secrets():
+    secrets: set[str] = set()
+    expand("${PORT}", "f", "k", secrets, {"PORT": "80"})
+    assert secrets == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "field", "fragment"),
+    [
+        ("[targets.a\nurl=", {}, "", "not valid TOML"),
+        ('[targets.a]\nenvironment = "x"\n', {}, "targets.a.url", "missing"),
+        ('[targets.a]\nurl = "ftp://x"\n', {}, "targets.a.url", "not an http(s) URL"),
+        ('[targets.a]\nurl = "http://x"\ntimout = 3\n', {}, "targets.a.timout", "unknown field"),
+        ('[targets.a]\nurl = "http://x"\ntimeout = "ten"\n', {}, "targets.a.timeout", "number"),
+        ('[targets.a]\nurl = "http://x"\ntimeout = 0\n', {}, "targets.a.timeout", "number"),
+        ('[targets.a]\nurl = "http://x"\nsensitive = "yes"\n', {}, "targets.a.sensitive", "true or false"),
+        ('[targets.a]\nurl = "http://x"\nheaders = "x"\n', {}, "targets.a.headers", "table"),
+        ('[targets.a]\nurl = "http://x"\nheaders = { A = 1 }\n', {}, "targets.a.headers.A", "string"),
+        ('[targets.a]\nurl = "http://x"\nheaders = { A = "${NOPE}" }\n', {}, "targets.a.headers.A", "NOPE is not set"),
+        ('[targets.a]\nurl = "http://x"\nversion_pointer = "build"\n', {}, "targets.a.version_pointer", "JSON pointer"),
+        ('[target.a]\nurl = "http://x"\n', {}, "target", "unknown top-level key"),
+        ('targets = 3\n', {}, "targets", "table"),
+    ],
+)
+def test_bad_targets_file_names_file_and_field(tmp_path, text, env, field, fragment):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_targets(path, set(), env)
+    error = info.value
+    assert error.where == str(path)
+    assert error.field == field
+    assert fragment in error.problem
+    assert "\n" not in error.line()
+
+
+def test_secret_in_url_never_reaches_the_error(tmp_path):
+    path = write(tmp_path, '[targets.a]\nurl = "${BASE}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_targets(path, set(), {"BASE": "ftp://user:hunter22@x"})
+    assert "hunter22" not in info.value.line()
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_targets(tmp_path / "missing.toml", set(), {})
+    directory = tmp_path / "dir.toml"
+    directory.mkdir()
+    with pytest.raises(ConfigError, match="cannot read it"):
+        load_targets(directory, set(), {})
+
+
+def test_url_target():
+    target = url_target("http://127.0.0.1:8000/api", "--staging-target")
+    assert (target.name, target.url) == ("127.0.0.1:8000", "http://127.0.0.1:8000/api")
+    with pytest.raises(ConfigError, match="not an http"):
+        url_target("127.0.0.1:8000", "--staging-target")
+
+
+def test_json_pointer():
+    doc = {"build": {"sha": "abc", "a/b": 1, "m~n": 2}, "list": [10, 20]}
+    assert resolve_pointer(doc, "/build/sha") == "abc"
+    assert resolve_pointer(doc, "/build/a~1b") == 1
+    assert resolve_pointer(doc, "/build/m~0n") == 2
+    assert resolve_pointer(doc, "/list/1") == 20
+    assert resolve_pointer(doc, "") == doc
+    for missing in ("/nope", "/list/5", "/build/sha/x"):
+        with pytest.raises(KeyError):
+            resolve_pointer(doc, missing)
+
+
+SECRET = st.text(alphabet="abcdefxyz0123456789", min_size=4, max_size=12)
+
+
+@given(st.lists(SECRET, min_size=1, max_size=4), st.text(alphabet="ab :/=-\n", max_size=20))
+def test_scrubber_removes_every_secret(secrets, filler):
+    cleaned = Scrubber(secrets)(filler + filler.join(secrets) + filler)
+    for secret in secrets:
+        assert secret not in cleaned
+
+
+def test_scrubber_masks_longest_first():
+    assert Scrubber(["abcd", "abcdefgh"])("x abcdefgh y abcd") == "x *** y ***"
+    assert not Scrubber([])
+    assert Scrubber([])("abc") == "abc"
