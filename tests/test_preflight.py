@@ -1,0 +1,98 @@
+"""The check before the first test: an unreachable target, the version probe, a release mismatch."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("staging_env")
+
+SUITE = """
+import pytest
+
+def test_s1(staging_http):
+    staging_http.get("/get")
+
+def test_s2():
+    pass
+
+@pytest.mark.contract
+def test_c():
+    pass
+
+def test_release(staging_target):
+    print("RELEASE", staging_target.release)
+"""
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_unreachable_target_fails_smoke_with_one_line_each(pytester, xdist):
+    url = closed_port_url()
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest_subprocess(f"--staging-target={url}", "-rs", *xdist)
+    result.assert_outcomes(failed=3, skipped=1)
+    line = f"staging target '{url.removeprefix('http://')}' ({url}) is unreachable: connection refused"
+    output = result.stdout.str()
+    assert output.count(line) >= 4  # one per failing test, plus the summary
+    assert "Traceback" not in output and "NewConnectionError" not in output and "Max retries" not in output
+    result.stdout.fnmatch_lines(["*staging: smoke tier failed*"])
+
+
+def version_target(pytester, httpbin_url, version_url: str, pointer: str = "/version") -> None:
+    pytester.makefile(
+        ".toml",
+        **{
+            "staging-targets": f"""
+[targets.qa]
+url = "{httpbin_url}"
+version_url = "{version_url}"
+version_pointer = "{pointer}"
+"""
+        },
+    )
+    pytester.makepyfile(SUITE)
+
+
+def test_matching_release_passes(pytester, httpbin_url):
+    version_target(pytester, httpbin_url, "/response-headers?version=1.2.3")
+    result = pytester.runpytest("-s", "--staging-target=qa", "--staging-release=1.2.3")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*RELEASE 1.2.3*"])
+
+
+def test_probed_version_is_the_release_when_none_is_given(pytester, httpbin_url):
+    version_target(pytester, httpbin_url, "/response-headers?version=7.0.1")
+    result = pytester.runpytest("-s", "--staging-target=qa")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*RELEASE 7.0.1*"])
+
+
+def test_release_mismatch_fails_every_smoke_test(pytester, httpbin_url):
+    version_target(pytester, httpbin_url, "/response-headers?version=1.2.3")
+    result = pytester.runpytest("--staging-target=qa", "--staging-release=1.2.4")
+    result.assert_outcomes(failed=3, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*deployed version '1.2.3' (from */response-headers?version=1.2.3) is not --staging-release '1.2.4'; no result can be trusted*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("version_url", "pointer", "message"),
+    [
+        ("/status/500", "/version", "answered HTTP 500"),
+        ("/response-headers?version=1", "/build/sha", "no JSON value at version_pointer '/build/sha'"),
+    ],
+)
+def test_broken_version_probe_fails_tests(pytester, httpbin_url, version_url, pointer, message):
+    version_target(pytester, httpbin_url, version_url, pointer)
+    result = pytester.runpytest("--staging-target=qa", "--staging-release=1")
+    result.assert_outcomes(failed=3, skipped=1)
+    result.stdout.fnmatch_lines([f"*version probe *{message}*"])
