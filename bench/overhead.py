@@ -12,7 +12,8 @@ whole ``python -m pytest -q -p no:cacheprovider`` subprocesses in three cases:
 
 Every other installed pytest11 plugin (xdist, hypothesis, ...) is disabled with ``-p no:NAME``
 identically in all three cases (``--keep-other-plugins`` to keep them), so the only difference
-between the cases is this plugin. One warm-up round (not counted) fills the bytecode caches;
+between the cases is this plugin. Children get ``PYTHONPYCACHEPREFIX`` in the temp dir (and no
+``PYTHONDONTWRITEBYTECODE``); one warm-up round (not counted) fills that bytecode cache;
 then each round runs the three cases in a rotated order (round r starts at case r % 3), so
 drift on a noisy machine falls on every case alike.
 
@@ -137,9 +138,15 @@ def other_plugins() -> list[str]:
     return sorted(names - {PLUGIN})
 
 
-def child_env() -> dict[str, str]:
+def child_env(pycache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAGING_") and k not in SCRUBBED_ENV}
     env["PYTHONHASHSEED"] = "0"
+    # Bytecode (and pytest's assertion-rewritten test modules) cached in the temp dir: the
+    # warm-up fills it and the counted runs read it, as on a developer's machine, without
+    # writing into the repo or the venv. PYTHONDONTWRITEBYTECODE would make every run
+    # recompile and re-rewrite the suite, a fixed cost that dilutes the ratios.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
     return env
 
 
@@ -278,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     common = ["-q", "-p", "no:cacheprovider"]
     for name in others:
         common += ["-p", f"no:{name}"]
-    env = child_env()
 
     with tempfile.TemporaryDirectory(prefix="staging-bench-") as tmp:
+        env = child_env(Path(tmp) / "pycache")
         suite = Path(tmp) / "suite"
         write_suite(suite, args.tests)
         target = Target(Path(tmp) / "www", Path(tmp) / "target.log")

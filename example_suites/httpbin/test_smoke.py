@@ -24,5 +24,5 @@ def test_request_headers_are_echoed(staging_http):
 
 
 def test_target_identity(staging_target):
-    assert staging_target.url.startswith("http")
-    assert not staging_target.sensitive
+    assert staging_target.url.startswith("http://127.0.0.1:")
+    assert staging_target.name

@@ -1,0 +1,42 @@
+"""End to end: the bundled example gate suite against the real httpbin, in a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SUITE = Path(__file__).parents[1] / "example_suites" / "httpbin"
+
+
+def run_suite(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", "-rs", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=SUITE,
+    )
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_example_suite_passes_against_httpbin(httpbin_url, xdist):
+    result = run_suite(f"--staging-target={httpbin_url}", *xdist)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "12 passed" in result.stdout
+    assert f"staging: target {httpbin_url.removeprefix('http://')} ({httpbin_url})" in result.stdout
+
+
+def test_example_suite_on_a_sensitive_target_skips_the_destructive_test(httpbin_url):
+    result = run_suite(f"--staging-target={httpbin_url}", "--staging-sensitive-url=127\\.0\\.0\\.1")
+    assert result.returncode == 0, result.stdout
+    assert "11 passed, 1 skipped" in result.stdout
+    assert "1 destructive test(s) skipped" in result.stdout
+
+
+def test_example_contract_tier_alone(httpbin_url):
+    result = run_suite(f"--staging-target={httpbin_url}", "--staging-tier=contract")
+    assert result.returncode == 0, result.stdout
+    assert "4 passed, 8 deselected" in result.stdout
