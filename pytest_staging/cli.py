@@ -1,20 +1,100 @@
-"""The ``pytest-staging`` command line (also ``python -m pytest_staging``)."""
+"""The ``pytest-staging`` command line (also ``python -m pytest_staging``).
+
+Exit status: 0 success; 1 the verdict failed verification or an expectation (one line on stderr
+says why); 2 a usage mistake (bad arguments, unreadable file).
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
+import re
+import sys
 from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 from . import __version__
+from .errors import ConfigError
+
+DECISIONS = ("PROMOTE", "HOLD", "REJECT")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: Clock skew tolerated between the gate's machine and the verifier's.
+FUTURE_SKEW = dt.timedelta(minutes=5)
+
+
+class Failed(Exception):
+    """Verification failed; the message is the one line printed."""
+
+
+def duration(text: str) -> dt.timedelta:
+    """``90s``, ``30m``, ``2h``, ``7d``, ``1h30m`` → timedelta (argparse type)."""
+    compact = text.strip().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 30m, 2h, 7d or 1h30m")
+    return dt.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+
+
+def subject(text: str) -> tuple[str, str]:
+    match = re.fullmatch(r"(.+)@sha256:([0-9a-f]{64})", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME@sha256:HEX (64 lowercase hex digits)")
+    return match[1], match[2]
+
+
+def decision(text: str) -> str:
+    if text.upper() not in DECISIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(DECISIONS)}")
+    return text.upper()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pytest-staging",
-        description="Tools around the staging gate's promotion verdicts.",
+        description="Create keys for, verify and show the promotion verdicts written by the pytest-staging gate.",
     )
     parser.add_argument("--version", action="version", version=f"pytest-staging {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    keygen = commands.add_parser("keygen", help="write a new Ed25519 key pair for signing verdicts")
+    keygen.add_argument(
+        "--out",
+        default="staging-signing",
+        metavar="PREFIX",
+        help="write PREFIX.key (private, mode 0600) and PREFIX.pub (public); default staging-signing",
+    )
+    keygen.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    verify = commands.add_parser(
+        "verify",
+        help="check a verdict's signature and expectations; exit 0 only if all hold",
+        description="Verify the DSSE signature over the exact payload bytes with the given public key, "
+        "then check each expectation. Prints one line; exit 0 only if everything holds.",
+    )
+    verify.add_argument("file", metavar="FILE", help="the verdict (DSSE envelope JSON)")
+    verify.add_argument("--key", required=True, metavar="PUB", help="Ed25519 public key (PEM) of the gate")
+    verify.add_argument("--expect", type=decision, metavar="DECISION", help="require this decision (e.g. PROMOTE)")
+    verify.add_argument(
+        "--subject",
+        type=subject,
+        action="append",
+        default=[],
+        metavar="NAME@sha256:HEX",
+        help="require this subject (name and digest) in the statement; repeatable",
+    )
+    verify.add_argument(
+        "--max-age", type=duration, metavar="DURATION", help="require timeVerified within this age (90s, 30m, 2h, 7d)"
+    )
+
+    show = commands.add_parser("show", help="print a human summary of a verdict")
+    show.add_argument("file", metavar="FILE")
+    show.add_argument("--format", choices=("text", "markdown"), default="text")
+    show.add_argument("--key", metavar="PUB", help="also verify the signature with this public key and say so")
     return parser
 
 
@@ -24,4 +104,135 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    try:
+        return {"keygen": cmd_keygen, "verify": cmd_verify, "show": cmd_show}[args.command](args)
+    except ConfigError as exc:
+        print(f"pytest-staging {args.command}: {exc.where}: {exc.problem}", file=sys.stderr)
+        return 2
+    except Failed as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+    from .verdict.dsse import keyid
+
+    private_path, public_path = Path(f"{args.out}.key"), Path(f"{args.out}.pub")
+    for path in (private_path, public_path):
+        if path.exists() and not args.force:
+            raise ConfigError(str(path), "", "exists; pass --force to overwrite or --out to choose another name")
+    key = Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    public_pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    private_path.unlink(missing_ok=True)
+    # Created 0600 from the start: the private key is never readable by others, not even briefly.
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private_pem)
+    public_path.write_bytes(public_pem)
+    print(f"private key: {private_path} (mode 0600; keep it secret: --staging-signing-key or STAGING_SIGNING_KEY)")
+    print(f"public key:  {public_path} (give it to release tooling: pytest-staging verify --key)")
+    print(f"keyid:       {keyid(key.public_key())}")
+    return 0
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read the {what} ({exc.strerror or exc})") from None
+
+
+def load_statement(payload: bytes) -> dict[str, Any]:
+    """Parse a payload and check it against the shipped JSON Schema."""
+    import jsonschema
+
+    try:
+        statement = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise Failed("the payload is not UTF-8 JSON") from None
+    schema = json.loads(resources.files("pytest_staging.verdict").joinpath("schema.json").read_text("utf-8"))
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(statement))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise Failed(f"the payload is not a promotion verdict: {where}: {error.message}")
+    return statement
+
+
+def _envelope(path: str) -> dict[str, Any]:
+    try:
+        document = json.loads(_read(path, "verdict"))
+    except ValueError:
+        raise Failed(f"{path} is not JSON") from None
+    if not isinstance(document, dict):
+        raise Failed(f"{path} is not a DSSE envelope")
+    return document
+
+
+def verified_statement(path: str, key_path: str) -> tuple[dict[str, Any], str]:
+    from .verdict.dsse import VerificationError, keyid, load_public_key, verify
+
+    public_key = load_public_key(_read(key_path, "public key"), key_path)
+    try:
+        payload = verify(_envelope(path), public_key)
+    except VerificationError as exc:
+        raise Failed(str(exc)) from None
+    return load_statement(payload), keyid(public_key)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    statement, key = verified_statement(args.file, args.key)
+    predicate = statement["predicate"]
+    if args.expect and predicate["decision"] != args.expect:
+        reasons = "; ".join(predicate["reasons"])
+        raise Failed(f"decision is {predicate['decision']}, expected {args.expect} ({reasons})")
+    subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
+    for name, digest in args.subject:
+        if (name, digest) not in subjects:
+            raise Failed(f"subject {name}@sha256:{digest} is not in the verdict")
+    if args.max_age is not None:
+        verified_at = dt.datetime.strptime(predicate["timeVerified"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+        now = dt.datetime.now(dt.timezone.utc)
+        if verified_at > now + FUTURE_SKEW:
+            raise Failed(f"timeVerified {predicate['timeVerified']} is in the future")
+        if now - verified_at > args.max_age:
+            raise Failed(f"verdict is older than {args.max_age} (timeVerified {predicate['timeVerified']})")
+    names = ", ".join(s["name"] for s in statement["subject"])
+    print(f"OK: {predicate['decision']} for {names}; signed by {key[:16]}…; verified {predicate['timeVerified']}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import base64
+    import binascii
+
+    from .report.text import markdown, summary_lines
+
+    signature = None
+    if args.key:
+        try:
+            statement, key = verified_statement(args.file, args.key)
+            signature = f"verified with key {key[:16]}…"
+        except Failed as exc:
+            signature = f"NOT VERIFIED: {exc}"
+            statement = None
+    else:
+        statement = None
+    if statement is None:
+        document = _envelope(args.file)
+        try:
+            payload = base64.b64decode(str(document.get("payload", "")), validate=True)
+        except binascii.Error:
+            raise Failed(f"{args.file}: payload is not base64") from None
+        statement = load_statement(payload)
+        signature = signature or ("signed, not checked (pass --key)" if document.get("signatures") else "UNSIGNED")
+    if args.format == "markdown":
+        sys.stdout.write(markdown(statement, signature=signature))
+    else:
+        print("\n".join(summary_lines(statement)))
+        print(f"signature: {signature}")
     return 0

@@ -11,16 +11,19 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .targets import Target, load_targets, url_target
 from .tiers import TIERS
+from .verdict.statement import Subject, release_subject
 
 if TYPE_CHECKING:
     import pytest
 
 TARGETS_FILE = "staging-targets.toml"
+VERDICT_FILE = "staging-verdict.intoto.json"
+_ARTIFACT = re.compile(r"^(?P<name>.+)@sha256:(?P<hex>[0-9a-f]{64})$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +38,25 @@ class Settings:
     #: ini staging_required_tiers; None = every tier with a collected test.
     required_tiers: tuple[str, ...] | None
     secrets: frozenset[str]
+    #: Where the verdict goes (None on xdist workers: only the controller writes it).
+    verdict_path: Path | None = None
+    #: The Ed25519 private key, or None (unsigned verdict, with a warning).
+    signing_key: Any = dataclasses.field(default=None, repr=False)
+    require_signature: bool = False
+    subjects: tuple[Subject, ...] = ()
+    #: True when no artifact was named and the subject is ``release:<ID>``.
+    subject_from_release: bool = False
+
+    def policy_fields(self) -> dict[str, Any]:
+        """The gate settings recorded (with their digest) in the verdict's ``policy``."""
+        return {
+            "failFast": self.fail_fast,
+            "selectedTiers": list(self.selected_tiers) if self.selected_tiers else None,
+            "defaultTier": self.default_tier,
+            "requiredTiersSource": "ini" if self.required_tiers is not None else "collected",
+            "sensitiveUrl": self.sensitive_url.pattern if self.sensitive_url else None,
+            "requireSignature": self.require_signature,
+        }
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -72,7 +94,39 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="ID",
         help="the release under test (env STAGING_RELEASE); checked against the target's version probe.",
     )
+    group.addoption(
+        "--staging-verdict",
+        metavar="PATH",
+        help=f"where to write the signed promotion verdict (default {VERDICT_FILE}; ini staging_verdict).",
+    )
+    group.addoption(
+        "--staging-signing-key",
+        metavar="PATH",
+        help="Ed25519 private key (PEM) that signs the verdict; or the PEM text in env STAGING_SIGNING_KEY. "
+        "Make one with `pytest-staging keygen`.",
+    )
+    group.addoption(
+        "--staging-require-signature",
+        action="store_true",
+        default=False,
+        help="refuse to start without a usable signing key (usage error instead of an unsigned verdict).",
+    )
+    group.addoption(
+        "--staging-artifact",
+        metavar="NAME@sha256:HEX",
+        action="append",
+        default=[],
+        help="an artifact this verdict is about (repeatable): becomes a subject of the statement.",
+    )
+    group.addoption(
+        "--staging-artifact-file",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="an artifact file (repeatable): subject named by the path as given, with its sha256.",
+    )
     parser.addini("staging_target", "default staging target (name or URL)", default="")
+    parser.addini("staging_verdict", f"verdict file (default {VERDICT_FILE})", default="")
     parser.addini("staging_targets_file", f"targets file (default {TARGETS_FILE} in the rootdir)", default="")
     parser.addini("staging_default_tier", "tier of tests without a tier marker", default="smoke")
     parser.addini(
@@ -171,6 +225,13 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     )
 
     release = config.option.staging_release or environ.get("STAGING_RELEASE") or None
+    controller = not hasattr(config, "workerinput")
+    verdict_path = signing_key = None
+    subjects: tuple[Subject, ...] = ()
+    if controller:
+        verdict_path = _verdict_path(config)
+        signing_key = _signing_key(config, environ, secrets)
+        subjects = _subjects(config)
     return Settings(
         target=dataclasses.replace(target, release=release),
         selected_tiers=selected,
@@ -180,4 +241,64 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         default_tier=default_tier,
         required_tiers=required,
         secrets=frozenset(secrets),
+        verdict_path=verdict_path,
+        signing_key=signing_key,
+        require_signature=config.option.staging_require_signature,
+        subjects=subjects or (release_subject(release),),
+        subject_from_release=not subjects,
     )
+
+
+def _verdict_path(config: pytest.Config) -> Path:
+    if config.option.staging_verdict:
+        return Path(config.invocation_params.dir) / config.option.staging_verdict
+    ini = config.getini("staging_verdict")
+    return config.rootpath / ini if ini else Path(config.invocation_params.dir) / VERDICT_FILE
+
+
+def _signing_key(config: pytest.Config, environ: Mapping[str, str], secrets: set[str]) -> Any:
+    from .verdict.dsse import load_private_key
+
+    path = config.option.staging_signing_key
+    if path:
+        where = f"--staging-signing-key={path}"
+        try:
+            pem = (Path(config.invocation_params.dir) / path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                "--staging-signing-key", "", f"cannot read {path} ({exc.strerror or exc}); check the path and its permissions"
+            ) from None
+    elif environ.get("STAGING_SIGNING_KEY", "").strip():
+        where = "STAGING_SIGNING_KEY"
+        pem = environ["STAGING_SIGNING_KEY"].encode("utf-8")
+        secrets.add(environ["STAGING_SIGNING_KEY"].strip())
+    else:
+        if config.option.staging_require_signature:
+            raise ConfigError(
+                "--staging-require-signature", "", "no signing key; pass --staging-signing-key=PATH or set STAGING_SIGNING_KEY"
+            )
+        return None
+    return load_private_key(pem, where)
+
+
+def _subjects(config: pytest.Config) -> tuple[Subject, ...]:
+    import hashlib
+
+    subjects = []
+    for value in config.option.staging_artifact:
+        match = _ARTIFACT.match(value)
+        if not match:
+            raise ConfigError(
+                "--staging-artifact", "", f"{value!r} is not NAME@sha256:HEX (64 lowercase hex digits)"
+            )
+        subjects.append(Subject(match["name"], match["hex"]))
+    for path in config.option.staging_artifact_file:
+        digest = hashlib.sha256()
+        try:
+            with open(Path(config.invocation_params.dir) / path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise ConfigError("--staging-artifact-file", "", f"cannot read {path} ({exc.strerror or exc})") from None
+        subjects.append(Subject(path, digest.hexdigest()))
+    return tuple(subjects)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 
 from . import tiers
 from .config import Settings
-from .ledger import TestRecord
+from .ledger import Ledger, TestRecord
 from .preflight import Preflight
 from .redact import Scrubber, ScrubbingFormatter
 from .targets import Target
@@ -26,6 +27,13 @@ from .targets import Target
 TIER_KEY = pytest.StashKey[str]()
 GATE_DIR_KEY = "staging_gate_dir"
 PREFLIGHT_KEY = "staging_preflight"
+WORKEROUTPUT_KEY = "staging"
+#: Exit status when every test passed but the gate did not PROMOTE (SPEC §5).
+EXIT_NOT_PROMOTED = 6
+
+
+class StagingWarning(pytest.PytestWarning):
+    """Something about the gate's evidence a release engineer should know (unsigned verdict...)."""
 
 
 class Gate:
@@ -44,11 +52,33 @@ class Gate:
         self.gate: tiers.TierGate = tiers.TierGate(settings.fail_fast)
         self.collected_tiers: set[str] = set()
         self.tier_of: dict[str, str] = {}
-        self.records: dict[str, TestRecord] = {}
+        # One ledger; on a plain run its records are also where tests measure into. On an xdist
+        # worker the records only measure, and travel on the reports to the controller's ledger.
+        self.ledger = Ledger()
+        self.records = self.ledger.records
         self.current: TestRecord | None = None
         self.failed: set[str] = set()
-        self.sensitive_skips = 0
+        self.failed_collectors: set[str] = set()
+        self.workers: set[str] = set()
+        self.issued: Any = None
         self._crash_log: tiers.SharedLog | None = None
+        if self.role == "main":
+            if settings.signing_key is None:
+                config.issue_config_time_warning(
+                    StagingWarning(
+                        "the verdict will be unsigned: no signing key (--staging-signing-key or STAGING_SIGNING_KEY); "
+                        "an unsigned verdict never verifies"
+                    ),
+                    stacklevel=2,
+                )
+            if settings.subject_from_release:
+                config.issue_config_time_warning(
+                    StagingWarning(
+                        "no artifact named: the verdict's subject is the release id only; "
+                        "pass --staging-artifact=NAME@sha256:HEX or --staging-artifact-file=PATH"
+                    ),
+                    stacklevel=2,
+                )
 
     # -- the resolved target -------------------------------------------------------------
 
@@ -74,6 +104,7 @@ class Gate:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._scrub_log_handlers()
+        self.ledger.session.started = time.time()
         if self.role == "worker":
             return
         if self.config.pluginmanager.has_plugin("dsession"):
@@ -95,6 +126,21 @@ class Gate:
         """A worker died running ``nodeid``: count it as finished and failed for the barrier."""
         if self._crash_log is not None:
             self._crash_log.append("done", nodeid, True)
+
+    def worker_up(self, worker_id: str) -> None:
+        self.workers.add(worker_id)
+
+    def worker_down(self, output: dict[str, Any] | None, error: Any) -> None:
+        """Merge what a finished worker collected (flaky's pattern); a crashed one sends nothing."""
+        if error is not None:
+            self.ledger.session.crashed_workers += 1
+        if not output:
+            return
+        self.ledger.collected_tiers |= set(output["collected_tiers"])
+        for tier, count in output["deselected"].items():
+            # Every worker collects and deselects the same tests: take the count, do not add.
+            self.ledger.deselected[tier] = max(self.ledger.deselected.get(tier, 0), count)
+        self.ledger.expect(output["tier_of"])
 
     def _scrub_log_handlers(self) -> None:
         if not self.scrub:
@@ -163,8 +209,19 @@ class Gate:
         items.sort(key=lambda item: tiers.ORDER[item.stash[TIER_KEY]])
         return result
 
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            tier = item.stash.get(TIER_KEY, self.settings.default_tier)
+            self.ledger.deselected[tier] = self.ledger.deselected.get(tier, 0) + 1
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.failed_collectors.add(report.nodeid)
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.tier_of = {item.nodeid: item.stash[TIER_KEY] for item in session.items}
+        self.ledger.collected_tiers = set(self.collected_tiers)
+        self.ledger.expect(self.tier_of)
         if self.role == "worker" and self.gate_dir is not None:
             log = tiers.SharedLog(self.gate_dir, str(self.config.workerinput["workerid"]))  # type: ignore[attr-defined]
             self.gate = tiers.SharedTierGate(self.settings.fail_fast, log, self.tier_of)
@@ -199,6 +256,9 @@ class Gate:
                 item.user_properties.append(("correlation_id", record.correlation_id))
         report = yield
         report.staging_tier = item.stash[TIER_KEY]
+        if call.when == "teardown" and self.role == "worker" and item.nodeid in self.records:
+            # Plain data on the report: how a worker's measurements reach the controller's ledger.
+            report.staging_measured = self.records[item.nodeid].measured()
         if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[2].startswith("Skipped: staging:"):
             # Point at the test, not at this plugin, as pytest does for skip markers.
             path, lineno, _ = item.reportinfo()
@@ -209,8 +269,8 @@ class Gate:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:
             self.failed.add(report.nodeid)
-        elif report.skipped and report.when == "setup" and _skip_text(report).startswith("staging: destructive"):
-            self.sensitive_skips += 1
+        if self.role != "worker":
+            self.ledger.add_report(report)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.current = None
@@ -228,20 +288,69 @@ class Gate:
             if self.scrub(text) != text:
                 warning_message.message = type(message)(self.scrub(text)) if isinstance(message, Warning) else self.scrub(text)
 
-    # -- the end ----------------------------------------------------------------------------
+    # -- the end: the verdict -------------------------------------------------------------
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.ledger.session.interrupted = True
+
+    def pytest_internalerror(self) -> None:
+        self.ledger.session.internal_error = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.role == "worker":
+            self.config.workeroutput[WORKEROUTPUT_KEY] = {  # type: ignore[attr-defined]
+                "collected_tiers": sorted(self.collected_tiers),
+                "deselected": dict(self.ledger.deselected),
+                "tier_of": self.tier_of,
+            }
+            return
+        if self.config.option.collectonly or self.settings.verdict_path is None:
+            return
+        from .decide import Policy, decide
+        from .verdict.issue import issue
+
+        facts = self.ledger.session
+        facts.finished = time.time()
+        facts.collection_errors = len(self.failed_collectors)
+        facts.xdist_workers = len(self.workers)
+        if exitstatus == pytest.ExitCode.INTERRUPTED and not facts.collection_errors:
+            facts.interrupted = True
+        if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            facts.internal_error = True
+        preflight = self.preflight or Preflight()
+        self.ledger.preflight_kind, self.ledger.preflight_error = preflight.kind, preflight.error
+        policy = Policy(required_tiers=self.settings.required_tiers, fail_fast=self.settings.fail_fast)
+        decision = decide(self.ledger, policy)
+        if exitstatus == pytest.ExitCode.OK and decision.decision != "PROMOTE" and not decision.only_user_deselection:
+            session.exitstatus = EXIT_NOT_PROMOTED
+        facts.exit_status = int(session.exitstatus)
+        target = self.target
+        self.issued = issue(
+            path=self.settings.verdict_path,
+            ledger=self.ledger,
+            decision=decision,
+            policy=policy,
+            policy_fields=self.settings.policy_fields(),
+            target={**target.public(), "sensitive": target.sensitive},
+            release={"id": self.settings.release, "deployedVersion": preflight.deployed_version, "probe": target.version_url},
+            subjects=self.settings.subjects,
+            signing_key=self.settings.signing_key,
+            now=facts.finished,
+            scrub=self.scrub,
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        lines = []
         if self.preflight is not None and self.preflight.error:
-            lines.append(f"pre-flight failed: {self.scrub(self.preflight.error)}")
-        if self.sensitive_skips:
-            lines.append(
-                f"{self.sensitive_skips} destructive test(s) skipped: target {self.target.name} is sensitive"
-            )
-        if lines:
             terminalreporter.section("staging")
-            for line in lines:
-                terminalreporter.write_line(line)
+            terminalreporter.write_line(f"pre-flight failed: {self.scrub(self.preflight.error)}")
+        if self.issued is None:
+            return
+        from .report.text import summary_lines
+
+        terminalreporter.section("staging verdict")
+        for line in summary_lines(self.issued.statement, path=self.issued.path, keyid=self.issued.keyid):
+            terminalreporter.write_line(line)
 
     def pytest_unconfigure(self) -> None:
         if isinstance(self.gate, tiers.SharedTierGate):
@@ -250,10 +359,3 @@ class Gate:
             self._crash_log.close()
         if self.role == "controller" and self.gate_dir is not None:
             shutil.rmtree(self.gate_dir, ignore_errors=True)
-
-
-def _skip_text(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple):
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    return ""

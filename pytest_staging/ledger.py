@@ -1,13 +1,26 @@
-"""One plain record per test: what the verdict, quarantine and baseline read.
+"""One plain record per test, and the session facts around them: what the verdict is decided from.
 
-Records are plain data so they can cross from xdist workers to the controller as dicts.
+Records are filled on the controller from pytest reports (under xdist the reports arrive from
+the workers; what a worker measured rides along as a plain dict on the report). Nothing here
+imports pytest, so the decision and the verdict can be built and tested from plain data.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Iterable
 from typing import Any
+
+#: Outcomes a record can end with. ``crashed``: its worker died running it; ``notrun``: it was
+#: selected but no report ever came (an aborted or interrupted run).
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "crashed", "notrun")
+#: Evidence that the release is broken, when not quarantined.
+FAILING = frozenset({"failed", "error", "crashed"})
+#: The test body ran (skips do not count as running).
+RAN = frozenset({"passed", "failed", "error", "xfailed", "xpassed", "crashed"})
+
+ERROR_LIMIT = 300
 
 
 @dataclasses.dataclass
@@ -18,36 +31,160 @@ class Metric:
 
 
 @dataclasses.dataclass
+class Attempt:
+    outcome: str
+    duration: float
+    error: str | None = None
+
+
+@dataclasses.dataclass
 class TestRecord:
+    """One test. On a worker it also collects what the test measured (correlation id, metrics)."""
+
     nodeid: str
     tier: str
     destructive: bool = False
     outcome: str = "notrun"
     duration: float = 0.0
+    attempts: list[Attempt] = dataclasses.field(default_factory=list)
     metrics: list[Metric] = dataclasses.field(default_factory=list)
-    _correlation_id: str | None = None
+    skip_reason: str | None = None
+    error: str | None = None
+    quarantine: dict[str, Any] | None = None
+    flaky: bool = False
+    correlation_id_value: str | None = None
 
     @property
     def correlation_id(self) -> str:
         """One id per test, made the first time the test talks to the target."""
-        if self._correlation_id is None:
-            self._correlation_id = uuid.uuid4().hex
-        return self._correlation_id
+        if self.correlation_id_value is None:
+            self.correlation_id_value = uuid.uuid4().hex
+        return self.correlation_id_value
 
     @property
     def has_correlation_id(self) -> bool:
-        return self._correlation_id is not None
+        return self.correlation_id_value is not None
+
+    @property
+    def blocking(self) -> bool:
+        return self.outcome in FAILING and self.quarantine is None
 
     def add_metric(self, name: str, value: float, unit: str = "") -> None:
         self.metrics.append(Metric(name, float(value), unit))
+
+    def measured(self) -> dict[str, Any]:
+        """What the worker measured, as plain data for the report (crosses xdist)."""
+        return {
+            "correlationId": self.correlation_id_value,
+            "destructive": self.destructive,
+            "metrics": [[m.name, m.value, m.unit] for m in self.metrics],
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "nodeid": self.nodeid,
             "tier": self.tier,
-            "destructive": self.destructive,
             "outcome": self.outcome,
-            "duration": self.duration,
-            "correlationId": self._correlation_id,
-            "metrics": [dataclasses.asdict(m) for m in self.metrics],
+            "duration": round(self.duration, 6),
+            "attempts": [dataclasses.asdict(a) for a in self.attempts],
+            "correlationId": self.correlation_id_value,
+            "destructive": self.destructive,
+            "skipReason": self.skip_reason,
+            "error": self.error,
+            "quarantine": self.quarantine,
+            "flaky": self.flaky,
         }
+
+
+@dataclasses.dataclass
+class SessionFacts:
+    started: float = 0.0
+    finished: float = 0.0
+    exit_status: int = 0
+    interrupted: bool = False
+    internal_error: bool = False
+    collection_errors: int = 0
+    xdist_workers: int = 0
+    #: Workers that went down with an error (crash, lost connection).
+    crashed_workers: int = 0
+
+
+@dataclasses.dataclass
+class Ledger:
+    records: dict[str, TestRecord] = dataclasses.field(default_factory=dict)
+    #: Tiers with at least one collected test before any deselection (the default required tiers).
+    collected_tiers: set[str] = dataclasses.field(default_factory=set)
+    #: Tests deselected by the user (--staging-tier, -m, -k), per tier.
+    deselected: dict[str, int] = dataclasses.field(default_factory=dict)
+    session: SessionFacts = dataclasses.field(default_factory=SessionFacts)
+    #: Release identity problem found by the pre-flight (``release-mismatch``), else None.
+    preflight_kind: str | None = None
+    preflight_error: str | None = None
+
+    def expect(self, tier_of: dict[str, str]) -> None:
+        """Register the selected tests, so one that never reports stays ``notrun``."""
+        for nodeid, tier in tier_of.items():
+            self.records.setdefault(nodeid, TestRecord(nodeid, tier))
+
+    def add_report(self, report: Any) -> TestRecord:
+        """Fold one pytest TestReport (setup, call, teardown, or xdist's crash report) in."""
+        record = self.records.get(report.nodeid)
+        if record is None:
+            tier = getattr(report, "staging_tier", None) or "smoke"
+            record = self.records[report.nodeid] = TestRecord(report.nodeid, tier)
+        when = report.when
+        record.duration += getattr(report, "duration", 0.0) or 0.0
+        xfail = hasattr(report, "wasxfail")
+        if when == "setup":
+            record.outcome = "error" if report.failed else _skipped_or_xfailed(xfail) if report.skipped else "running"
+        elif when == "call":
+            if report.failed:
+                record.outcome = "failed"
+            elif report.skipped:
+                record.outcome = _skipped_or_xfailed(xfail)
+            else:
+                record.outcome = "xpassed" if xfail else "passed"
+        elif when == "teardown":
+            if report.failed and record.outcome not in FAILING:
+                record.outcome = "error"
+            elif record.outcome == "running":  # no call report: cannot happen, but never "passed"
+                record.outcome = "error"
+        else:  # xdist reports a crash with when="???"
+            record.outcome = "crashed"
+        if report.skipped and isinstance(report.longrepr, tuple):
+            record.skip_reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        if report.failed and record.error is None:
+            record.error = short_error(report)
+        measured = getattr(report, "staging_measured", None)
+        if measured:
+            record.correlation_id_value = measured.get("correlationId")
+            record.destructive = measured.get("destructive", False)
+            record.metrics = [Metric(*item) for item in measured.get("metrics", [])]
+        if when in ("teardown", "???"):
+            record.attempts.append(Attempt(record.outcome, round(record.duration, 6), record.error))
+        return record
+
+    def by_tier(self) -> dict[str, list[TestRecord]]:
+        tiers: dict[str, list[TestRecord]] = {}
+        for record in self.records.values():
+            tiers.setdefault(record.tier, []).append(record)
+        return tiers
+
+    def outcomes(self) -> Iterable[str]:
+        return (record.outcome for record in self.records.values())
+
+
+def _skipped_or_xfailed(xfail: bool) -> str:
+    return "xfailed" if xfail else "skipped"
+
+
+def short_error(report: Any) -> str:
+    """The crash line of a failure (``AssertionError: ...``), not the whole traceback."""
+    longrepr = report.longrepr
+    message = getattr(getattr(longrepr, "reprcrash", None), "message", None)
+    if message is None:
+        text = str(longrepr) if longrepr is not None else ""
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        message = lines[-1] if lines else ""
+    message = " ".join(message.split())
+    return message if len(message) <= ERROR_LIMIT else message[: ERROR_LIMIT - 1] + "…"

@@ -1,0 +1,126 @@
+"""``decide(ledger, policy) -> Decision``: the promotion decision, with its reasons in words. Pure.
+
+Rules (SPEC §5), in this order:
+1. any evidence of failure → REJECT (a blocking test failed, errored or crashed; the deployed
+   release is not the one under test), even if the session was also interrupted;
+2. otherwise any missing evidence → HOLD (interrupted, internal or collection error, nothing ran,
+   a required tier ran nothing, tests that never reported, no target);
+3. otherwise PROMOTE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from .ledger import FAILING, RAN, Ledger
+
+PROMOTE, HOLD, REJECT = "PROMOTE", "HOLD", "REJECT"
+TIER_ORDER = ("smoke", "contract", "load")
+#: How many node ids a reason names before it says "and N more".
+NAMED = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    #: Tiers that must run at least one test; None = every tier with a collected test.
+    required_tiers: tuple[str, ...] | None = None
+    fail_fast: bool = True
+    target_configured: bool = True
+
+    def required(self, ledger: Ledger) -> tuple[str, ...]:
+        if self.required_tiers is not None:
+            return self.required_tiers
+        return tuple(t for t in TIER_ORDER if t in ledger.collected_tiers)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reason:
+    #: Stable machine-readable code, e.g. ``test-failed``, ``required-tier-deselected``.
+    code: str
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    decision: str
+    reasons: tuple[Reason, ...]
+
+    @property
+    def only_user_deselection(self) -> bool:
+        """A HOLD that comes only from the user's own --staging-tier/-m/-k: local runs stay green."""
+        return self.decision == HOLD and all(r.code == "required-tier-deselected" for r in self.reasons)
+
+
+def _names(nodeids: Sequence[str]) -> str:
+    shown = ", ".join(nodeids[:NAMED])
+    return shown + (f" and {len(nodeids) - NAMED} more" if len(nodeids) > NAMED else "")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def decide(ledger: Ledger, policy: Policy) -> Decision:
+    failures: list[Reason] = []
+    missing: list[Reason] = []
+    records = list(ledger.records.values())
+
+    if ledger.preflight_kind == "release-mismatch":
+        failures.append(Reason("release-mismatch", ledger.preflight_error or "deployed release differs"))
+    for outcome, code, verb in (("failed", "test-failed", "failed"), ("error", "test-error", "errored"), ("crashed", "test-crashed", "crashed")):
+        hit = [r.nodeid for r in records if r.outcome == outcome and r.quarantine is None]
+        if hit:
+            failures.append(Reason(code, f"{_plural(len(hit), 'test')} {verb}: {_names(hit)}"))
+
+    facts = ledger.session
+    if not policy.target_configured:
+        missing.append(Reason("no-target", "no staging target was configured"))
+    if facts.interrupted:
+        missing.append(Reason("interrupted", "the run was interrupted before it finished"))
+    if facts.internal_error:
+        missing.append(Reason("internal-error", "pytest hit an internal error"))
+    if facts.collection_errors:
+        missing.append(Reason("collection-error", f"{_plural(facts.collection_errors, 'collection error')}"))
+    if facts.crashed_workers and not any(r.outcome == "crashed" for r in records):
+        missing.append(Reason("worker-crashed", f"{_plural(facts.crashed_workers, 'xdist worker')} went down"))
+    if not any(r.outcome in RAN for r in records):
+        missing.append(Reason("nothing-ran", "no test ran"))
+    notrun = [r.nodeid for r in records if r.outcome in ("notrun", "running")]
+    if notrun:
+        missing.append(Reason("not-run", f"{_plural(len(notrun), 'selected test')} never reported: {_names(notrun)}"))
+
+    by_tier = ledger.by_tier()
+    for tier in policy.required(ledger):
+        ran = [r for r in by_tier.get(tier, []) if r.outcome in RAN]
+        if ran:
+            continue
+        selected = by_tier.get(tier, [])
+        if not selected and ledger.deselected.get(tier):
+            missing.append(
+                Reason("required-tier-deselected", f"required tier {tier} ran no test: all its tests were deselected")
+            )
+        elif not selected:
+            missing.append(Reason("required-tier-empty", f"required tier {tier} has no test"))
+        else:
+            skipped = {r.skip_reason for r in selected if r.skip_reason}
+            why = f" ({sorted(skipped)[0]})" if len(skipped) == 1 else ""
+            missing.append(Reason("required-tier-empty", f"required tier {tier} ran no test{why}"))
+
+    if failures:
+        return Decision(REJECT, tuple(failures + missing))
+    if missing:
+        return Decision(HOLD, tuple(missing))
+    count = sum(1 for r in records if r.outcome in RAN)
+    return Decision(PROMOTE, (Reason("complete", f"all required tiers ran; {_plural(count, 'test')} ran, none blocking"),))
+
+
+def tier_result(ledger: Ledger, tier: str) -> str:
+    records = ledger.by_tier().get(tier, [])
+    if any(r.outcome in FAILING and r.quarantine is None for r in records):
+        return "failed"
+    if any(r.outcome in RAN for r in records):
+        return "passed"
+    if not records and ledger.deselected.get(tier):
+        return "deselected"
+    return "skipped" if records else "notrun"

@@ -1,0 +1,74 @@
+"""Plain-text and Markdown summaries of a verdict statement. Pure: they read the dict only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TIERS = ("smoke", "contract", "load")
+SHOWN_COUNTS = ("passed", "failed", "error", "crashed", "skipped", "xfailed", "xpassed", "notrun", "deselected")
+
+
+def tier_counts(entry: dict[str, Any]) -> str:
+    counts = entry["counts"]
+    parts = [f"{counts[name]} {name}" for name in SHOWN_COUNTS if counts.get(name)]
+    if counts.get("destructiveSkipped"):
+        parts.append(f"{counts['destructiveSkipped']} destructive skipped (sensitive target)")
+    return ", ".join(parts) or "no tests"
+
+
+def summary_lines(statement: dict[str, Any], *, path: Path | str | None = None, keyid: str | None = None) -> list[str]:
+    """The block printed at the end of a gate run and by ``pytest-staging show``."""
+    predicate = statement["predicate"]
+    lines = [f"decision: {predicate['decision']}"]
+    lines += [f"  - {reason}" for reason in predicate["reasons"]]
+    target = predicate.get("target") or {}
+    release = predicate.get("release") or {}
+    lines.append(
+        f"target: {target.get('name', '?')} ({target.get('url', '?')}), environment {target.get('environment', '?')}; "
+        f"release {release.get('id') or release.get('deployedVersion') or 'unknown'}"
+    )
+    for tier in TIERS:
+        entry = predicate["tiers"][tier]
+        required = "required" if entry["required"] else "optional"
+        lines.append(f"  {tier:<9} {entry['result']:<10} {required:<9} {tier_counts(entry)}")
+    subjects = ", ".join(f"{s['name']}@sha256:{s['digest']['sha256'][:12]}…" for s in statement["subject"])
+    lines.append(f"subject: {subjects}")
+    if path is not None:
+        signed = f"signed, keyid {keyid[:16]}…" if keyid else "UNSIGNED: no signing key, it will not verify"
+        lines.append(f"verdict: {path} ({signed})")
+        if keyid:
+            lines.append(f"verify:  pytest-staging verify {path} --key PUBLIC_KEY.pem --expect PROMOTE")
+    return lines
+
+
+def markdown(statement: dict[str, Any], *, signature: str | None = None) -> str:
+    """A GitHub-flavoured Markdown summary (``pytest-staging show --format markdown``)."""
+    predicate = statement["predicate"]
+    icon = {"PROMOTE": "✅", "HOLD": "⏸️", "REJECT": "❌"}[predicate["decision"]]
+    target = predicate.get("target") or {}
+    release = predicate.get("release") or {}
+    out = [f"## {icon} Staging gate: {predicate['decision']}", ""]
+    out += [f"- {_md(reason)}" for reason in predicate["reasons"]]
+    out += [
+        "",
+        f"**Target** `{_md(target.get('name', '?'))}` ({_md(target.get('url', '?'))}), "
+        f"environment {_md(target.get('environment', '?'))} · **Release** `{_md(release.get('id') or release.get('deployedVersion') or 'unknown')}`",
+    ]
+    if signature:
+        out.append(f"**Signature** {signature}")
+    out += ["", "| tier | result | required | tests |", "| --- | --- | --- | --- |"]
+    for tier in TIERS:
+        entry = predicate["tiers"][tier]
+        out.append(f"| {tier} | {entry['result']} | {'yes' if entry['required'] else 'no'} | {tier_counts(entry)} |")
+    failing = [t for t in predicate["tests"] if t["outcome"] in ("failed", "error", "crashed")]
+    if failing:
+        out += ["", "| failing test | tier | outcome | error |", "| --- | --- | --- | --- |"]
+        for test in failing:
+            out.append(f"| `{_md(test['nodeid'])}` | {test['tier']} | {test['outcome']} | {_md(test.get('error') or '')} |")
+    out += ["", f"Verified {predicate['timeVerified']} by pytest-staging {predicate['verifier']['versions'].get('pytest-staging', '?')}."]
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,53 @@
+"""Turn the controller's ledger into a signed verdict file: decide → statement → sign → write."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..decide import Decision, Policy
+from ..ledger import Ledger
+from . import dsse
+from .files import envelope_bytes, write_atomic
+from .statement import Subject, build_statement, payload_bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Issued:
+    path: Path
+    statement: dict[str, Any]
+    keyid: str | None
+
+
+def issue(
+    *,
+    path: Path,
+    ledger: Ledger,
+    decision: Decision,
+    policy: Policy,
+    policy_fields: dict[str, Any],
+    target: dict[str, Any] | None,
+    release: dict[str, Any],
+    subjects: tuple[Subject, ...],
+    signing_key: Any,
+    now: float,
+    scrub: Callable[[str], str],
+) -> Issued:
+    required = policy.required(ledger)
+    statement = build_statement(
+        ledger=ledger,
+        decision=decision,
+        policy={**policy_fields, "requiredTiers": list(required)},
+        required=required,
+        target=target,
+        release=release,
+        subjects=subjects,
+        time_verified=now,
+        scrub=scrub,
+    )
+    envelope = dsse.envelope(payload_bytes(statement), signing_key)
+    write_atomic(path, envelope_bytes(envelope))
+    keyid = envelope["signatures"][0]["keyid"] if envelope["signatures"] else None
+    return Issued(path, statement, keyid)

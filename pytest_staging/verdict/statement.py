@@ -1,0 +1,153 @@
+"""Build the in-toto Statement (subject + promotion-verdict predicate) from the ledger. Pure."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import math
+import platform
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any
+
+from ..decide import PROMOTE, TIER_ORDER, Decision, tier_result
+from ..ledger import Ledger
+from . import PREDICATE_TYPE, STATEMENT_TYPE
+
+COUNTED = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "crashed", "notrun")
+_TOOLS = ("pytest", "pytest-staging", "pytest-xdist", "requests", "cryptography", "jsonschema", "locust")
+
+
+@dataclasses.dataclass(frozen=True)
+class Subject:
+    name: str
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "digest": {"sha256": self.sha256}}
+
+
+def release_subject(release: str | None) -> Subject:
+    """The subject used when no artifact is named: ``release:<ID>`` with the ID's sha256."""
+    ident = release or "unknown"
+    return Subject(f"release:{ident}", hashlib.sha256(ident.encode("utf-8")).hexdigest())
+
+
+def digest_of(data: dict[str, Any]) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _TOOLS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def tiers_section(ledger: Ledger, required: Sequence[str]) -> dict[str, Any]:
+    by_tier = ledger.by_tier()
+    section = {}
+    for tier in TIER_ORDER:
+        records = by_tier.get(tier, [])
+        counts = {outcome: 0 for outcome in COUNTED}
+        for record in records:
+            counts[record.outcome if record.outcome in counts else "notrun"] += 1
+        counts["deselected"] = ledger.deselected.get(tier, 0)
+        counts["destructiveSkipped"] = sum(
+            1 for r in records if r.outcome == "skipped" and (r.skip_reason or "").startswith("staging: destructive")
+        )
+        section[tier] = {
+            "required": tier in required,
+            "result": tier_result(ledger, tier),
+            "counts": counts,
+            "duration": round(sum(r.duration for r in records), 6),
+        }
+    return section
+
+
+def build_statement(
+    *,
+    ledger: Ledger,
+    decision: Decision,
+    policy: dict[str, Any],
+    required: Sequence[str],
+    target: dict[str, Any],
+    release: dict[str, Any],
+    subjects: Sequence[Subject],
+    time_verified: float,
+    trace_id: str | None = None,
+    scrub: Callable[[str], str] = lambda text: text,
+) -> dict[str, Any]:
+    facts = ledger.session
+    records = list(ledger.records.values())
+    ran = [r for r in records if r.outcome not in ("skipped", "notrun")]
+    predicate = {
+        "decision": decision.decision,
+        "verificationResult": "PASSED" if decision.decision == PROMOTE else "FAILED",
+        "reasons": [reason.text for reason in decision.reasons],
+        "reasonCodes": [reason.code for reason in decision.reasons],
+        "verifier": {"id": "https://pytest-staging.dev/verifier", "versions": tool_versions()},
+        "timeVerified": iso(time_verified),
+        "release": release,
+        "target": target,
+        "policy": {**policy, "digest": digest_of(policy)},
+        "tiers": tiers_section(ledger, required),
+        "tests": [record.to_dict() for record in records],
+        "quarantine": [r.to_dict() for r in records if r.quarantine is not None],
+        "flaky": [r.to_dict() for r in records if r.flaky],
+        "baseline": None,
+        "load": None,
+        "sli": {
+            "validationPassRate": None,
+            "flakinessRate": round(sum(1 for r in ran if r.flaky) / len(ran), 6) if ran else 0.0,
+        },
+        "session": {
+            "exitStatus": facts.exit_status,
+            "interrupted": facts.interrupted,
+            "internalError": facts.internal_error,
+            "collectionErrors": facts.collection_errors,
+            "xdistWorkers": facts.xdist_workers,
+            "crashedWorkers": facts.crashed_workers,
+            "start": iso(facts.started),
+            "end": iso(facts.finished),
+            "durationSeconds": round(facts.finished - facts.started, 6),
+        },
+        "traceId": trace_id,
+    }
+    statement = {
+        "_type": STATEMENT_TYPE,
+        "subject": [subject.to_dict() for subject in subjects],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": predicate,
+    }
+    return clean(statement, scrub)
+
+
+def clean(value: Any, scrub: Callable[[str], str]) -> Any:
+    """Scrub every string and turn NaN/inf into null, so the payload is valid, secret-free JSON."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: clean(item, scrub) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(item, scrub) for item in value]
+    return value
+
+
+def payload_bytes(statement: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON with sorted keys and no NaN: the exact bytes that get signed."""
+    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
