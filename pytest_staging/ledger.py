@@ -185,6 +185,7 @@ def short_error(report: Any) -> str:
     if message is None:
         text = str(longrepr) if longrepr is not None else ""
         lines = [line for line in text.strip().splitlines() if line.strip()]
-        message = lines[-1] if lines else ""
+        explained = [line[1:].strip() for line in lines if line.startswith("E ")]
+        message = explained[-1] if explained else lines[-1] if lines else ""
     message = " ".join(message.split())
     return message if len(message) <= ERROR_LIMIT else message[: ERROR_LIMIT - 1] + "…"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 MASK = "***"
 
@@ -28,9 +30,9 @@ class Scrubber:
     def report(self, report) -> None:
         """Scrub a pytest TestReport/CollectReport in place: traceback, crash line, captured output.
 
-        A traceback holding a secret is flattened to its text: pytest (terminal, JUnit XML,
-        xdist) all accept a string ``longrepr``, and the structured form has too many places
-        a secret can hide in.
+        pytest's traceback representations are dataclasses, scrubbed field by field so colours
+        and the crash line survive; anything still holding a secret after that is flattened to
+        its scrubbed text, which pytest (terminal, JUnit XML, xdist) accepts as well.
         """
         if self._pattern is None:
             return
@@ -38,12 +40,26 @@ class Scrubber:
         if isinstance(longrepr, tuple) and len(longrepr) == 3:  # skip: (path, lineno, reason)
             path, lineno, reason = longrepr
             report.longrepr = (path, lineno, self(reason))
-        elif longrepr is not None:
-            text = str(longrepr)
-            if self._pattern.search(text):
-                report.longrepr = self(text)
+        elif longrepr is not None and self._pattern.search(str(longrepr)):
+            report.longrepr = self._value(longrepr)
+            if self._pattern.search(str(report.longrepr)):
+                report.longrepr = self(str(report.longrepr))
         if report.sections:
             report.sections = [(title, self(content)) for title, content in report.sections]
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list):
+            return [self._value(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self._value(item) for item in value)
+        if isinstance(value, dict):
+            return {key: self._value(item) for key, item in value.items()}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for field in dataclasses.fields(value):
+                object.__setattr__(value, field.name, self._value(getattr(value, field.name)))
+        return value
 
 
 class ScrubbingFormatter(logging.Formatter):

@@ -33,7 +33,7 @@ def test_example_suite_on_a_sensitive_target_skips_the_destructive_test(httpbin_
     result = run_suite(f"--staging-target={httpbin_url}", "--staging-sensitive-url=127\\.0\\.0\\.1")
     assert result.returncode == 0, result.stdout
     assert "11 passed, 1 skipped" in result.stdout
-    assert "1 destructive test(s) skipped" in result.stdout
+    assert "1 destructive skipped (sensitive target)" in result.stdout
 
 
 def test_example_contract_tier_alone(httpbin_url):

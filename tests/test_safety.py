@@ -22,8 +22,8 @@ def assert_destructive_skipped(result: pytest.RunResult, target_name: str) -> No
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(
         [
-            "*= staging =*",
-            f"1 destructive test(s) skipped: target {target_name} is sensitive",
+            "*= staging verdict =*",
+            "  smoke     passed     required  1 passed, 1 skipped, 1 destructive skipped (sensitive target)",
             f"SKIPPED [[]1[]] *:6: staging: destructive test not run on sensitive target {target_name}",
         ]
     )
