@@ -164,8 +164,9 @@ def load_statement(payload: bytes) -> dict[str, Any]:
 
 
 def _envelope(path: str) -> dict[str, Any]:
+    raw = _read(path, "verdict")
     try:
-        document = json.loads(_read(path, "verdict"))
+        document = json.loads(raw)
     except ValueError:
         raise Failed(f"{path} is not JSON") from None
     if not isinstance(document, dict):

@@ -318,6 +318,7 @@ class Gate:
             facts.interrupted = True
         if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             facts.internal_error = True
+        self.ledger.close()
         preflight = self.preflight or Preflight()
         self.ledger.preflight_kind, self.ledger.preflight_error = preflight.kind, preflight.error
         policy = Policy(required_tiers=self.settings.required_tiers, fail_fast=self.settings.fail_fast)
@@ -348,8 +349,11 @@ class Gate:
             return
         from .report.text import summary_lines
 
+        path = self.issued.path
+        if path.is_relative_to(self.config.invocation_params.dir):
+            path = path.relative_to(self.config.invocation_params.dir)
         terminalreporter.section("staging verdict")
-        for line in summary_lines(self.issued.statement, path=self.issued.path, keyid=self.issued.keyid):
+        for line in summary_lines(self.issued.statement, path=path, keyid=self.issued.keyid):
             terminalreporter.write_line(line)
 
     def pytest_unconfigure(self) -> None:

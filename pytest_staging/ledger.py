@@ -41,6 +41,8 @@ class Attempt:
 class TestRecord:
     """One test. On a worker it also collects what the test measured (correlation id, metrics)."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     nodeid: str
     tier: str
     destructive: bool = False
@@ -163,6 +165,13 @@ class Ledger:
         if when in ("teardown", "???"):
             record.attempts.append(Attempt(record.outcome, round(record.duration, 6), record.error))
         return record
+
+    def close(self) -> None:
+        """At session end: a test whose protocol never completed (Ctrl-C mid-test) did not run."""
+        for record in self.records.values():
+            if record.outcome == "running":
+                record.outcome = "notrun"
+                record.error = record.error or "interrupted before it finished"
 
     def by_tier(self) -> dict[str, list[TestRecord]]:
         tiers: dict[str, list[TestRecord]] = {}

@@ -1,0 +1,149 @@
+"""The decision is a pure function of the ledger and the policy: property-tested."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_staging.decide import HOLD, PROMOTE, REJECT, Policy, decide
+from pytest_staging.ledger import FAILING, OUTCOMES, RAN, Ledger, SessionFacts, TestRecord
+
+TIERS = ("smoke", "contract", "load")
+
+record = st.builds(
+    lambda i, tier, outcome, quarantined: TestRecord(
+        f"t.py::test_{i}", tier, outcome=outcome, quarantine={"owner": "x"} if quarantined else None
+    ),
+    st.integers(0, 10_000),
+    st.sampled_from(TIERS),
+    st.sampled_from(OUTCOMES),
+    st.booleans(),
+)
+facts = st.builds(
+    SessionFacts,
+    interrupted=st.booleans(),
+    internal_error=st.booleans(),
+    collection_errors=st.integers(0, 2),
+    crashed_workers=st.integers(0, 1),
+)
+
+
+@st.composite
+def ledgers(draw) -> Ledger:
+    ledger = Ledger(session=draw(facts))
+    for rec in draw(st.lists(record, max_size=12)):
+        ledger.records[rec.nodeid] = rec
+    ledger.collected_tiers = set(draw(st.lists(st.sampled_from(TIERS)))) | {r.tier for r in ledger.records.values()}
+    ledger.deselected = draw(st.dictionaries(st.sampled_from(TIERS), st.integers(0, 3)))
+    if draw(st.booleans()):
+        ledger.preflight_kind, ledger.preflight_error = "release-mismatch", "deployed 1 is not 2"
+    return ledger
+
+
+policies = st.builds(
+    Policy,
+    required_tiers=st.none() | st.lists(st.sampled_from(TIERS), min_size=1, unique=True).map(tuple),
+    target_configured=st.booleans(),
+)
+
+
+def has_failure(ledger: Ledger) -> bool:
+    return ledger.preflight_kind == "release-mismatch" or any(r.blocking for r in ledger.records.values())
+
+
+def missing_evidence(ledger: Ledger, policy: Policy) -> bool:
+    facts = ledger.session
+    records = list(ledger.records.values())
+    by_tier = ledger.by_tier()
+    return (
+        not policy.target_configured
+        or facts.interrupted
+        or facts.internal_error
+        or facts.collection_errors > 0
+        or facts.crashed_workers > 0
+        or not any(r.outcome in RAN for r in records)
+        or any(r.outcome in ("notrun", "running") for r in records)
+        or any(not any(r.outcome in RAN for r in by_tier.get(t, [])) for t in policy.required(ledger))
+    )
+
+
+@settings(max_examples=600)
+@given(ledgers(), policies)
+def test_never_promote_with_failure_or_missing_evidence(ledger, policy):
+    result = decide(ledger, policy)
+    if has_failure(ledger):
+        assert result.decision == REJECT
+    elif missing_evidence(ledger, policy):
+        assert result.decision == HOLD
+    else:
+        assert result.decision == PROMOTE
+    assert result.reasons and all(reason.text for reason in result.reasons)
+
+
+@given(ledgers(), policies)
+def test_promote_needs_every_required_tier_to_have_run(ledger, policy):
+    if decide(ledger, policy).decision == PROMOTE:
+        for tier in policy.required(ledger):
+            assert any(r.outcome in RAN for r in ledger.by_tier()[tier])
+        assert not any(r.outcome in FAILING and r.quarantine is None for r in ledger.records.values())
+
+
+def passing(*tiers: str) -> Ledger:
+    ledger = Ledger(collected_tiers=set(tiers))
+    for i, tier in enumerate(tiers):
+        ledger.records[f"t::{i}"] = TestRecord(f"t::{i}", tier, outcome="passed")
+    return ledger
+
+
+def test_all_passed_promotes():
+    result = decide(passing("smoke", "contract"), Policy())
+    assert result.decision == PROMOTE
+    assert result.reasons[0].text == "all required tiers ran; 2 tests ran, none blocking"
+
+
+def test_failure_rejects_even_when_interrupted():
+    ledger = passing("smoke")
+    ledger.records["t::x"] = TestRecord("t::x", "smoke", outcome="failed")
+    ledger.session.interrupted = True
+    result = decide(ledger, Policy())
+    assert result.decision == REJECT
+    assert [r.code for r in result.reasons] == ["test-failed", "interrupted"]
+    assert result.reasons[0].text == "1 test failed: t::x"
+
+
+def test_smoke_only_local_run_holds_without_failing_the_exit_status():
+    ledger = passing("smoke")
+    ledger.collected_tiers = {"smoke", "contract"}
+    ledger.deselected = {"contract": 4}
+    result = decide(ledger, Policy())
+    assert result.decision == HOLD
+    assert result.only_user_deselection
+    assert result.reasons[0].text == "required tier contract ran no test: all its tests were deselected"
+
+
+def test_required_tier_from_policy_without_tests_holds():
+    result = decide(passing("smoke"), Policy(required_tiers=("smoke", "load")))
+    assert result.decision == HOLD and not result.only_user_deselection
+    assert [r.code for r in result.reasons] == ["required-tier-empty"]
+
+
+def test_quarantined_failure_does_not_block():
+    ledger = passing("smoke")
+    ledger.records["t::q"] = TestRecord("t::q", "smoke", outcome="failed", quarantine={"owner": "pay"})
+    assert decide(ledger, Policy()).decision == PROMOTE
+
+
+def test_crash_names_the_test():
+    ledger = passing("smoke")
+    ledger.records["t::boom"] = TestRecord("t::boom", "smoke", outcome="crashed")
+    ledger.session.crashed_workers = 1
+    result = decide(ledger, Policy())
+    assert result.decision == REJECT
+    assert result.reasons[0].text == "1 test crashed: t::boom"
+
+
+def test_many_failures_are_summarised():
+    ledger = passing("smoke")
+    for i in range(5):
+        ledger.records[f"t::f{i}"] = TestRecord(f"t::f{i}", "smoke", outcome="failed")
+    assert decide(ledger, Policy()).reasons[0].text == "5 tests failed: t::f0, t::f1, t::f2 and 2 more"
