@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .targets import Target, load_targets, url_target
 from .tiers import TIERS
-from .verdict.statement import Subject, release_subject
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rest is imported when a target is configured, never by an inert run
     import pytest
+
+    from .targets import Target
+    from .verdict.statement import Subject
 
 TARGETS_FILE = "staging-targets.toml"
 VERDICT_FILE = "staging-verdict.intoto.json"
@@ -174,6 +175,9 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     spec = _target_spec(config, environ)
     if spec is None:
         return None
+    from .targets import load_targets, url_target
+    from .verdict.statement import release_subject
+
     value, source = spec
     secrets: set[str] = set()
 
@@ -283,6 +287,8 @@ def _signing_key(config: pytest.Config, environ: Mapping[str, str], secrets: set
 
 def _subjects(config: pytest.Config) -> tuple[Subject, ...]:
     import hashlib
+
+    from .verdict.statement import Subject
 
     subjects = []
     for value in config.option.staging_artifact:

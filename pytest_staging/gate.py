@@ -25,6 +25,8 @@ from .redact import Scrubber, ScrubbingFormatter
 from .targets import Target
 
 TIER_KEY = pytest.StashKey[str]()
+DESTRUCTIVE_KEY = pytest.StashKey[bool]()
+_GATE_MARKS = frozenset((*tiers.TIERS, "destructive"))
 GATE_DIR_KEY = "staging_gate_dir"
 PREFLIGHT_KEY = "staging_preflight"
 WORKEROUTPUT_KEY = "staging"
@@ -41,6 +43,7 @@ class Gate:
         self.config = config
         self.settings = settings
         self.scrub = Scrubber(settings.secrets)
+        self._scrubbing = bool(self.scrub)
         workerinput = getattr(config, "workerinput", None)
         self.role = "worker" if workerinput is not None else "main"
         self.preflight: Preflight | None = None
@@ -49,6 +52,7 @@ class Gate:
             self.preflight = Preflight.from_dict(workerinput[PREFLIGHT_KEY])
             if workerinput.get(GATE_DIR_KEY):
                 self.gate_dir = Path(workerinput[GATE_DIR_KEY])
+            self._fail_tests_if_preflight_failed()
         self.gate: tiers.TierGate = tiers.TierGate(settings.fail_fast)
         self.collected_tiers: set[str] = set()
         self.tier_of: dict[str, str] = {}
@@ -60,6 +64,8 @@ class Gate:
         self.failed: set[str] = set()
         self.failed_collectors: set[str] = set()
         self.workers: set[str] = set()
+        self._marks_cache: dict[Any, tuple[str, ...]] = {}
+        self._shared: tiers.SharedTierGate | None = None
         self.issued: Any = None
         self._crash_log: tiers.SharedLog | None = None
         if self.role == "main":
@@ -117,6 +123,12 @@ class Gate:
         from .preflight import run_preflight
 
         self.preflight = run_preflight(self.settings.target, self.settings.release, self.settings.sensitive_url)
+        self._fail_tests_if_preflight_failed()
+
+    def _fail_tests_if_preflight_failed(self) -> None:
+        # A separate plugin object, so a healthy run pays nothing per test for this check.
+        if self.preflight is not None and self.preflight.error:
+            self.config.pluginmanager.register(PreflightFailed(self.scrub(self.preflight.error)), "staging-preflight-failed")
 
     def workerinput(self) -> dict[str, Any]:
         assert self.preflight is not None
@@ -169,15 +181,31 @@ class Gate:
 
     # -- collection -------------------------------------------------------------------------
 
+    def _marks(self, node: Any) -> tuple[str, ...]:
+        """Tier and destructive marker names on a node and its parents; parents' answers cached,
+        so collecting thousands of tests walks each module's markers once."""
+        cache = self._marks_cache
+        parent = node.parent
+        inherited = cache.get(parent) if parent is not None else ()
+        if inherited is None:
+            inherited = cache[parent] = self._marks(parent)
+        own = tuple(mark.name for mark in node.own_markers if mark.name in _GATE_MARKS)
+        return inherited + own if own else inherited
+
+    def _classify(self, item: pytest.Item) -> list[str]:
+        """Stash the item's tier and destructive flag; returns every tier marker found."""
+        marks = self._marks(item)
+        found = tiers.tier_markers(marks)
+        item.stash[TIER_KEY] = found[0] if found else self.settings.default_tier
+        item.stash[DESTRUCTIVE_KEY] = "destructive" in marks
+        return found
+
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
         report = yield
         if report.passed and report.result:
             for node in report.result:
-                if not isinstance(node, pytest.Item):
-                    continue
-                found = tiers.tier_markers({mark.name for mark in node.iter_markers()})
-                if len(found) > 1:
+                if isinstance(node, pytest.Item) and len(found := self._classify(node)) > 1:
                     report.outcome = "failed"
                     report.longrepr = (
                         f"staging: {node.nodeid} has tier markers {' and '.join(found)}; "
@@ -185,7 +213,6 @@ class Gate:
                     )
                     report.result = []
                     break
-                node.stash[TIER_KEY] = found[0] if found else self.settings.default_tier
         self.scrub.report(report)
         return report
 
@@ -194,8 +221,8 @@ class Gate:
         # Before -k/-m and other plugins deselect: which tiers exist at all (required tiers).
         for item in items:
             if TIER_KEY not in item.stash:  # made by a collector whose report we did not see
-                found = tiers.tier_markers({mark.name for mark in item.iter_markers()})
-                item.stash[TIER_KEY] = found[0] if found else self.settings.default_tier
+                self._classify(item)
+        self._marks_cache.clear()
         self.collected_tiers = {item.stash[TIER_KEY] for item in items}
         result = yield
         selected = self.settings.selected_tiers
@@ -224,61 +251,62 @@ class Gate:
         self.ledger.expect(self.tier_of)
         if self.role == "worker" and self.gate_dir is not None:
             log = tiers.SharedLog(self.gate_dir, str(self.config.workerinput["workerid"]))  # type: ignore[attr-defined]
-            self.gate = tiers.SharedTierGate(self.settings.fail_fast, log, self.tier_of)
+            self.gate = self._shared = tiers.SharedTierGate(self.settings.fail_fast, log, self.tier_of)
 
     # -- running --------------------------------------------------------------------------
+    # Per-test work is kept to two hooks (setup, logreport): it runs thousands of times.
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        tier = item.stash[TIER_KEY]
-        destructive = item.get_closest_marker("destructive") is not None
-        self.current = self.records[item.nodeid] = TestRecord(item.nodeid, tier, destructive)
-        if isinstance(self.gate, tiers.SharedTierGate):
-            self.gate.starting(item.nodeid)
-        reason = self.gate.before(tier)
+        record = self.records.get(item.nodeid)
+        if record is None:  # an item added after collection finished (by another plugin)
+            record = self.records[item.nodeid] = TestRecord(item.nodeid, item.stash[TIER_KEY])
+        record.destructive = item.stash[DESTRUCTIVE_KEY]
+        self.current = record
+        if self._shared is not None:
+            self._shared.starting(item.nodeid)
+        reason = self.gate.before(record.tier)
         if reason is not None:
             pytest.skip(reason)
-        if destructive and self.target.sensitive:
+        if record.destructive and self.target.sensitive:
             pytest.skip(f"staging: destructive test not run on sensitive target {self.target.name}")
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> None:
-        preflight = self.preflight
-        if preflight is not None and preflight.error:
-            pytest.fail(self.scrub(preflight.error), pytrace=False)
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
-        if call.when == "teardown":
-            item.user_properties.append(("tier", item.stash[TIER_KEY]))
-            record = self.records.get(item.nodeid)
-            if record is not None and record.has_correlation_id:
-                item.user_properties.append(("correlation_id", record.correlation_id))
-        report = yield
-        report.staging_tier = item.stash[TIER_KEY]
-        if call.when == "teardown" and self.role == "worker" and item.nodeid in self.records:
-            # Plain data on the report: how a worker's measurements reach the controller's ledger.
-            report.staging_measured = self.records[item.nodeid].measured()
-        if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[2].startswith("Skipped: staging:"):
-            # Point at the test, not at this plugin, as pytest does for skip markers.
-            path, lineno, _ = item.reportinfo()
-            report.longrepr = (str(path), (lineno or 0) + 1, report.longrepr[2])
-        self.scrub.report(report)
-        return report
-
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed:
-            self.failed.add(report.nodeid)
-        if self.role != "worker":
-            self.ledger.add_report(report)
-
-    def pytest_runtest_logfinish(self, nodeid: str) -> None:
-        self.current = None
+        """First to see each report: make it safe to show (scrub, skip location, properties),
+        then account for it (ledger, tier gate). Every later consumer — terminal, JUnit XML,
+        xdist's channel to the controller — sees the finished report."""
         if self.role == "controller":
+            self.ledger.add_report(report)
             return
-        tier = self.tier_of.get(nodeid)
-        if tier is not None:
-            self.gate.finished(nodeid, tier, nodeid in self.failed)
+        nodeid = report.nodeid
+        record = self.records.get(nodeid)
+        if record is None:
+            return
+        outcome = report.outcome
+        if outcome == "skipped" and isinstance(report.longrepr, tuple) and report.longrepr[2].startswith("Skipped: staging:"):
+            # Point at the test, not at this plugin, as pytest does for skip markers.
+            report.longrepr = (report.location[0], (report.location[1] or 0) + 1, report.longrepr[2])
+        if self._scrubbing:
+            self.scrub.report(report)
+        if outcome == "failed":
+            self.failed.add(nodeid)
+        if self.role == "worker":
+            report.staging_tier = record.tier  # the controller's ledger learns tiers from reports
+        if report.when != "teardown":
+            if self.role == "main":
+                self.ledger.add_report(report)
+            return
+        report.user_properties.append(("tier", record.tier))
+        if record.has_correlation_id:
+            report.user_properties.append(("correlation_id", record.correlation_id))
+        if self.role == "worker":
+            # Plain data on the report: how a worker's measurements reach the controller's ledger.
+            report.staging_measured = record.measured()
+        else:
+            self.ledger.add_report(report)
+        self.current = None
+        self.gate.finished(nodeid, record.tier, nodeid in self.failed)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_warning_recorded(self, warning_message: Any) -> None:
@@ -357,9 +385,20 @@ class Gate:
             terminalreporter.write_line(line)
 
     def pytest_unconfigure(self) -> None:
-        if isinstance(self.gate, tiers.SharedTierGate):
-            self.gate.log.close()
+        if self._shared is not None:
+            self._shared.log.close()
         if self._crash_log is not None:
             self._crash_log.close()
         if self.role == "controller" and self.gate_dir is not None:
             shutil.rmtree(self.gate_dir, ignore_errors=True)
+
+
+class PreflightFailed:
+    """Registered only when the pre-flight failed: every test that gets to run fails with its line."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self) -> None:
+        pytest.fail(self.line, pytrace=False)

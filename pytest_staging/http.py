@@ -12,6 +12,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from .targets import join_url
+
 if TYPE_CHECKING:
     from .ledger import TestRecord
     from .targets import Target
@@ -46,7 +48,6 @@ class StagingSession(requests.Session):
     ) -> None:
         super().__init__()
         self.target = target
-        self.base_url = target.url.rstrip("/") + "/"
         self._current = current
         self._sensitive_url = sensitive_url
         self.headers.update(target.headers)
@@ -56,9 +57,7 @@ class StagingSession(requests.Session):
         self.mount("https://", adapter)
 
     def url_for(self, url: str) -> str:
-        if urlsplit(url).scheme:
-            return url
-        return self.base_url + url.lstrip("/")
+        return join_url(self.target.url, url)
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:

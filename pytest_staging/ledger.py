@@ -88,7 +88,7 @@ class TestRecord:
             "tier": self.tier,
             "outcome": self.outcome,
             "duration": round(self.duration, 6),
-            "attempts": [dataclasses.asdict(a) for a in self.attempts],
+            "attempts": [{"outcome": a.outcome, "duration": a.duration, "error": a.error} for a in self.attempts],
             "correlationId": self.correlation_id_value,
             "destructive": self.destructive,
             "skipReason": self.skip_reason,
@@ -129,40 +129,47 @@ class Ledger:
             self.records.setdefault(nodeid, TestRecord(nodeid, tier))
 
     def add_report(self, report: Any) -> TestRecord:
-        """Fold one pytest TestReport (setup, call, teardown, or xdist's crash report) in."""
+        """Fold one pytest TestReport (setup, call, teardown, or xdist's crash report) in.
+
+        Called three times per test on the hot path: plain string compares, no properties.
+        """
         record = self.records.get(report.nodeid)
+        tier = getattr(report, "staging_tier", None)
         if record is None:
-            tier = getattr(report, "staging_tier", None) or "smoke"
-            record = self.records[report.nodeid] = TestRecord(report.nodeid, tier)
-        when = report.when
-        record.duration += getattr(report, "duration", 0.0) or 0.0
-        xfail = hasattr(report, "wasxfail")
-        if when == "setup":
-            record.outcome = "error" if report.failed else _skipped_or_xfailed(xfail) if report.skipped else "running"
-        elif when == "call":
-            if report.failed:
+            record = self.records[report.nodeid] = TestRecord(report.nodeid, tier or "smoke")
+        elif tier is not None:
+            record.tier = tier
+        when, outcome = report.when, report.outcome
+        record.duration += report.duration or 0.0
+        if when == "call":
+            if outcome == "passed":
+                record.outcome = "xpassed" if hasattr(report, "wasxfail") else "passed"
+            elif outcome == "failed":
                 record.outcome = "failed"
-            elif report.skipped:
-                record.outcome = _skipped_or_xfailed(xfail)
             else:
-                record.outcome = "xpassed" if xfail else "passed"
+                record.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        elif when == "setup":
+            if outcome == "passed":
+                record.outcome = "running"
+            elif outcome == "failed":
+                record.outcome = "error"
+            else:
+                record.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
         elif when == "teardown":
-            if report.failed and record.outcome not in FAILING:
-                record.outcome = "error"
-            elif record.outcome == "running":  # no call report: cannot happen, but never "passed"
-                record.outcome = "error"
+            if record.outcome == "running" or (outcome == "failed" and record.outcome not in FAILING):
+                record.outcome = "error"  # a teardown error, or (never seen) no call report at all
         else:  # xdist reports a crash with when="???"
             record.outcome = "crashed"
-        if report.skipped and isinstance(report.longrepr, tuple):
+        if outcome == "skipped" and isinstance(report.longrepr, tuple):
             record.skip_reason = str(report.longrepr[2]).removeprefix("Skipped: ")
-        if report.failed and record.error is None:
+        elif outcome == "failed" and record.error is None:
             record.error = short_error(report)
-        measured = getattr(report, "staging_measured", None)
-        if measured:
-            record.correlation_id_value = measured.get("correlationId")
-            record.destructive = measured.get("destructive", False)
-            record.metrics = [Metric(*item) for item in measured.get("metrics", [])]
-        if when in ("teardown", "???"):
+        if when == "teardown" or when == "???":
+            measured = getattr(report, "staging_measured", None)
+            if measured:
+                record.correlation_id_value = measured["correlationId"]
+                record.destructive = measured["destructive"]
+                record.metrics = [Metric(*item) for item in measured["metrics"]]
             record.attempts.append(Attempt(record.outcome, round(record.duration, 6), record.error))
         return record
 
@@ -181,10 +188,6 @@ class Ledger:
 
     def outcomes(self) -> Iterable[str]:
         return (record.outcome for record in self.records.values())
-
-
-def _skipped_or_xfailed(xfail: bool) -> str:
-    return "xfailed" if xfail else "skipped"
 
 
 def short_error(report: Any) -> str:

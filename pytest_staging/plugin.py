@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from .targets import Target
 
 GATE_KEY = pytest.StashKey["Gate"]()
+#: --dist modes under which tiers stay in order. ``load`` hands out tests in collection order,
+#: which the gate has sorted by tier; the others group by file, scope or group and would put a
+#: later-tier test ahead of an earlier-tier one in the same worker's queue.
+ORDERED_DIST_MODES = ("load", "no")
 
 MARKERS = (
     "smoke: staging gate tier 1: is the deployment up and answering (runs first)",
@@ -49,8 +53,6 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not hasattr(config, "workerinput"):
         dist = getattr(config.option, "dist", "no")
-        from .xdist import ORDERED_DIST_MODES
-
         if dist not in ORDERED_DIST_MODES:
             raise pytest.UsageError(
                 f"pytest-staging: --dist={dist}: tiers cannot be kept in order with this mode; "

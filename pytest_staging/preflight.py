@@ -1,13 +1,26 @@
-"""The check made once, before the first test: is the target there, and is it the release?"""
+"""The check made once, before the first test: is the target there, and is it the release?
+
+It uses the standard library's http.client rather than requests: the pre-flight runs in every
+gate session, and importing requests costs more than the check itself (a suite that never uses
+``staging_http`` should not pay for it). It behaves like ``staging_http``: the target's headers
+and timeout, connection errors retried, redirects followed (without credentials across hosts).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import re
+import time
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
-from .targets import Target, resolve_pointer
+from .targets import Target, join_url, resolve_pointer
+
+CONNECT_RETRIES = 2
+MAX_REDIRECTS = 10
+_REDIRECTS = {301, 302, 303, 307, 308}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,64 +43,96 @@ class Preflight:
         return cls(**data)
 
 
-def short_reason(exc: BaseException) -> str:
-    """``connection refused`` instead of a three-line urllib3 retry chain."""
-    import requests
+class ProbeError(Exception):
+    """The request did not get an answer; the message is a short reason."""
 
-    if isinstance(exc, requests.Timeout):
+
+def short_reason(exc: BaseException) -> str:
+    """``connection refused`` rather than a chain of library exceptions."""
+    if isinstance(exc, TimeoutError):
         return "no answer in time"
-    text = str(exc)
-    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
-    if errno:
-        return errno.group(1).strip().lower()
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS handshake failed"
-    return type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def _get_once(url: str, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(url)
+    connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_type(parts.hostname or "", parts.port, timeout=timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    for attempt in range(CONNECT_RETRIES + 1):
+        try:
+            connection.connect()
+            break
+        except (ConnectionError, OSError) as exc:
+            if attempt == CONNECT_RETRIES or isinstance(exc, TimeoutError):
+                raise ProbeError(short_reason(exc)) from None
+            time.sleep(0.1 * 2**attempt)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ProbeError(short_reason(exc)) from None
+    finally:
+        connection.close()
+
+
+def get(url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes, list[str]]:
+    """GET following redirects; returns status, body and every URL visited (first to last)."""
+    hops = [url]
+    for _ in range(MAX_REDIRECTS + 1):
+        status, response_headers, body = _get_once(hops[-1], headers, timeout)
+        location = response_headers.get("location")
+        if status not in _REDIRECTS or not location:
+            return status, body, hops
+        following = urljoin(hops[-1], location)
+        if urlsplit(following).netloc != urlsplit(hops[-1]).netloc:
+            # As requests does: credentials are not sent to another host.
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        hops.append(following)
+    raise ProbeError(f"more than {MAX_REDIRECTS} redirects")
 
 
 def run_preflight(target: Target, release: str | None, sensitive_url: re.Pattern[str] | None) -> Preflight:
     """GET the target URL (following redirects) and, when configured, its version probe."""
-    import requests
-
-    from .http import StagingSession
-
     label = f"staging target {target.name!r} ({target.url})"
-    with StagingSession(target) as http:
-        try:
-            response = http.get(target.url, allow_redirects=True)
-        except requests.RequestException as exc:
-            return Preflight(error=f"{label} is unreachable: {short_reason(exc)}", kind="unreachable")
-        sensitive_match = None
-        if sensitive_url is not None:
-            hops = [r.url for r in response.history] + [response.url]
-            sensitive_match = next((url for url in hops if sensitive_url.search(url)), None)
-        if not target.version_url:
-            return Preflight(sensitive_match=sensitive_match)
+    headers = dict(target.headers)
+    try:
+        _, _, hops = get(target.url, headers, target.timeout)
+    except ProbeError as exc:
+        return Preflight(error=f"{label} is unreachable: {exc}", kind="unreachable")
+    sensitive_match = None
+    if sensitive_url is not None:
+        sensitive_match = next((url for url in hops if sensitive_url.search(url)), None)
+    if not target.version_url:
+        return Preflight(sensitive_match=sensitive_match)
 
-        probe = http.url_for(target.version_url)
-        pointer = target.version_pointer or ""
+    probe = join_url(target.url, target.version_url)
+    pointer = target.version_pointer or ""
+    try:
+        status, body, _ = get(probe, headers, target.timeout)
+    except ProbeError as exc:
+        return Preflight(error=f"version probe {probe} failed: {exc}", kind="version-probe")
+    if not 200 <= status < 300:
+        return Preflight(error=f"version probe {probe} answered HTTP {status}", kind="version-probe")
+    text = body.decode("utf-8", errors="replace")
+    if pointer:
         try:
-            answer = http.get(probe)
-        except requests.RequestException as exc:
-            return Preflight(error=f"version probe {probe} failed: {short_reason(exc)}", kind="version-probe")
-        if not answer.ok:
-            return Preflight(error=f"version probe {probe} answered HTTP {answer.status_code}", kind="version-probe")
-        if pointer:
-            try:
-                deployed: Any = resolve_pointer(json.loads(answer.text), pointer)
-            except (ValueError, KeyError, TypeError):
-                return Preflight(
-                    error=f"version probe {probe}: no JSON value at version_pointer {pointer!r}",
-                    kind="version-probe",
-                )
-        else:
-            deployed = answer.text
-        deployed = str(deployed).strip()
-        if release is not None and deployed != release:
+            deployed: Any = resolve_pointer(json.loads(text), pointer)
+        except (ValueError, KeyError, TypeError):
             return Preflight(
-                error=f"deployed version {deployed!r} (from {probe}) is not --staging-release {release!r}; no result can be trusted",
-                kind="release-mismatch",
-                deployed_version=deployed,
-                sensitive_match=sensitive_match,
+                error=f"version probe {probe}: no JSON value at version_pointer {pointer!r}", kind="version-probe"
             )
-        return Preflight(deployed_version=deployed, sensitive_match=sensitive_match)
+    else:
+        deployed = text
+    deployed = str(deployed).strip()
+    if release is not None and deployed != release:
+        return Preflight(
+            error=f"deployed version {deployed!r} (from {probe}) is not --staging-release {release!r}; no result can be trusted",
+            kind="release-mismatch",
+            deployed_version=deployed,
+            sensitive_match=sensitive_match,
+        )
+    return Preflight(deployed_version=deployed, sensitive_match=sensitive_match)

@@ -177,6 +177,13 @@ def _parse_target(
     )
 
 
+def join_url(base: str, url: str) -> str:
+    """``url`` if absolute, else appended to ``base`` keeping its path (``/api`` + ``/x`` = ``/api/x``)."""
+    if urlsplit(url).scheme:
+        return url
+    return base.rstrip("/") + "/" + url.lstrip("/")
+
+
 def resolve_pointer(document: Any, pointer: str) -> Any:
     """RFC 6901 JSON pointer lookup; raises KeyError naming the missing part."""
     if pointer == "":

@@ -43,7 +43,7 @@ class TierGate:
 
     def before(self, tier: str) -> str | None:
         """A skip reason when an earlier tier failed, else None."""
-        if not self.fail_fast:
+        if not self.fail_fast or not self.failed_tiers:
             return None
         for earlier in TIERS[: ORDER[tier]]:
             if earlier in self.failed_tiers:

@@ -12,11 +12,6 @@ import pytest
 
 from .gate import Gate
 
-#: --dist modes under which tiers stay in order. ``load`` hands out tests in collection order,
-#: which the gate has sorted by tier; the others group by file, scope or group and would put a
-#: later-tier test ahead of an earlier-tier one in the same worker's queue.
-ORDERED_DIST_MODES = ("load", "no")
-
 
 class XdistHooks:
     def __init__(self, gate: Gate) -> None:

@@ -86,7 +86,7 @@ def build_statement(
     subjects: Sequence[Subject],
     time_verified: float,
     trace_id: str | None = None,
-    scrub: Callable[[str], str] = lambda text: text,
+    scrub: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     facts = ledger.session
     records = list(ledger.records.values())
@@ -130,13 +130,14 @@ def build_statement(
         "predicateType": PREDICATE_TYPE,
         "predicate": predicate,
     }
-    return clean(statement, scrub)
+    # Walking the whole tree costs as much as building it: only when there is a secret to hide.
+    return clean(statement, scrub) if scrub else statement
 
 
-def clean(value: Any, scrub: Callable[[str], str]) -> Any:
+def clean(value: Any, scrub: Callable[[str], str] | None = None) -> Any:
     """Scrub every string and turn NaN/inf into null, so the payload is valid, secret-free JSON."""
     if isinstance(value, str):
-        return scrub(value)
+        return scrub(value) if scrub else value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -148,6 +149,8 @@ def clean(value: Any, scrub: Callable[[str], str]) -> Any:
 
 def payload_bytes(statement: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON with sorted keys and no NaN: the exact bytes that get signed."""
-    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    try:
+        text = json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a NaN or infinity somewhere: null it (rare, so only then walk the tree)
+        text = json.dumps(clean(statement), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8")
