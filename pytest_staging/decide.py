@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from .ledger import FAILING, RAN, Ledger
+from .ledger import FAILING, RAN, Ledger, TestRecord
 
 PROMOTE, HOLD, REJECT = "PROMOTE", "HOLD", "REJECT"
 TIER_ORDER = ("smoke", "contract", "load")
@@ -115,12 +115,12 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
     return Decision(PROMOTE, (Reason("complete", f"all required tiers ran; {_plural(count, 'test')} ran, none blocking"),))
 
 
-def tier_result(ledger: Ledger, tier: str) -> str:
-    records = ledger.by_tier().get(tier, [])
+def tier_result(records: Sequence[TestRecord], deselected: int) -> str:
+    """``failed`` | ``passed`` | ``skipped`` | ``deselected`` | ``notrun`` for one tier's records."""
     if any(r.outcome in FAILING and r.quarantine is None for r in records):
         return "failed"
     if any(r.outcome in RAN for r in records):
         return "passed"
-    if not records and ledger.deselected.get(tier):
+    if not records and deselected:
         return "deselected"
     return "skipped" if records else "notrun"

@@ -27,6 +27,7 @@ from .targets import Target
 TIER_KEY = pytest.StashKey[str]()
 DESTRUCTIVE_KEY = pytest.StashKey[bool]()
 _GATE_MARKS = frozenset((*tiers.TIERS, "destructive"))
+_TIER_PROPERTY = {tier: ("tier", tier) for tier in tiers.TIERS}  # one tuple per tier, not per test
 GATE_DIR_KEY = "staging_gate_dir"
 PREFLIGHT_KEY = "staging_preflight"
 WORKEROUTPUT_KEY = "staging"
@@ -152,7 +153,7 @@ class Gate:
         for tier, count in output["deselected"].items():
             # Every worker collects and deselects the same tests: take the count, do not add.
             self.ledger.deselected[tier] = max(self.ledger.deselected.get(tier, 0), count)
-        self.ledger.expect(output["tier_of"])
+        self.ledger.expect(output["tier_of"].items())
 
     def _scrub_log_handlers(self) -> None:
         if not self.scrub:
@@ -246,9 +247,11 @@ class Gate:
             self.failed_collectors.add(report.nodeid)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.tier_of = {item.nodeid: item.stash[TIER_KEY] for item in session.items}
         self.ledger.collected_tiers = set(self.collected_tiers)
-        self.ledger.expect(self.tier_of)
+        self.ledger.expect((item.nodeid, item.stash[TIER_KEY]) for item in session.items)
+        if self.role == "worker":
+            # The barrier and the controller (through workeroutput) need every test's tier.
+            self.tier_of = {nodeid: record.tier for nodeid, record in self.records.items()}
         if self.role == "worker" and self.gate_dir is not None:
             log = tiers.SharedLog(self.gate_dir, str(self.config.workerinput["workerid"]))  # type: ignore[attr-defined]
             self.gate = self._shared = tiers.SharedTierGate(self.settings.fail_fast, log, self.tier_of)
@@ -276,10 +279,11 @@ class Gate:
         """First to see each report: make it safe to show (scrub, skip location, properties),
         then account for it (ledger, tier gate). Every later consumer — terminal, JUnit XML,
         xdist's channel to the controller — sees the finished report."""
-        if self.role == "controller":
-            self.ledger.add_report(report)
-            return
         nodeid = report.nodeid
+        if self.role == "controller":
+            extra = report.__dict__
+            self.ledger.add_report(report, nodeid, extra.get("staging_tier"), extra.get("staging_measured"))
+            return
         record = self.records.get(nodeid)
         if record is None:
             return
@@ -295,16 +299,16 @@ class Gate:
             report.staging_tier = record.tier  # the controller's ledger learns tiers from reports
         if report.when != "teardown":
             if self.role == "main":
-                self.ledger.add_report(report)
+                record.absorb(report)
             return
-        report.user_properties.append(("tier", record.tier))
+        report.user_properties.append(_TIER_PROPERTY[record.tier])
         if record.has_correlation_id:
             report.user_properties.append(("correlation_id", record.correlation_id))
         if self.role == "worker":
             # Plain data on the report: how a worker's measurements reach the controller's ledger.
             report.staging_measured = record.measured()
         else:
-            self.ledger.add_report(report)
+            record.absorb(report)
         self.current = None
         self.gate.finished(nodeid, record.tier, nodeid in self.failed)
 
@@ -336,7 +340,6 @@ class Gate:
         if self.config.option.collectonly or self.settings.verdict_path is None:
             return
         from .decide import Policy, decide
-        from .verdict.issue import issue
 
         facts = self.ledger.session
         facts.finished = time.time()
@@ -354,20 +357,35 @@ class Gate:
         if exitstatus == pytest.ExitCode.OK and decision.decision != "PROMOTE" and not decision.only_user_deselection:
             session.exitstatus = EXIT_NOT_PROMOTED
         facts.exit_status = int(session.exitstatus)
+        self.issued = self._issue(decision, policy, preflight)
+
+    def _issue(self, decision: Any, policy: Any, preflight: Preflight) -> Any:
+        import gc
+
+        from .verdict.issue import issue
+
         target = self.target
-        self.issued = issue(
-            path=self.settings.verdict_path,
-            ledger=self.ledger,
-            decision=decision,
-            policy=policy,
-            policy_fields=self.settings.policy_fields(),
-            target={**target.public(), "sensitive": target.sensitive},
-            release={"id": self.settings.release, "deployedVersion": preflight.deployed_version, "probe": target.version_url},
-            subjects=self.settings.subjects,
-            signing_key=self.settings.signing_key,
-            now=facts.finished,
-            scrub=self.scrub,
-        )
+        # Building the verdict makes a burst of short-lived objects; a garbage collection in the
+        # middle of it would walk the whole session's heap for nothing.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return issue(
+                path=self.settings.verdict_path,
+                ledger=self.ledger,
+                decision=decision,
+                policy=policy,
+                policy_fields=self.settings.policy_fields(),
+                target={**target.public(), "sensitive": target.sensitive},
+                release={"id": self.settings.release, "deployedVersion": preflight.deployed_version, "probe": target.version_url},
+                subjects=self.settings.subjects,
+                signing_key=self.settings.signing_key,
+                now=self.ledger.session.finished,
+                scrub=self.scrub,
+            )
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.preflight is not None and self.preflight.error:

@@ -23,21 +23,28 @@ RAN = frozenset({"passed", "failed", "error", "xfailed", "xpassed", "crashed"})
 ERROR_LIMIT = 300
 
 
-@dataclasses.dataclass
+# slots: thousands of these live through a session, and the garbage collector walks each one
+# many times; without a __dict__ they cost it (and memory) much less.
+@dataclasses.dataclass(slots=True)
 class Metric:
     name: str
     value: float
     unit: str = ""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Attempt:
     outcome: str
     duration: float
     error: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        if self.error:
+            return {"outcome": self.outcome, "duration": round(self.duration, 6), "error": self.error}
+        return {"outcome": self.outcome, "duration": round(self.duration, 6)}
 
-@dataclasses.dataclass
+
+@dataclasses.dataclass(slots=True)
 class TestRecord:
     """One test. On a worker it also collects what the test measured (correlation id, metrics)."""
 
@@ -49,7 +56,7 @@ class TestRecord:
     outcome: str = "notrun"
     duration: float = 0.0
     attempts: list[Attempt] = dataclasses.field(default_factory=list)
-    metrics: list[Metric] = dataclasses.field(default_factory=list)
+    metrics: list[Metric] = dataclasses.field(default_factory=list)  # replaced, never mutated, if empty
     skip_reason: str | None = None
     error: str | None = None
     quarantine: dict[str, Any] | None = None
@@ -74,6 +81,40 @@ class TestRecord:
     def add_metric(self, name: str, value: float, unit: str = "") -> None:
         self.metrics.append(Metric(name, float(value), unit))
 
+    def absorb(self, report: Any, measured: dict[str, Any] | None = None) -> None:
+        """Fold one pytest TestReport (setup, call, teardown, or xdist's crash report) in.
+
+        Runs three times per test on the hot path: plain string compares, no attribute misses.
+        """
+        when, outcome = report.when, report.outcome
+        self.duration += report.duration or 0.0
+        if outcome == "passed":
+            if when == "setup":
+                self.outcome = "running"
+            elif when == "call":
+                self.outcome = "xpassed" if "wasxfail" in report.__dict__ else "passed"
+            elif self.outcome == "running":  # teardown after a setup but no call: never "passed"
+                self.outcome = "error"
+        elif outcome == "failed":
+            if when == "call":
+                self.outcome = "failed"
+            elif when == "setup" or (when == "teardown" and self.outcome not in FAILING):
+                self.outcome = "error"
+            elif when == "???":  # xdist reports a test whose worker died with when="???"
+                self.outcome = "crashed"
+            if self.error is None:
+                self.error = short_error(report)
+        else:  # skipped, or an xfail (pytest reports those as skipped with wasxfail)
+            self.outcome = "xfailed" if "wasxfail" in report.__dict__ else "skipped"
+            if isinstance(report.longrepr, tuple):
+                self.skip_reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        if when == "teardown" or when == "???":
+            if measured:
+                self.correlation_id_value = measured["correlationId"]
+                self.destructive = measured["destructive"]
+                self.metrics = [Metric(*item) for item in measured["metrics"]]
+            self.attempts.append(Attempt(self.outcome, self.duration, self.error))
+
     def measured(self) -> dict[str, Any]:
         """What the worker measured, as plain data for the report (crosses xdist)."""
         return {
@@ -83,19 +124,28 @@ class TestRecord:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The verdict's record of this test. Optional fields appear only when they say something:
+        a verdict of 10,000 tests stays small and quick to write."""
+        data: dict[str, Any] = {
             "nodeid": self.nodeid,
             "tier": self.tier,
             "outcome": self.outcome,
             "duration": round(self.duration, 6),
-            "attempts": [{"outcome": a.outcome, "duration": a.duration, "error": a.error} for a in self.attempts],
-            "correlationId": self.correlation_id_value,
-            "destructive": self.destructive,
-            "skipReason": self.skip_reason,
-            "error": self.error,
-            "quarantine": self.quarantine,
-            "flaky": self.flaky,
+            "attempts": [a.to_dict() for a in self.attempts],
         }
+        if self.correlation_id_value:
+            data["correlationId"] = self.correlation_id_value
+        if self.destructive:
+            data["destructive"] = True
+        if self.skip_reason:
+            data["skipReason"] = self.skip_reason
+        if self.error:
+            data["error"] = self.error
+        if self.quarantine is not None:
+            data["quarantine"] = self.quarantine
+        if self.flaky:
+            data["flaky"] = True
+        return data
 
 
 @dataclasses.dataclass
@@ -123,55 +173,21 @@ class Ledger:
     preflight_kind: str | None = None
     preflight_error: str | None = None
 
-    def expect(self, tier_of: dict[str, str]) -> None:
-        """Register the selected tests, so one that never reports stays ``notrun``."""
-        for nodeid, tier in tier_of.items():
-            self.records.setdefault(nodeid, TestRecord(nodeid, tier))
+    def expect(self, tests: Iterable[tuple[str, str]]) -> None:
+        """Register the selected tests (node id, tier), so one that never reports stays ``notrun``."""
+        records = self.records
+        for nodeid, tier in tests:
+            if nodeid not in records:
+                records[nodeid] = TestRecord(nodeid, tier)
 
-    def add_report(self, report: Any) -> TestRecord:
-        """Fold one pytest TestReport (setup, call, teardown, or xdist's crash report) in.
-
-        Called three times per test on the hot path: plain string compares, no properties.
-        """
-        record = self.records.get(report.nodeid)
-        tier = getattr(report, "staging_tier", None)
+    def add_report(self, report: Any, nodeid: str, tier: str | None = None, measured: dict[str, Any] | None = None) -> None:
+        """Fold in a report that came from an xdist worker, with the tier and measurements it carried."""
+        record = self.records.get(nodeid)
         if record is None:
-            record = self.records[report.nodeid] = TestRecord(report.nodeid, tier or "smoke")
+            record = self.records[nodeid] = TestRecord(nodeid, tier or "smoke")
         elif tier is not None:
             record.tier = tier
-        when, outcome = report.when, report.outcome
-        record.duration += report.duration or 0.0
-        if when == "call":
-            if outcome == "passed":
-                record.outcome = "xpassed" if hasattr(report, "wasxfail") else "passed"
-            elif outcome == "failed":
-                record.outcome = "failed"
-            else:
-                record.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
-        elif when == "setup":
-            if outcome == "passed":
-                record.outcome = "running"
-            elif outcome == "failed":
-                record.outcome = "error"
-            else:
-                record.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
-        elif when == "teardown":
-            if record.outcome == "running" or (outcome == "failed" and record.outcome not in FAILING):
-                record.outcome = "error"  # a teardown error, or (never seen) no call report at all
-        else:  # xdist reports a crash with when="???"
-            record.outcome = "crashed"
-        if outcome == "skipped" and isinstance(report.longrepr, tuple):
-            record.skip_reason = str(report.longrepr[2]).removeprefix("Skipped: ")
-        elif outcome == "failed" and record.error is None:
-            record.error = short_error(report)
-        if when == "teardown" or when == "???":
-            measured = getattr(report, "staging_measured", None)
-            if measured:
-                record.correlation_id_value = measured["correlationId"]
-                record.destructive = measured["destructive"]
-                record.metrics = [Metric(*item) for item in measured["metrics"]]
-            record.attempts.append(Attempt(record.outcome, round(record.duration, 6), record.error))
-        return record
+        record.absorb(report, measured)
 
     def close(self) -> None:
         """At session end: a test whose protocol never completed (Ctrl-C mid-test) did not run."""

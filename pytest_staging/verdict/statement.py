@@ -7,9 +7,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-import platform
+import sys
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from typing import Any
 
 from ..decide import PROMOTE, TIER_ORDER, Decision, tier_result
@@ -17,7 +16,16 @@ from ..ledger import Ledger
 from . import PREDICATE_TYPE, STATEMENT_TYPE
 
 COUNTED = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "crashed", "notrun")
-_TOOLS = ("pytest", "pytest-staging", "pytest-xdist", "requests", "cryptography", "jsonschema", "locust")
+#: distribution name -> module whose __version__ says it, when the session imported that module.
+_TOOLS = {
+    "pytest": "pytest",
+    "pytest-staging": "pytest_staging",
+    "pytest-xdist": "xdist",
+    "requests": "requests",
+    "cryptography": "cryptography",
+    "jsonschema": "jsonschema",
+    "opentelemetry-api": "opentelemetry.version",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +53,13 @@ def iso(timestamp: float) -> str:
 
 
 def tool_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _TOOLS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+    """Versions of the tools that took part in this session (imported ones only: asking package
+    metadata for all of them costs more than the rest of the verdict)."""
+    versions = {"python": "%d.%d.%d" % sys.version_info[:3]}
+    for name, module in _TOOLS.items():
+        version = getattr(sys.modules.get(module), "__version__", None)
+        if isinstance(version, str):
+            versions[name] = version
     return versions
 
 
@@ -68,7 +77,7 @@ def tiers_section(ledger: Ledger, required: Sequence[str]) -> dict[str, Any]:
         )
         section[tier] = {
             "required": tier in required,
-            "result": tier_result(ledger, tier),
+            "result": tier_result(records, ledger.deselected.get(tier, 0)),
             "counts": counts,
             "duration": round(sum(r.duration for r in records), 6),
         }
