@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
 # The demo gate: install pytest-staging into .venv, start the bundled httpbin (its own venv,
-# 127.0.0.1, a free port), run the example gate suite against it, stop the server.
+# 127.0.0.1, a free port), run the example gate suite against it with a demo signing key, stop
+# the server, then show the signed verdict the way release tooling sees it and verify it.
 # Extra arguments go to pytest, e.g. `bash example_suites/demo.sh --staging-tier=smoke`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --disable-pip-version-check -q -e '.[all]'
+python3 example_suites/httpbin/target.py setup >/dev/null
 
-exec .venv/bin/python example_suites/httpbin/target.py run -- \
+mkdir -p .demo
+[ -f .demo/signing.key ] || .venv/bin/pytest-staging keygen --out .demo/signing >/dev/null
+verdict=.demo/staging-verdict.intoto.json
+
+status=0
+# The "artifact" of this demo is what got deployed: httpbin's pinned requirements.
+.venv/bin/python example_suites/httpbin/target.py run -- \
   sh -c '.venv/bin/pytest example_suites/httpbin -n 2 -rs \
-           --staging-target="$STAGING_HTTPBIN_URL" --staging-release=demo "$@"' demo "$@"
+           --staging-target="$STAGING_HTTPBIN_URL" --staging-release=httpbin-0.10.4 \
+           --staging-signing-key=.demo/signing.key \
+           --staging-artifact-file=.venv-httpbin/staging-requirements.txt \
+           --staging-verdict='"$verdict"' "$@"' demo "$@" || status=$?
+
+echo
+echo "== the verdict, as release tooling sees it =="
+.venv/bin/pytest-staging show "$verdict" --key .demo/signing.pub
+echo
+echo "verify it:  .venv/bin/pytest-staging verify $verdict --key .demo/signing.pub --expect PROMOTE"
+.venv/bin/pytest-staging verify "$verdict" --key .demo/signing.pub --expect PROMOTE || status=$?
+exit "$status"
