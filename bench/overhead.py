@@ -27,7 +27,11 @@ the noise is in the machine, not in the run queue. Each run must exit 0 and repo
 from the others; otherwise the script fails loudly (exit 1). The budget verdict is a report
 only: the exit status is 0 whether or not it is met.
 
-    .venv/bin/python bench/overhead.py [--tests 5000] [--rounds 7] [--json PATH]
+    .venv/bin/python bench/overhead.py [--tests 5000] [--rounds 7] [--instructions] [--json PATH]
+
+``--instructions`` adds one run of each case under valgrind's callgrind and compares instruction
+counts, which do not depend on what else the machine is doing (wall-clock ratios on a shared
+2-core VM swing by +-20% from round to round; see the per-round table).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -47,6 +52,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CASES = ("bare", "unused", "active")
@@ -222,6 +228,35 @@ def run_case(
     return elapsed, cpu
 
 
+def count_instructions(case: str, suite: Path, common: list[str], env: dict[str, str], target: Target) -> int:
+    """Instructions one run executes, counted by valgrind's callgrind: the same for the same
+    code and inputs whatever else the machine is doing, so it shows small differences that
+    wall-clock noise on a shared VM hides."""
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+           sys.executable, "-m", "pytest", *common, *case_flags(case, target.url)]
+    proc = subprocess.run(cmd, cwd=suite, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    match = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or match is None:
+        raise BenchError(f"{case}: callgrind run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return int(match.group(1))
+
+
+def instruction_report(counts: dict[str, int]) -> dict:
+    print()
+    print("instructions (valgrind callgrind, one run each; deterministic):")
+    result = {}
+    for case in CASES:
+        line = f"{case:<8} {counts[case]:>16,}"
+        if case in BUDGETS:
+            ratio = counts[case] / counts["bare"]
+            verdict = "within budget" if ratio <= BUDGETS[case] else "OVER budget"
+            line += f"   {case}/bare {ratio:.4f}  budget {BUDGETS[case]:.2f}  {verdict}"
+            result[case] = {"instructions": counts[case], "ratio": ratio, "within_budget": ratio <= BUDGETS[case]}
+        print(line)
+    result["bare"] = {"instructions": counts["bare"]}
+    return result
+
+
 # -- report ---------------------------------------------------------------------------------
 
 
@@ -297,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", type=int, default=5000, help="number of trivial tests (default 5000)")
     parser.add_argument("--rounds", type=int, default=7, help="counted rounds (default 7), plus one warm-up")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each case's instructions once under valgrind (slow: minutes)")
     parser.add_argument("--keep-other-plugins", action="store_true",
                         help="do not disable the other installed pytest11 plugins (xdist, hypothesis, ...)")
     args = parser.parse_args(argv)
@@ -333,6 +370,14 @@ def main(argv: list[str] | None = None) -> int:
                     cpu[case].append(used)
                     line.append(f"{case} {elapsed:.3f}s (cpu {used:.3f}s)")
                 print(f"round {r + 1}/{args.rounds}: " + ", ".join(line), file=sys.stderr)
+            instructions = {}
+            if args.instructions:
+                if shutil.which("valgrind") is None:
+                    raise BenchError("--instructions needs valgrind (apt-get install valgrind)")
+                print("counting instructions under valgrind (two at a time) ...", file=sys.stderr)
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    futures = {case: pool.submit(count_instructions, case, suite, common, env, target) for case in CASES}
+                    instructions = {case: future.result() for case, future in futures.items()}
         except BenchError as exc:
             print(f"overhead.py: FAILED: {exc}", file=sys.stderr)
             return 1
@@ -354,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     result = summarize(times, cpu)
     print_report(result, meta)
+    if instructions:
+        result["instructions"] = instruction_report(instructions)
     if args.json:
         Path(args.json).write_text(json.dumps({"meta": meta, **result}, indent=2) + "\n", encoding="utf-8")
     return 0
