@@ -27,6 +27,8 @@ echo
 echo "== the verdict, as release tooling sees it =="
 .venv/bin/pytest-staging show "$verdict" --key .demo/signing.pub
 echo
-echo "verify it:  .venv/bin/pytest-staging verify $verdict --key .demo/signing.pub --expect PROMOTE"
-.venv/bin/pytest-staging verify "$verdict" --key .demo/signing.pub --expect PROMOTE || status=$?
+echo "release tooling promotes only if this succeeds:"
+echo "  .venv/bin/pytest-staging verify $verdict --key .demo/signing.pub --expect PROMOTE"
+# The signature alone here: a partial demo run (--staging-tier=smoke) is a HOLD, on purpose.
+.venv/bin/pytest-staging verify "$verdict" --key .demo/signing.pub || status=$?
 exit "$status"

@@ -202,7 +202,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise Failed(f"timeVerified {predicate['timeVerified']} is in the future")
         if now - verified_at > args.max_age:
             raise Failed(f"verdict is older than {args.max_age} (timeVerified {predicate['timeVerified']})")
-    names = ", ".join(s["name"] for s in statement["subject"])
+    names = ", ".join(f"{s['name']}@sha256:{s['digest']['sha256']}" for s in statement["subject"])
     print(f"OK: {predicate['decision']} for {names}; signed by {key[:16]}…; verified {predicate['timeVerified']}")
     return 0
 

@@ -82,7 +82,8 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
         missing.append(Reason("internal-error", "pytest hit an internal error"))
     if facts.collection_errors:
         missing.append(Reason("collection-error", f"{_plural(facts.collection_errors, 'collection error')}"))
-    if facts.crashed_workers and not any(r.outcome == "crashed" for r in records):
+    # A worker that went down is missing evidence unless a blocking crash already says it.
+    if facts.crashed_workers and not any(r.outcome == "crashed" and r.quarantine is None for r in records):
         missing.append(Reason("worker-crashed", f"{_plural(facts.crashed_workers, 'xdist worker')} went down"))
     if not any(r.outcome in RAN for r in records):
         missing.append(Reason("nothing-ran", "no test ran"))

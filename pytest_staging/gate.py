@@ -79,13 +79,11 @@ class Gate:
                     stacklevel=2,
                 )
             if settings.subject_from_release:
-                config.issue_config_time_warning(
-                    StagingWarning(
-                        "no artifact named: the verdict's subject is the release id only; "
-                        "pass --staging-artifact=NAME@sha256:HEX or --staging-artifact-file=PATH"
-                    ),
-                    stacklevel=2,
-                )
+                message = f"no artifact named: the verdict's subject is only {settings.subjects[0].name}"
+                if not settings.release:
+                    message += " (and no --staging-release)"
+                message += "; name the build with --staging-artifact=NAME@sha256:HEX or --staging-artifact-file=PATH"
+                config.issue_config_time_warning(StagingWarning(message), stacklevel=2)
 
     # -- the resolved target -------------------------------------------------------------
 
@@ -399,8 +397,16 @@ class Gate:
         if path.is_relative_to(self.config.invocation_params.dir):
             path = path.relative_to(self.config.invocation_params.dir)
         terminalreporter.section("staging verdict")
-        for line in summary_lines(self.issued.statement, path=path, keyid=self.issued.keyid):
+        for line in summary_lines(self.issued.statement, path=path, keyid=self.issued.keyid, public_key=self._public_key_hint()):
             terminalreporter.write_line(line)
+
+    def _public_key_hint(self) -> str | None:
+        """``gate.pub`` next to ``--staging-signing-key=gate.key`` (keygen's pair), if it is there."""
+        key = self.config.option.staging_signing_key
+        if not key or not key.endswith(".key"):
+            return None
+        public = key[: -len(".key")] + ".pub"
+        return public if (self.config.invocation_params.dir / public).is_file() else None
 
     def pytest_unconfigure(self) -> None:
         if self._shared is not None:

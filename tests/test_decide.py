@@ -147,3 +147,12 @@ def test_many_failures_are_summarised():
     for i in range(5):
         ledger.records[f"t::f{i}"] = TestRecord(f"t::f{i}", "smoke", outcome="failed")
     assert decide(ledger, Policy()).reasons[0].text == "5 tests failed: t::f0, t::f1, t::f2 and 2 more"
+
+
+def test_a_crashed_worker_holds_even_when_its_test_was_quarantined():
+    ledger = passing("smoke")
+    ledger.records["t::q"] = TestRecord("t::q", "smoke", outcome="crashed", quarantine={"owner": "pay"})
+    ledger.session.crashed_workers = 1
+    result = decide(ledger, Policy())
+    assert result.decision == HOLD
+    assert [r.code for r in result.reasons] == ["worker-crashed"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -66,6 +67,12 @@ def gate(pytester, httpbin_url, keys):
     return run
 
 
+def current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def schema_validate(statement: dict) -> None:
     schema = json.loads(resources.files("pytest_staging.verdict").joinpath("schema.json").read_text())
     jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER).validate(
@@ -116,7 +123,11 @@ def test_all_pass_promotes_and_verifies(gate, pytester, keys):
     path = pytester.path / VERDICT
     ok = verify_cli(path, keys[1], "--expect", "PROMOTE")
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("OK: PROMOTE for release:unknown; signed by ")
+    unknown = hashlib.sha256(b"unknown").hexdigest()
+    assert ok.stdout.startswith(f"OK: PROMOTE for release:unknown@sha256:{unknown}; signed by ")
+    result.stdout.fnmatch_lines([f"subject: release:unknown@sha256:{unknown}"])
+    # Readable by release tooling running as another user: not mkstemp's 0600.
+    assert path.stat().st_mode & 0o777 == 0o666 & ~current_umask()
     recipe = openssl_verify(pytester.path, path, keys[1])
     assert recipe.returncode == 0, recipe.stderr
     assert "Signature Verified Successfully" in recipe.stdout and "PROMOTE" in recipe.stdout
@@ -345,7 +356,14 @@ def test_release_subject_without_artifacts(gate):
 
     result, statement, _ = gate(PASSING, "--staging-release=2.0.1")
     assert statement["subject"] == [{"name": "release:2.0.1", "digest": {"sha256": hashlib.sha256(b"2.0.1").hexdigest()}}]
-    result.stdout.fnmatch_lines(["*StagingWarning: no artifact named*--staging-artifact*"])
+    result.stdout.fnmatch_lines(["*StagingWarning: no artifact named: the verdict's subject is only release:2.0.1; name the build with --staging-artifact=*"])
+
+
+def test_summary_names_the_public_key_next_to_the_private_one(pytester, httpbin_url):
+    assert cli(["keygen", "--out", str(pytester.path / "gate")]) == 0
+    pytester.makepyfile(PASSING)
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-signing-key=gate.key")
+    result.stdout.fnmatch_lines([f"verify:  pytest-staging verify {VERDICT} --key gate.pub --expect PROMOTE"])
 
 
 def test_secrets_never_reach_the_verdict(pytester, httpbin_url, keys, staging_env):

@@ -17,7 +17,9 @@ def tier_counts(entry: dict[str, Any]) -> str:
     return ", ".join(parts) or "no tests"
 
 
-def summary_lines(statement: dict[str, Any], *, path: Path | str | None = None, keyid: str | None = None) -> list[str]:
+def summary_lines(
+    statement: dict[str, Any], *, path: Path | str | None = None, keyid: str | None = None, public_key: str | None = None
+) -> list[str]:
     """The block printed at the end of a gate run and by ``pytest-staging show``."""
     predicate = statement["predicate"]
     lines = [f"decision: {predicate['decision']}"]
@@ -32,13 +34,13 @@ def summary_lines(statement: dict[str, Any], *, path: Path | str | None = None, 
         entry = predicate["tiers"][tier]
         required = "required" if entry["required"] else "optional"
         lines.append(f"  {tier:<9} {entry['result']:<10} {required:<9} {tier_counts(entry)}")
-    subjects = ", ".join(f"{s['name']}@sha256:{s['digest']['sha256'][:12]}…" for s in statement["subject"])
-    lines.append(f"subject: {subjects}")
+    # In full: release tooling copies it into `verify --subject`.
+    lines += [f"subject: {s['name']}@sha256:{s['digest']['sha256']}" for s in statement["subject"]]
     if path is not None:
         signed = f"signed, keyid {keyid[:16]}…" if keyid else "UNSIGNED: no signing key, it will not verify"
         lines.append(f"verdict: {path} ({signed})")
         if keyid:
-            lines.append(f"verify:  pytest-staging verify {path} --key PUBLIC_KEY.pem --expect PROMOTE")
+            lines.append(f"verify:  pytest-staging verify {path} --key {public_key or 'PUBLIC_KEY.pem'} --expect PROMOTE")
     return lines
 
 
