@@ -48,6 +48,7 @@ class Gate:
         workerinput = getattr(config, "workerinput", None)
         self.role = "worker" if workerinput is not None else "main"
         self.preflight: Preflight | None = None
+        self._target: Target | None = None
         self.gate_dir: Path | None = None
         if workerinput is not None:
             self.preflight = Preflight.from_dict(workerinput[PREFLIGHT_KEY])
@@ -89,15 +90,19 @@ class Gate:
 
     @property
     def target(self) -> Target:
+        """The target as the pre-flight found it (sensitive by redirect, probed release)."""
+        if self._target is not None:
+            return self._target
         target = self.settings.target
         preflight = self.preflight
         if preflight is None:
             return target
-        return dataclasses.replace(
+        self._target = dataclasses.replace(
             target,
             sensitive=target.sensitive or preflight.sensitive_match is not None,
             release=target.release or preflight.deployed_version,
         )
+        return self._target
 
     def http_session(self):
         from .http import StagingSession
@@ -151,7 +156,7 @@ class Gate:
         for tier, count in output["deselected"].items():
             # Every worker collects and deselects the same tests: take the count, do not add.
             self.ledger.deselected[tier] = max(self.ledger.deselected.get(tier, 0), count)
-        self.ledger.expect(output["tier_of"].items())
+        self.ledger.expect((nodeid, tier, False) for nodeid, tier in output["tier_of"].items())
 
     def _scrub_log_handlers(self) -> None:
         if not self.scrub:
@@ -232,7 +237,8 @@ class Gate:
                 config.hook.pytest_deselected(items=dropped)
                 items[:] = keep
         # Stable: within a tier, the order pytest (or another plugin) chose is kept.
-        items.sort(key=lambda item: tiers.ORDER[item.stash[TIER_KEY]])
+        if len(self.collected_tiers) > 1:
+            items.sort(key=lambda item: tiers.ORDER[item.stash[TIER_KEY]])
         return result
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
@@ -246,7 +252,7 @@ class Gate:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.ledger.collected_tiers = set(self.collected_tiers)
-        self.ledger.expect((item.nodeid, item.stash[TIER_KEY]) for item in session.items)
+        self.ledger.expect((item.nodeid, item.stash[TIER_KEY], item.stash[DESTRUCTIVE_KEY]) for item in session.items)
         if self.role == "worker":
             # The barrier and the controller (through workeroutput) need every test's tier.
             self.tier_of = {nodeid: record.tier for nodeid, record in self.records.items()}
@@ -261,8 +267,7 @@ class Gate:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         record = self.records.get(item.nodeid)
         if record is None:  # an item added after collection finished (by another plugin)
-            record = self.records[item.nodeid] = TestRecord(item.nodeid, item.stash[TIER_KEY])
-        record.destructive = item.stash[DESTRUCTIVE_KEY]
+            record = self.records[item.nodeid] = TestRecord(item.nodeid, item.stash[TIER_KEY], item.stash[DESTRUCTIVE_KEY])
         self.current = record
         if self._shared is not None:
             self._shared.starting(item.nodeid)
@@ -277,38 +282,42 @@ class Gate:
         """First to see each report: make it safe to show (scrub, skip location, properties),
         then account for it (ledger, tier gate). Every later consumer — terminal, JUnit XML,
         xdist's channel to the controller — sees the finished report."""
-        nodeid = report.nodeid
-        if self.role == "controller":
+        role = self.role
+        if role == "controller":
             extra = report.__dict__
-            self.ledger.add_report(report, nodeid, extra.get("staging_tier"), extra.get("staging_measured"))
+            self.ledger.add_report(report, report.nodeid, extra.get("staging_tier"), extra.get("staging_measured"))
             return
-        record = self.records.get(nodeid)
-        if record is None:
-            return
+        # The test under way (set by our setup hook): no node-id lookup on the hot path. The
+        # setup report, first of each test, checks it is really that test's.
+        record, when = self.current, report.when
+        if record is None or (when == "setup" and record.nodeid != report.nodeid):
+            record = self.records.get(report.nodeid)
+            if record is None:
+                return
         outcome = report.outcome
-        if outcome == "skipped" and isinstance(report.longrepr, tuple) and report.longrepr[2].startswith("Skipped: staging:"):
+        if outcome == "failed":
+            self.failed.add(record.nodeid)
+        elif outcome == "skipped" and isinstance(report.longrepr, tuple) and report.longrepr[2].startswith("Skipped: staging:"):
             # Point at the test, not at this plugin, as pytest does for skip markers.
             report.longrepr = (report.location[0], (report.location[1] or 0) + 1, report.longrepr[2])
         if self._scrubbing:
             self.scrub.report(report)
-        if outcome == "failed":
-            self.failed.add(nodeid)
-        if self.role == "worker":
+        if role == "worker":
             report.staging_tier = record.tier  # the controller's ledger learns tiers from reports
-        if report.when != "teardown":
-            if self.role == "main":
+        if when != "teardown":
+            if role == "main":
                 record.absorb(report)
             return
         report.user_properties.append(_TIER_PROPERTY[record.tier])
-        if record.has_correlation_id:
-            report.user_properties.append(("correlation_id", record.correlation_id))
-        if self.role == "worker":
+        if record.correlation_id_value is not None:
+            report.user_properties.append(("correlation_id", record.correlation_id_value))
+        if role == "worker":
             # Plain data on the report: how a worker's measurements reach the controller's ledger.
             report.staging_measured = record.measured()
         else:
             record.absorb(report)
         self.current = None
-        self.gate.finished(nodeid, record.tier, nodeid in self.failed)
+        self.gate.finished(record.nodeid, record.tier, record.nodeid in self.failed)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_warning_recorded(self, warning_message: Any) -> None:

@@ -173,12 +173,13 @@ class Ledger:
     preflight_kind: str | None = None
     preflight_error: str | None = None
 
-    def expect(self, tests: Iterable[tuple[str, str]]) -> None:
-        """Register the selected tests (node id, tier), so one that never reports stays ``notrun``."""
+    def expect(self, tests: Iterable[tuple[str, str, bool]]) -> None:
+        """Register the selected tests (node id, tier, destructive), so one that never reports
+        stays ``notrun``."""
         records = self.records
-        for nodeid, tier in tests:
+        for nodeid, tier, destructive in tests:
             if nodeid not in records:
-                records[nodeid] = TestRecord(nodeid, tier)
+                records[nodeid] = TestRecord(nodeid, tier, destructive)
 
     def add_report(self, report: Any, nodeid: str, tier: str | None = None, measured: dict[str, Any] | None = None) -> None:
         """Fold in a report that came from an xdist worker, with the tier and measurements it carried."""

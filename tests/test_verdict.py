@@ -61,7 +61,11 @@ def gate(pytester, httpbin_url, keys):
         result = pytester.runpytest_subprocess(*argv) if subprocess_run else pytester.runpytest(*argv)
         path = pytester.path / VERDICT
         envelope = json.loads(path.read_text())
-        statement = json.loads(base64.b64decode(envelope["payload"]))
+        payload = base64.b64decode(envelope["payload"])
+        statement = json.loads(payload)
+        # The payload is canonical: compact, sorted keys, UTF-8, exactly as json.dumps writes it.
+        canonical = json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        assert payload == canonical.encode("utf-8")
         return result, statement, envelope
 
     return run

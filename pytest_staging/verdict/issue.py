@@ -47,7 +47,8 @@ def issue(
         time_verified=now,
         scrub=scrub,
     )
-    envelope = dsse.envelope(payload_bytes(statement), signing_key)
+    payload = payload_bytes(statement, list(ledger.records.values()), scrub if scrub else None)
+    envelope = dsse.envelope(payload, signing_key)
     write_atomic(path, envelope_bytes(envelope))
     keyid = envelope["signatures"][0]["keyid"] if envelope["signatures"] else None
     return Issued(path, statement, keyid)
