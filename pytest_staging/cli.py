@@ -211,7 +211,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     import base64
     import binascii
 
-    from .report.text import markdown, summary_lines
+    from .report.text import flaky_quarantine_lines, markdown, summary_lines
 
     signature = None
     if args.key:
@@ -234,6 +234,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.format == "markdown":
         sys.stdout.write(markdown(statement, signature=signature))
     else:
-        print("\n".join(summary_lines(statement)))
+        print("\n".join(flaky_quarantine_lines(statement) + summary_lines(statement)))
         print(f"signature: {signature}")
     return 0

@@ -47,6 +47,11 @@ class Settings:
     subjects: tuple[Subject, ...] = ()
     #: True when no artifact was named and the subject is ``release:<ID>``.
     subject_from_release: bool = False
+    quarantine: tuple[Any, ...] = ()
+    quarantine_path: Path | None = None
+    max_quarantined: float = 0.2
+    reruns: int = 0
+    flaky: str = "allow"
 
     def policy_fields(self) -> dict[str, Any]:
         """The gate settings recorded (with their digest) in the verdict's ``policy``."""
@@ -57,6 +62,10 @@ class Settings:
             "requiredTiersSource": "ini" if self.required_tiers is not None else "collected",
             "sensitiveUrl": self.sensitive_url.pattern if self.sensitive_url else None,
             "requireSignature": self.require_signature,
+            "reruns": self.reruns,
+            "flaky": self.flaky,
+            "maxQuarantined": self.max_quarantined,
+            "quarantineFile": str(self.quarantine_path) if self.quarantine_path else None,
         }
 
 
@@ -126,7 +135,24 @@ def add_options(parser: pytest.Parser) -> None:
         default=[],
         help="an artifact file (repeatable): subject named by the path as given, with its sha256.",
     )
+    group.addoption(
+        "--staging-quarantine",
+        metavar="PATH",
+        help="quarantine file (default staging-quarantine.toml in the rootdir, if present).",
+    )
+    group.addoption(
+        "--staging-reruns",
+        metavar="N",
+        help="re-run a failing test up to N times; a later pass makes it flaky (ini staging_reruns; default 0).",
+    )
+    group.addoption(
+        "--staging-flaky",
+        metavar="allow|hold|reject",
+        help="what a flaky test does to the decision: allow (default), hold or reject.",
+    )
     parser.addini("staging_target", "default staging target (name or URL)", default="")
+    parser.addini("staging_reruns", "re-runs of a failing test (default 0)", default="0")
+    parser.addini("staging_max_quarantined", "max fraction of a tier's tests in quarantine (default 0.2)", default="0.2")
     parser.addini("staging_verdict", f"verdict file (default {VERDICT_FILE})", default="")
     parser.addini("staging_targets_file", f"targets file (default {TARGETS_FILE} in the rootdir)", default="")
     parser.addini("staging_default_tier", "tier of tests without a tier marker", default="smoke")
@@ -236,6 +262,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         verdict_path = _verdict_path(config)
         signing_key = _signing_key(config, environ, secrets)
         subjects = _subjects(config)
+    quarantine_path, entries = _quarantine(config)
     return Settings(
         target=dataclasses.replace(target, release=release),
         selected_tiers=selected,
@@ -250,7 +277,56 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         require_signature=config.option.staging_require_signature,
         subjects=subjects or (release_subject(release),),
         subject_from_release=not subjects,
+        quarantine=entries,
+        quarantine_path=quarantine_path,
+        max_quarantined=_fraction(config.getini("staging_max_quarantined"), _ini_source(config), "staging_max_quarantined"),
+        reruns=_reruns(config),
+        flaky=_flaky(config.option.staging_flaky),
     )
+
+
+def _quarantine(config: pytest.Config) -> tuple[Path | None, tuple[Any, ...]]:
+    from . import quarantine
+
+    option = config.option.staging_quarantine
+    if option:
+        path = Path(config.invocation_params.dir) / option
+        if not path.is_file():
+            raise ConfigError("--staging-quarantine", "", f"{option} does not exist; check the path")
+    else:
+        path = config.rootpath / quarantine.FILE
+        if not path.is_file():
+            return None, ()
+    return path, tuple(quarantine.load(path))
+
+
+def _fraction(text: str, where: str, field: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(where, field, f"expected a fraction between 0 and 1, got {text!r}")
+    return value
+
+
+def _reruns(config: pytest.Config) -> int:
+    option = config.option.staging_reruns
+    where, field, text = ("--staging-reruns", "", option) if option is not None else (_ini_source(config), "staging_reruns", config.getini("staging_reruns"))
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(where, field, f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _flaky(text: str | None) -> str:
+    value = (text or "allow").strip().lower()
+    if value not in ("allow", "hold", "reject"):
+        raise ConfigError("--staging-flaky", "", f"{text!r} is not one of allow, hold, reject")
+    return value
 
 
 def _verdict_path(config: pytest.Config) -> Path:

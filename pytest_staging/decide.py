@@ -27,6 +27,10 @@ class Policy:
     required_tiers: tuple[str, ...] | None = None
     fail_fast: bool = True
     target_configured: bool = True
+    #: What a flaky test (failed, then passed on a re-run) does: allow | hold | reject.
+    flaky: str = "allow"
+    #: Most quarantined tests a tier may have, as a fraction of its tests.
+    max_quarantined: float = 0.2
 
     def required(self, ledger: Ledger) -> tuple[str, ...]:
         if self.required_tiers is not None:
@@ -57,6 +61,14 @@ def _names(nodeids: Sequence[str]) -> str:
     return shown + (f" and {len(nodeids) - NAMED} more" if len(nodeids) > NAMED else "")
 
 
+def _named(record: TestRecord) -> str:
+    """A failing test's id, with the owner of its expired quarantine: who has to act."""
+    entry = record.quarantine
+    if entry is None:
+        return record.nodeid
+    return f"{record.nodeid} (quarantine expired {entry['until']}, owner {entry['owner']})"
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -69,11 +81,27 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
     if ledger.preflight_kind == "release-mismatch":
         failures.append(Reason("release-mismatch", ledger.preflight_error or "deployed release differs"))
     for outcome, code, verb in (("failed", "test-failed", "failed"), ("error", "test-error", "errored"), ("crashed", "test-crashed", "crashed")):
-        hit = [r.nodeid for r in records if r.outcome == outcome and r.quarantine is None]
+        hit = [_named(r) for r in records if r.outcome == outcome and not r.quarantined]
         if hit:
             failures.append(Reason(code, f"{_plural(len(hit), 'test')} {verb}: {_names(hit)}"))
+    flaky = [r.nodeid for r in records if r.flaky and not r.quarantined]
+    if flaky and policy.flaky != "allow":
+        reason = Reason("flaky", f"{_plural(len(flaky), 'test')} passed only on a re-run (--staging-flaky={policy.flaky}): {_names(flaky)}")
+        (failures if policy.flaky == "reject" else missing).append(reason)
 
     facts = ledger.session
+    by_tier = ledger.by_tier()
+    for tier in TIER_ORDER:
+        tier_records = by_tier.get(tier, [])
+        held = sum(1 for r in tier_records if r.quarantined)
+        if held and held / len(tier_records) > policy.max_quarantined:
+            missing.append(
+                Reason(
+                    "quarantine-over-budget",
+                    f"{held} of {len(tier_records)} {tier} tests are quarantined, over the budget of "
+                    f"{policy.max_quarantined:.0%} (staging_max_quarantined)",
+                )
+            )
     if not policy.target_configured:
         missing.append(Reason("no-target", "no staging target was configured"))
     if facts.interrupted:
@@ -91,7 +119,6 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
     if notrun:
         missing.append(Reason("not-run", f"{_plural(len(notrun), 'selected test')} never reported: {_names(notrun)}"))
 
-    by_tier = ledger.by_tier()
     for tier in policy.required(ledger):
         ran = [r for r in by_tier.get(tier, []) if r.outcome in RAN]
         if ran:

@@ -26,7 +26,8 @@ from .targets import Target
 
 TIER_KEY = pytest.StashKey[str]()
 DESTRUCTIVE_KEY = pytest.StashKey[bool]()
-_GATE_MARKS = frozenset((*tiers.TIERS, "destructive"))
+QUARANTINE_KEY = pytest.StashKey[Any]()
+_GATE_MARKS = frozenset((*tiers.TIERS, "destructive", "quarantine"))
 _TIER_PROPERTY = {tier: ("tier", tier) for tier in tiers.TIERS}  # one tuple per tier, not per test
 GATE_DIR_KEY = "staging_gate_dir"
 PREFLIGHT_KEY = "staging_preflight"
@@ -67,6 +68,9 @@ class Gate:
         self.failed_collectors: set[str] = set()
         self.workers: set[str] = set()
         self._marks_cache: dict[Any, tuple[str, ...]] = {}
+        #: Quarantine entries past their date (by description) and entries matching no test.
+        self.expired: dict[str, dict[str, Any]] = {}
+        self.stale: list[dict[str, Any]] = []
         self._shared: tiers.SharedTierGate | None = None
         self.issued: Any = None
         self._crash_log: tiers.SharedLog | None = None
@@ -156,7 +160,9 @@ class Gate:
         for tier, count in output["deselected"].items():
             # Every worker collects and deselects the same tests: take the count, do not add.
             self.ledger.deselected[tier] = max(self.ledger.deselected.get(tier, 0), count)
-        self.ledger.expect((nodeid, tier, False) for nodeid, tier in output["tier_of"].items())
+        self.ledger.expect((nodeid, tier, False, None) for nodeid, tier in output["tier_of"].items())
+        self.expired.update(output["expired"])
+        self.stale = output["stale"]  # every worker collects the same tests: any one's list will do
 
     def _scrub_log_handlers(self) -> None:
         if not self.scrub:
@@ -196,29 +202,77 @@ class Gate:
         own = tuple(mark.name for mark in node.own_markers if mark.name in _GATE_MARKS)
         return inherited + own if own else inherited
 
-    def _classify(self, item: pytest.Item) -> list[str]:
-        """Stash the item's tier and destructive flag; returns every tier marker found."""
+    def _classify(self, item: pytest.Item) -> str | None:
+        """Stash the item's tier, destructive flag and quarantine entry; a problem with its
+        markers comes back as one line (for a collection error)."""
         marks = self._marks(item)
         found = tiers.tier_markers(marks)
         item.stash[TIER_KEY] = found[0] if found else self.settings.default_tier
         item.stash[DESTRUCTIVE_KEY] = "destructive" in marks
-        return found
+        item.stash[QUARANTINE_KEY] = None
+        if len(found) > 1:
+            return (
+                f"staging: {item.nodeid} has tier markers {' and '.join(found)}; "
+                "a test belongs to exactly one tier, keep one marker"
+            )
+        if "quarantine" in marks:
+            from .errors import ConfigError
+            from .quarantine import entry_from
+
+            mark = item.get_closest_marker("quarantine")
+            assert mark is not None
+            try:
+                if mark.args:
+                    raise ConfigError("", "", "give reason=, owner=, until= (and ticket=) as keyword arguments")
+                item.stash[QUARANTINE_KEY] = entry_from({"test": item.nodeid, **mark.kwargs}, "", "quarantine", "marker")
+            except ConfigError as exc:
+                field = exc.field.removeprefix("quarantine.")
+                return f"staging: {item.nodeid}: @pytest.mark.quarantine{': ' + field if field else ''}: {exc.problem}"
+        return None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
         report = yield
         if report.passed and report.result:
             for node in report.result:
-                if isinstance(node, pytest.Item) and len(found := self._classify(node)) > 1:
+                if isinstance(node, pytest.Item) and (problem := self._classify(node)) is not None:
                     report.outcome = "failed"
-                    report.longrepr = (
-                        f"staging: {node.nodeid} has tier markers {' and '.join(found)}; "
-                        "a test belongs to exactly one tier, keep one marker"
-                    )
+                    report.longrepr = problem
                     report.result = []
                     break
         self.scrub.report(report)
         return report
+
+    def is_quarantined(self, item: pytest.Item) -> bool:
+        """An active quarantine covers this test (checked before re-running it)."""
+        record = self.records.get(item.nodeid)
+        return record is not None and record.quarantined
+
+    @staticmethod
+    def _marked_quarantine(items: list[pytest.Item]) -> bool:
+        return any(item.stash[QUARANTINE_KEY] is not None for item in items)
+
+    def _quarantine(self, items: list[pytest.Item]) -> None:
+        """Match quarantine entries to the collected tests; active ones run as non-strict xfail,
+        so a failure does not block (pytest counts it xfailed) and a pass is an xpass."""
+        from .quarantine import find, today_utc
+
+        entries = self.settings.quarantine
+        today = today_utc()
+        matched: set[Any] = set()
+        for item in items:
+            entry = item.stash[QUARANTINE_KEY]
+            if entry is None and entries:
+                entry = item.stash[QUARANTINE_KEY] = find(entries, item.nodeid)
+            if entry is None:
+                continue
+            matched.add(entry)
+            if entry.active(today):
+                reason = f"quarantined: {entry.reason} (owner {entry.owner}, until {entry.until.isoformat()})"
+                item.add_marker(pytest.mark.xfail(reason=reason, strict=False, run=True))
+            else:
+                self.expired.setdefault(entry.describe(), entry.to_dict(today))
+        self.stale = [entry.to_dict(today) for entry in entries if entry not in matched]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> Generator[None, None, None]:
@@ -227,6 +281,8 @@ class Gate:
             if TIER_KEY not in item.stash:  # made by a collector whose report we did not see
                 self._classify(item)
         self._marks_cache.clear()
+        if self.settings.quarantine or self._marked_quarantine(items):
+            self._quarantine(items)
         self.collected_tiers = {item.stash[TIER_KEY] for item in items}
         result = yield
         selected = self.settings.selected_tiers
@@ -241,6 +297,13 @@ class Gate:
             items.sort(key=lambda item: tiers.ORDER[item.stash[TIER_KEY]])
         return result
 
+    def _entry_dict(self, entry: Any) -> dict[str, Any] | None:
+        if entry is None:
+            return None
+        from .quarantine import today_utc
+
+        return entry.to_dict(today_utc())
+
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
             tier = item.stash.get(TIER_KEY, self.settings.default_tier)
@@ -252,7 +315,10 @@ class Gate:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.ledger.collected_tiers = set(self.collected_tiers)
-        self.ledger.expect((item.nodeid, item.stash[TIER_KEY], item.stash[DESTRUCTIVE_KEY]) for item in session.items)
+        self.ledger.expect(
+            (item.nodeid, item.stash[TIER_KEY], item.stash[DESTRUCTIVE_KEY], self._entry_dict(item.stash[QUARANTINE_KEY]))
+            for item in session.items
+        )
         if self.role == "worker":
             # The barrier and the controller (through workeroutput) need every test's tier.
             self.tier_of = {nodeid: record.tier for nodeid, record in self.records.items()}
@@ -267,7 +333,9 @@ class Gate:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         record = self.records.get(item.nodeid)
         if record is None:  # an item added after collection finished (by another plugin)
-            record = self.records[item.nodeid] = TestRecord(item.nodeid, item.stash[TIER_KEY], item.stash[DESTRUCTIVE_KEY])
+            record = self.records[item.nodeid] = TestRecord(
+                item.nodeid, item.stash[TIER_KEY], item.stash[DESTRUCTIVE_KEY], quarantine=self._entry_dict(item.stash[QUARANTINE_KEY])
+            )
         self.current = record
         if self._shared is not None:
             self._shared.starting(item.nodeid)
@@ -308,9 +376,14 @@ class Gate:
             if role == "main":
                 record.absorb(report)
             return
-        report.user_properties.append(_TIER_PROPERTY[record.tier])
+        properties = report.user_properties
+        properties.append(_TIER_PROPERTY[record.tier])
         if record.correlation_id_value is not None:
-            report.user_properties.append(("correlation_id", record.correlation_id_value))
+            properties.append(("correlation_id", record.correlation_id_value))
+        if record.quarantine is not None:
+            properties += [("quarantine_owner", record.quarantine["owner"]), ("quarantine_until", record.quarantine["until"])]
+        if record.attempts:  # earlier attempts of a re-run: this is attempt len + 1
+            properties.append(("flaky_attempts", len(record.attempts) + 1))
         if role == "worker":
             # Plain data on the report: how a worker's measurements reach the controller's ledger.
             report.staging_measured = record.measured()
@@ -342,6 +415,8 @@ class Gate:
                 "collected_tiers": sorted(self.collected_tiers),
                 "deselected": dict(self.ledger.deselected),
                 "tier_of": self.tier_of,
+                "expired": self.expired,
+                "stale": self.stale,
             }
             return
         if self.config.option.collectonly or self.settings.verdict_path is None:
@@ -359,7 +434,12 @@ class Gate:
         self.ledger.close()
         preflight = self.preflight or Preflight()
         self.ledger.preflight_kind, self.ledger.preflight_error = preflight.kind, preflight.error
-        policy = Policy(required_tiers=self.settings.required_tiers, fail_fast=self.settings.fail_fast)
+        policy = Policy(
+            required_tiers=self.settings.required_tiers,
+            fail_fast=self.settings.fail_fast,
+            flaky=self.settings.flaky,
+            max_quarantined=self.settings.max_quarantined,
+        )
         decision = decide(self.ledger, policy)
         if exitstatus == pytest.ExitCode.OK and decision.decision != "PROMOTE" and not decision.only_user_deselection:
             session.exitstatus = EXIT_NOT_PROMOTED
@@ -389,6 +469,11 @@ class Gate:
                 signing_key=self.settings.signing_key,
                 now=self.ledger.session.finished,
                 scrub=self.scrub,
+                quarantine={
+                    "expired": list(self.expired.values()),
+                    "stale": self.stale,
+                    "maxQuarantined": self.settings.max_quarantined,
+                },
             )
         finally:
             if gc_was_enabled:
@@ -400,11 +485,16 @@ class Gate:
             terminalreporter.write_line(f"pre-flight failed: {self.scrub(self.preflight.error)}")
         if self.issued is None:
             return
-        from .report.text import summary_lines
+        from .report.text import flaky_quarantine_lines, summary_lines
 
         path = self.issued.path
         if path.is_relative_to(self.config.invocation_params.dir):
             path = path.relative_to(self.config.invocation_params.dir)
+        flaky_and_quarantined = flaky_quarantine_lines(self.issued.statement)
+        if flaky_and_quarantined:
+            terminalreporter.section("staging: flaky and quarantined")
+            for line in flaky_and_quarantined:
+                terminalreporter.write_line(line, yellow=line.startswith("WARNING"))
         terminalreporter.section("staging verdict")
         for line in summary_lines(self.issued.statement, path=path, keyid=self.issued.keyid, public_key=self._public_key_hint()):
             terminalreporter.write_line(line)

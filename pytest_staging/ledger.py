@@ -75,8 +75,13 @@ class TestRecord:
         return self.correlation_id_value is not None
 
     @property
+    def quarantined(self) -> bool:
+        """An active quarantine entry covers this test (an expired one does not)."""
+        return self.quarantine is not None and self.quarantine.get("status") == "active"
+
+    @property
     def blocking(self) -> bool:
-        return self.outcome in FAILING and self.quarantine is None
+        return self.outcome in FAILING and not self.quarantined
 
     def add_metric(self, name: str, value: float, unit: str = "") -> None:
         self.metrics.append(Metric(name, float(value), unit))
@@ -113,15 +118,24 @@ class TestRecord:
                 self.correlation_id_value = measured["correlationId"]
                 self.destructive = measured["destructive"]
                 self.metrics = [Metric(*item) for item in measured["metrics"]]
+                self.quarantine = measured.get("quarantine")
+                self.attempts = [Attempt(*item) for item in measured.get("attempts", ())]
+            if self.attempts:  # earlier attempts of a re-run test: a pass now means flaky
+                self.flaky = self.outcome == "passed"
             self.attempts.append(Attempt(self.outcome, self.duration, self.error))
 
     def measured(self) -> dict[str, Any]:
         """What the worker measured, as plain data for the report (crosses xdist)."""
-        return {
+        data = {
             "correlationId": self.correlation_id_value,
             "destructive": self.destructive,
             "metrics": [[m.name, m.value, m.unit] for m in self.metrics],
         }
+        if self.quarantine is not None:
+            data["quarantine"] = self.quarantine
+        if self.attempts:
+            data["attempts"] = [[a.outcome, a.duration, a.error] for a in self.attempts]
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict's record of this test. Optional fields appear only when they say something:
@@ -173,13 +187,13 @@ class Ledger:
     preflight_kind: str | None = None
     preflight_error: str | None = None
 
-    def expect(self, tests: Iterable[tuple[str, str, bool]]) -> None:
-        """Register the selected tests (node id, tier, destructive), so one that never reports
-        stays ``notrun``."""
+    def expect(self, tests: Iterable[tuple[str, str, bool, dict[str, Any] | None]]) -> None:
+        """Register the selected tests (node id, tier, destructive, quarantine entry), so one that
+        never reports stays ``notrun``."""
         records = self.records
-        for nodeid, tier, destructive in tests:
+        for nodeid, tier, destructive, quarantine in tests:
             if nodeid not in records:
-                records[nodeid] = TestRecord(nodeid, tier, destructive)
+                records[nodeid] = TestRecord(nodeid, tier, destructive, quarantine=quarantine)
 
     def add_report(self, report: Any, nodeid: str, tier: str | None = None, measured: dict[str, Any] | None = None) -> None:
         """Fold in a report that came from an xdist worker, with the tier and measurements it carried."""

@@ -63,6 +63,10 @@ def pytest_configure(config: pytest.Config) -> None:
     gate = Gate(config, settings)
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(gate, "staging-gate")
+    if settings.reruns:
+        from .reruns import Reruns
+
+        config.pluginmanager.register(Reruns(settings.reruns, gate.records, gate.is_quarantined), "staging-reruns")
     if config.pluginmanager.has_plugin("xdist"):
         from .xdist import XdistHooks
 

@@ -10,13 +10,17 @@ from pytest_staging.ledger import FAILING, OUTCOMES, RAN, Ledger, SessionFacts, 
 
 TIERS = ("smoke", "contract", "load")
 
+ACTIVE = {"test": "t", "reason": "r", "owner": "pay", "until": "2999-01-01", "status": "active"}
+EXPIRED = {**ACTIVE, "until": "2001-01-01", "status": "expired"}
+
 record = st.builds(
-    lambda i, tier, outcome, quarantined: TestRecord(
-        f"t.py::test_{i}", tier, outcome=outcome, quarantine={"owner": "x"} if quarantined else None
+    lambda i, tier, outcome, quarantine, flaky: TestRecord(
+        f"t.py::test_{i}", tier, outcome=outcome, quarantine=quarantine, flaky=flaky and outcome == "passed"
     ),
     st.integers(0, 10_000),
     st.sampled_from(TIERS),
     st.sampled_from(OUTCOMES),
+    st.sampled_from([None, None, ACTIVE, EXPIRED]),
     st.booleans(),
 )
 facts = st.builds(
@@ -44,11 +48,29 @@ policies = st.builds(
     Policy,
     required_tiers=st.none() | st.lists(st.sampled_from(TIERS), min_size=1, unique=True).map(tuple),
     target_configured=st.booleans(),
+    flaky=st.sampled_from(["allow", "hold", "reject"]),
+    max_quarantined=st.floats(0, 1),
 )
 
 
-def has_failure(ledger: Ledger) -> bool:
-    return ledger.preflight_kind == "release-mismatch" or any(r.blocking for r in ledger.records.values())
+def flaky(ledger: Ledger) -> bool:
+    return any(r.flaky and not r.quarantined for r in ledger.records.values())
+
+
+def has_failure(ledger: Ledger, policy: Policy) -> bool:
+    return (
+        ledger.preflight_kind == "release-mismatch"
+        or any(r.blocking for r in ledger.records.values())
+        or (policy.flaky == "reject" and flaky(ledger))
+    )
+
+
+def over_budget(ledger: Ledger, policy: Policy) -> bool:
+    for records in ledger.by_tier().values():
+        held = sum(1 for r in records if r.quarantined)
+        if held and held / len(records) > policy.max_quarantined:
+            return True
+    return False
 
 
 def missing_evidence(ledger: Ledger, policy: Policy) -> bool:
@@ -56,7 +78,9 @@ def missing_evidence(ledger: Ledger, policy: Policy) -> bool:
     records = list(ledger.records.values())
     by_tier = ledger.by_tier()
     return (
-        not policy.target_configured
+        (policy.flaky == "hold" and flaky(ledger))
+        or over_budget(ledger, policy)
+        or not policy.target_configured
         or facts.interrupted
         or facts.internal_error
         or facts.collection_errors > 0
@@ -71,7 +95,7 @@ def missing_evidence(ledger: Ledger, policy: Policy) -> bool:
 @given(ledgers(), policies)
 def test_never_promote_with_failure_or_missing_evidence(ledger, policy):
     result = decide(ledger, policy)
-    if has_failure(ledger):
+    if has_failure(ledger, policy):
         assert result.decision == REJECT
     elif missing_evidence(ledger, policy):
         assert result.decision == HOLD
@@ -85,7 +109,7 @@ def test_promote_needs_every_required_tier_to_have_run(ledger, policy):
     if decide(ledger, policy).decision == PROMOTE:
         for tier in policy.required(ledger):
             assert any(r.outcome in RAN for r in ledger.by_tier()[tier])
-        assert not any(r.outcome in FAILING and r.quarantine is None for r in ledger.records.values())
+        assert not any(r.outcome in FAILING and not r.quarantined for r in ledger.records.values())
 
 
 def passing(*tiers: str) -> Ledger:
@@ -129,7 +153,9 @@ def test_required_tier_from_policy_without_tests_holds():
 
 def test_quarantined_failure_does_not_block():
     ledger = passing("smoke")
-    ledger.records["t::q"] = TestRecord("t::q", "smoke", outcome="failed", quarantine={"owner": "pay"})
+    for i in range(4):  # 1 of 5 quarantined: within the default budget of 20%
+        ledger.records[f"t::{i + 10}"] = TestRecord(f"t::{i + 10}", "smoke", outcome="passed")
+    ledger.records["t::q"] = TestRecord("t::q", "smoke", outcome="failed", quarantine=ACTIVE)
     assert decide(ledger, Policy()).decision == PROMOTE
 
 
@@ -151,8 +177,34 @@ def test_many_failures_are_summarised():
 
 def test_a_crashed_worker_holds_even_when_its_test_was_quarantined():
     ledger = passing("smoke")
-    ledger.records["t::q"] = TestRecord("t::q", "smoke", outcome="crashed", quarantine={"owner": "pay"})
+    ledger.records["t::q"] = TestRecord("t::q", "smoke", outcome="crashed", quarantine=ACTIVE)
     ledger.session.crashed_workers = 1
-    result = decide(ledger, Policy())
+    result = decide(ledger, Policy(max_quarantined=1.0))
     assert result.decision == HOLD
     assert [r.code for r in result.reasons] == ["worker-crashed"]
+
+
+def test_expired_quarantine_rejects_and_names_the_owner():
+    ledger = passing("smoke")
+    ledger.records["t::old"] = TestRecord("t::old", "smoke", outcome="failed", quarantine=EXPIRED)
+    result = decide(ledger, Policy())
+    assert result.decision == REJECT
+    assert result.reasons[0].text == "1 test failed: t::old (quarantine expired 2001-01-01, owner pay)"
+
+
+def test_over_budget_holds():
+    ledger = passing("smoke", "smoke")
+    ledger.records["t::q"] = TestRecord("t::q", "smoke", outcome="xfailed", quarantine=ACTIVE)
+    result = decide(ledger, Policy())
+    assert result.decision == HOLD
+    assert result.reasons[0].text == "1 of 3 smoke tests are quarantined, over the budget of 20% (staging_max_quarantined)"
+
+
+def test_flaky_policies():
+    ledger = passing("smoke")
+    ledger.records["t::f"] = TestRecord("t::f", "smoke", outcome="passed", flaky=True)
+    assert decide(ledger, Policy(flaky="allow")).decision == PROMOTE
+    assert decide(ledger, Policy(flaky="hold")).decision == HOLD
+    rejected = decide(ledger, Policy(flaky="reject"))
+    assert rejected.decision == REJECT
+    assert rejected.reasons[0].text == "1 test passed only on a re-run (--staging-flaky=reject): t::f"

@@ -44,6 +44,39 @@ def summary_lines(
     return lines
 
 
+def _attempts(test: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{a['outcome']} {a['duration']:.3f}s" + (f" ({a['error'][:80]})" if a.get("error") else "") for a in test["attempts"]
+    )
+
+
+def flaky_quarantine_lines(statement: dict[str, Any]) -> list[str]:
+    """The "flaky and quarantined" block: which tests, attempts, owners, expiries."""
+    predicate = statement["predicate"]
+    quarantine = predicate.get("quarantine") or {}
+    lines = []
+    if predicate.get("flaky"):
+        lines.append("flaky (failed, then passed on a re-run):")
+        lines += [f"  {t['nodeid']}  attempts: {_attempts(t)}" for t in predicate["flaky"]]
+    active = [t for t in quarantine.get("tests", []) if t["quarantine"]["status"] == "active"]
+    if active:
+        lines.append("quarantined (they ran; a failure does not block while the entry is active):")
+        for test in active:
+            entry = test["quarantine"]
+            ticket = f", {entry['ticket']}" if entry.get("ticket") else ""
+            lines.append(
+                f"  {test['nodeid']}  {test['outcome']}  owner {entry['owner']}, until {entry['until']}{ticket}: {entry['reason']}"
+            )
+    for entry in quarantine.get("expired", []):
+        lines.append(
+            f"WARNING: quarantine expired, the test blocks again: {entry['test']} "
+            f"(owner {entry['owner']}, until {entry['until']}; {entry['source']})"
+        )
+    for entry in quarantine.get("stale", []):
+        lines.append(f"stale quarantine entry, matches no collected test: {entry['test']} (owner {entry['owner']}; {entry['source']})")
+    return lines
+
+
 def markdown(statement: dict[str, Any], *, signature: str | None = None) -> str:
     """A GitHub-flavoured Markdown summary (``pytest-staging show --format markdown``)."""
     predicate = statement["predicate"]

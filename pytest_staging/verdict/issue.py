@@ -34,6 +34,7 @@ def issue(
     signing_key: Any,
     now: float,
     scrub: Callable[[str], str],
+    quarantine: dict[str, Any] | None = None,
 ) -> Issued:
     required = policy.required(ledger)
     statement = build_statement(
@@ -45,6 +46,7 @@ def issue(
         release=release,
         subjects=subjects,
         time_verified=now,
+        quarantine=quarantine,
         scrub=scrub,
     )
     payload = payload_bytes(statement, list(ledger.records.values()), scrub if scrub else None)

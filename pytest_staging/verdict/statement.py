@@ -101,6 +101,7 @@ def build_statement(
     subjects: Sequence[Subject],
     time_verified: float,
     trace_id: str | None = None,
+    quarantine: dict[str, Any] | None = None,
     scrub: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     facts = ledger.session
@@ -118,7 +119,12 @@ def build_statement(
         "policy": {**policy, "digest": digest_of(policy)},
         "tiers": tiers_section(ledger, required),
         "tests": TESTS,  # encoded straight to JSON by payload_bytes: the bulk of a big verdict
-        "quarantine": [r.to_dict() for r in records if r.quarantine is not None],
+        "quarantine": {
+            "tests": [r.to_dict() for r in records if r.quarantine is not None],
+            "expired": list((quarantine or {}).get("expired", [])),
+            "stale": list((quarantine or {}).get("stale", [])),
+            "maxQuarantined": (quarantine or {}).get("maxQuarantined"),
+        },
         "flaky": [r.to_dict() for r in records if r.flaky],
         "baseline": None,
         "load": None,
