@@ -91,6 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-age", type=duration, metavar="DURATION", help="require timeVerified within this age (90s, 30m, 2h, 7d)"
     )
 
+    quarantine = commands.add_parser("quarantine", help="quarantine helpers")
+    quarantine_commands = quarantine.add_subparsers(dest="quarantine_command", metavar="COMMAND", required=True)
+    suggest = quarantine_commands.add_parser(
+        "suggest",
+        help="propose quarantine entries to add, retire and renew from past verdicts",
+        description="Read past verdicts, compute each test's flip rate (flips / (runs - 1)) and failure rate, "
+        "and print ready-to-paste staging-quarantine.toml entries for flaky tests, plus quarantined tests "
+        "that passed in each of the last K runs (retire) and expired entries.",
+    )
+    suggest.add_argument("verdicts", nargs="+", metavar="VERDICT", help="verdict files, in any order (sorted by timeVerified)")
+    suggest.add_argument("--key", metavar="PUB", help="verify each verdict with this public key first (skip none)")
+    suggest.add_argument("--threshold", type=float, default=0.2, help="flip rate from which to suggest (default 0.2)")
+    suggest.add_argument("--min-runs", type=int, default=3, help="runs a test needs before it is judged (default 3)")
+    suggest.add_argument("--retire-after", type=int, default=5, metavar="K", help="retire after K passing runs (default 5)")
+    suggest.add_argument("--owner", default="TODO-owner", help="owner for the suggested entries")
+    suggest.add_argument("--days", type=int, default=30, help="until = today + DAYS (default 30)")
+
     show = commands.add_parser("show", help="print a human summary of a verdict")
     show.add_argument("file", metavar="FILE")
     show.add_argument("--format", choices=("text", "markdown"), default="text")
@@ -105,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"keygen": cmd_keygen, "verify": cmd_verify, "show": cmd_show}[args.command](args)
+        return {"keygen": cmd_keygen, "verify": cmd_verify, "show": cmd_show, "quarantine": cmd_quarantine}[args.command](args)
     except ConfigError as exc:
         print(f"pytest-staging {args.command}: {exc.where}: {exc.problem}", file=sys.stderr)
         return 2
@@ -208,9 +225,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    import base64
-    import binascii
-
     from .report.text import flaky_quarantine_lines, markdown, summary_lines
 
     signature = None
@@ -224,16 +238,52 @@ def cmd_show(args: argparse.Namespace) -> int:
     else:
         statement = None
     if statement is None:
-        document = _envelope(args.file)
-        try:
-            payload = base64.b64decode(str(document.get("payload", "")), validate=True)
-        except binascii.Error:
-            raise Failed(f"{args.file}: payload is not base64") from None
-        statement = load_statement(payload)
-        signature = signature or ("signed, not checked (pass --key)" if document.get("signatures") else "UNSIGNED")
+        statement = _payload_statement(args.file)
+        signed = bool(_envelope(args.file).get("signatures"))
+        signature = signature or ("signed, not checked (pass --key)" if signed else "UNSIGNED")
     if args.format == "markdown":
         sys.stdout.write(markdown(statement, signature=signature))
     else:
         print("\n".join(flaky_quarantine_lines(statement) + summary_lines(statement)))
         print(f"signature: {signature}")
+    return 0
+
+
+def _payload_statement(path: str) -> dict[str, Any]:
+    import base64
+    import binascii
+
+    document = _envelope(path)
+    try:
+        payload = base64.b64decode(str(document.get("payload", "")), validate=True)
+    except binascii.Error:
+        raise Failed(f"{path}: payload is not base64") from None
+    return load_statement(payload)
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from .flips import suggest
+
+    statements = []
+    for path in args.verdicts:
+        if args.key:
+            try:
+                statement, _ = verified_statement(path, args.key)
+            except Failed as exc:
+                raise Failed(f"{path}: {exc}") from None
+        else:
+            statement = _payload_statement(path)
+        statements.append(statement)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    sys.stdout.write(
+        suggest(
+            statements,
+            threshold=args.threshold,
+            min_runs=args.min_runs,
+            retire_after=args.retire_after,
+            owner=args.owner,
+            until=today + dt.timedelta(days=args.days),
+            verified=bool(args.key),
+        )
+    )
     return 0
