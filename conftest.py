@@ -37,3 +37,11 @@ def httpbin_url(httpbin_target):
     httpbin_target.ensure_venv()
     with httpbin_target.start() as server:
         yield server.url
+
+
+# Property tests run beside pytester subprocesses under xdist on a 2-core machine: a per-example
+# deadline would turn a slow moment into a failure that says nothing about the code.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("staging", deadline=None, print_blob=True)
+_hypothesis_settings.load_profile("staging")
