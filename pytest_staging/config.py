@@ -184,7 +184,7 @@ def _target_spec(config: pytest.Config, environ: Mapping[str, str]) -> tuple[str
         return environ["STAGING_TARGET"], "STAGING_TARGET"
     ini = config.getini("staging_target")
     if ini:
-        return ini, f"ini staging_target"
+        return ini, "ini staging_target"
     return None
 
 

@@ -28,7 +28,7 @@ class History:
 
     @property
     def flips(self) -> int:
-        return sum(1 for before, after in zip(self.states, self.states[1:]) if before != after)
+        return sum(1 for before, after in zip(self.states, self.states[1:], strict=False) if before != after)
 
     @property
     def flip_rate(self) -> float:

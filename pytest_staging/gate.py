@@ -394,7 +394,7 @@ class Gate:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_warning_recorded(self, warning_message: Any) -> None:
-        if self.scrub:
+        if self._scrubbing:
             message = warning_message.message
             text = str(message)
             if self.scrub(text) != text:
@@ -447,37 +447,23 @@ class Gate:
         self.issued = self._issue(decision, policy, preflight)
 
     def _issue(self, decision: Any, policy: Any, preflight: Preflight) -> Any:
-        import gc
-
         from .verdict.issue import issue
 
         target = self.target
-        # Building the verdict makes a burst of short-lived objects; a garbage collection in the
-        # middle of it would walk the whole session's heap for nothing.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return issue(
-                path=self.settings.verdict_path,
-                ledger=self.ledger,
-                decision=decision,
-                policy=policy,
-                policy_fields=self.settings.policy_fields(),
-                target={**target.public(), "sensitive": target.sensitive},
-                release={"id": self.settings.release, "deployedVersion": preflight.deployed_version, "probe": target.version_url},
-                subjects=self.settings.subjects,
-                signing_key=self.settings.signing_key,
-                now=self.ledger.session.finished,
-                scrub=self.scrub,
-                quarantine={
-                    "expired": list(self.expired.values()),
-                    "stale": self.stale,
-                    "maxQuarantined": self.settings.max_quarantined,
-                },
-            )
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+        return issue(
+            path=self.settings.verdict_path,
+            ledger=self.ledger,
+            decision=decision,
+            policy=policy,
+            policy_fields=self.settings.policy_fields(),
+            target={**target.public(), "sensitive": target.sensitive},
+            release={"id": self.settings.release, "deployedVersion": preflight.deployed_version, "probe": target.version_url},
+            subjects=self.settings.subjects,
+            signing_key=self.settings.signing_key,
+            now=self.ledger.session.finished,
+            scrub=self.scrub,
+            quarantine={"expired": list(self.expired.values()), "stale": self.stale, "maxQuarantined": self.settings.max_quarantined},
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.preflight is not None and self.preflight.error:

@@ -65,7 +65,7 @@ def _get_once(url: str, headers: dict[str, str], timeout: float) -> tuple[int, d
         try:
             connection.connect()
             break
-        except (ConnectionError, OSError) as exc:
+        except OSError as exc:  # refused, unreachable, DNS, TLS
             if attempt == CONNECT_RETRIES or isinstance(exc, TimeoutError):
                 raise ProbeError(short_reason(exc)) from None
             time.sleep(0.1 * 2**attempt)

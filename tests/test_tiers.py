@@ -53,7 +53,7 @@ def assert_tiers_never_overlap(events: list[list]) -> None:
     for _name, tier, kind, at in events:
         by_tier.setdefault(tier, {"start": [], "end": []})[kind].append(at)
     order = [t for t in ("smoke", "contract", "load") if t in by_tier]
-    for earlier, later in zip(order, order[1:]):
+    for earlier, later in zip(order, order[1:], strict=False):
         assert max(by_tier[earlier]["end"]) <= min(by_tier[later]["start"]), (earlier, later, events)
 
 

@@ -217,7 +217,7 @@ def start(port: int | None = None, venv: str | os.PathLike | None = None,
     takes it before gunicorn binds it.
     """
     venv = ensure_venv(venv)
-    for attempt in range(1 if port else BIND_ATTEMPTS):
+    for _attempt in range(1 if port else BIND_ATTEMPTS):
         try:
             return _start_once(venv, port or _free_port(), timeout)
         except _BindError as exc:
