@@ -116,12 +116,15 @@ def load(path: Path) -> list[Entry]:
     tables = data.get("quarantine", [])
     if not isinstance(tables, list):
         raise ConfigError(where, "quarantine", "must be an array of tables: write each entry as [[quarantine]]")
+    # tomllib gives no positions: find each [[quarantine]] header's line to point at it.
+    headers = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[quarantine]]")]
     entries = []
     for number, table in enumerate(tables, start=1):
-        prefix = f"quarantine[{number}]"
+        line = f" (line {headers[number - 1]})" if len(headers) == len(tables) else ""
+        prefix = f"quarantine[{number}]{line}"
         if not isinstance(table, dict):
             raise ConfigError(where, prefix, "must be a table ([[quarantine]] with test = ...)")
-        entries.append(entry_from(table, where, prefix, f"{path.name} entry {number}"))
+        entries.append(entry_from(table, where, prefix, f"{path.name} entry {number}{line}"))
     return entries
 
 

@@ -70,18 +70,19 @@ def test_quarantined_failure_does_not_block(pytester, httpbin_url, xdist):
     assert listed["outcome"] == "xfailed"
     assert listed["quarantine"] == {
         "test": "test_suite.py::test_payments_refund", "reason": "sandbox flaps", "owner": "payments",
-        "until": FUTURE, "ticket": "PAY-123", "status": "active", "source": "staging-quarantine.toml entry 1",
+        "until": FUTURE, "ticket": "PAY-123", "status": "active", "source": "staging-quarantine.toml entry 1 (line 1)",
     }
 
 
-def test_quarantined_pass_is_recorded_and_the_marker_works(pytester, httpbin_url):
+@XDIST
+def test_quarantined_pass_is_recorded_and_the_marker_works(pytester, httpbin_url, xdist):
     pytester.makepyfile(
         test_suite=SUITE.replace('assert False, "sandbox flapped"', "pass")
         + f'\n@pytest.mark.quarantine(reason="slow", owner="web", until="{FUTURE}")\ndef test_marked():\n    assert False\n'
     )
     pytester.makefile(".toml", **{"staging-quarantine": QUARANTINE.format(until=FUTURE)})
     pytester.makeini("[pytest]\nstaging_max_quarantined = 0.5\nxfail_strict = true\n")
-    result = run(pytester, httpbin_url)
+    result = run(pytester, httpbin_url, *xdist)
     # xfail_strict would turn a passing quarantined test into a failure: quarantine is never strict.
     result.assert_outcomes(passed=4, xpassed=1, xfailed=1)
     outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in predicate(pytester)["quarantine"]["tests"]}
@@ -115,12 +116,13 @@ def test_stale_entry_is_reported(pytester, httpbin_url, xdist):
     assert [e["test"] for e in predicate(pytester)["quarantine"]["stale"]] == ["test_suite.py::test_removed_long_ago"]
 
 
-def test_prefix_entry_and_over_budget_holds(pytester, httpbin_url):
+@XDIST
+def test_prefix_entry_and_over_budget_holds(pytester, httpbin_url, xdist):
     pytester.makepyfile(test_suite=SUITE)
     pytester.makefile(
         ".toml", **{"staging-quarantine": QUARANTINE.format(until=FUTURE).replace("test_payments_refund", "test_*")}
     )
-    result = run(pytester, httpbin_url)
+    result = run(pytester, httpbin_url, *xdist)
     assert result.ret == 6  # every test "passed" as far as pytest goes, but the gate holds
     verdict = predicate(pytester)
     assert verdict["decision"] == "HOLD"
@@ -197,7 +199,8 @@ def test_a_test_failing_every_attempt_fails_with_all_attempts(pytester, httpbin_
     assert not test.get("flaky") and verdict["decision"] == "REJECT"
 
 
-def test_quarantined_tests_are_not_rerun(pytester, httpbin_url):
+@XDIST
+def test_quarantined_tests_are_not_rerun(pytester, httpbin_url, xdist):
     pytester.makepyfile(
         test_suite=SUITE.replace(
             'assert False, "sandbox flapped"',
@@ -205,16 +208,16 @@ def test_quarantined_tests_are_not_rerun(pytester, httpbin_url):
         )
     )
     pytester.makefile(".toml", **{"staging-quarantine": QUARANTINE.format(until=FUTURE)})
-    run(pytester, httpbin_url, "--staging-reruns=3").assert_outcomes(passed=4, xfailed=1)
+    run(pytester, httpbin_url, "--staging-reruns=3", *xdist).assert_outcomes(passed=4, xfailed=1)
     assert (pytester.path / "runs").read_text() == "x"
 
 
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
-        ('[[quarantine]]\ntest = "t"\nreason = "r"\nuntil = "2030-01-01"\n', ["quarantine[1].owner", "missing"]),
-        ('[[quarantine]]\ntest = "t"\nreason = "r"\nowner = "o"\nuntil = "soon"\n', ["quarantine[1].until", "YYYY-MM-DD"]),
-        ('[[quarantine]]\ntest = "t"\nreason = "r"\nowner = "o"\nuntil = 2030-01-01\nexpires = 1\n', ["quarantine[1].expires", "unknown field"]),
+        ('# ours\n\n[[quarantine]]\ntest = "t"\nreason = "r"\nuntil = "2030-01-01"\n', ["quarantine[1] (line 3).owner", "missing"]),
+        ('[[quarantine]]\ntest = "t"\nreason = "r"\nowner = "o"\nuntil = "soon"\n', ["quarantine[1] (line 1).until", "YYYY-MM-DD"]),
+        ('[[quarantine]]\ntest = "t"\nreason = "r"\nowner = "o"\nuntil = 2030-01-01\nexpires = 1\n', ["quarantine[1] (line 1).expires", "unknown field"]),
         ("[quarantine]\ntest = 1\n", ["staging-quarantine.toml: quarantine", "[[quarantine]]"]),
         ("[[quarantine]\n", ["not valid TOML"]),
     ],
