@@ -199,6 +199,8 @@ class Gate:
         inherited = cache.get(parent) if parent is not None else ()
         if inherited is None:
             inherited = cache[parent] = self._marks(parent)
+        if not node.own_markers:  # most tests: nothing of their own
+            return inherited
         own = tuple(mark.name for mark in node.own_markers if mark.name in _GATE_MARKS)
         return inherited + own if own else inherited
 
@@ -206,10 +208,15 @@ class Gate:
         """Stash the item's tier, destructive flag and quarantine entry; a problem with its
         markers comes back as one line (for a collection error)."""
         marks = self._marks(item)
+        stash = item.stash
+        stash[QUARANTINE_KEY] = None
+        if not marks:  # most tests: the default tier, nothing else to look at
+            stash[TIER_KEY] = self.settings.default_tier
+            stash[DESTRUCTIVE_KEY] = False
+            return None
         found = tiers.tier_markers(marks)
-        item.stash[TIER_KEY] = found[0] if found else self.settings.default_tier
-        item.stash[DESTRUCTIVE_KEY] = "destructive" in marks
-        item.stash[QUARANTINE_KEY] = None
+        stash[TIER_KEY] = found[0] if found else self.settings.default_tier
+        stash[DESTRUCTIVE_KEY] = "destructive" in marks
         if len(found) > 1:
             return (
                 f"staging: {item.nodeid} has tier markers {' and '.join(found)}; "
@@ -315,9 +322,11 @@ class Gate:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.ledger.collected_tiers = set(self.collected_tiers)
+        entry_dict = self._entry_dict
         self.ledger.expect(
-            (item.nodeid, item.stash[TIER_KEY], item.stash[DESTRUCTIVE_KEY], self._entry_dict(item.stash[QUARANTINE_KEY]))
+            (item.nodeid, stash[TIER_KEY], stash[DESTRUCTIVE_KEY], entry_dict(entry) if (entry := stash[QUARANTINE_KEY]) else None)
             for item in session.items
+            for stash in (item.stash,)
         )
         if self.role == "worker":
             # The barrier and the controller (through workeroutput) need every test's tier.
@@ -374,7 +383,11 @@ class Gate:
             report.staging_tier = record.tier  # the controller's ledger learns tiers from reports
         if when != "teardown":
             if role == "main":
-                record.absorb(report)
+                if outcome == "passed" and "wasxfail" not in report.__dict__:  # the common case, inline
+                    record.duration += report.duration
+                    record.outcome = "running" if when == "setup" else "passed"
+                else:
+                    record.absorb(report)
             return
         properties = report.user_properties
         properties.append(_TIER_PROPERTY[record.tier])

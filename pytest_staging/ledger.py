@@ -56,7 +56,8 @@ class TestRecord:
     outcome: str = "notrun"
     duration: float = 0.0
     attempts: list[Attempt] = dataclasses.field(default_factory=list)
-    metrics: list[Metric] = dataclasses.field(default_factory=list)  # replaced, never mutated, if empty
+    #: () until the first metric: most records never get one, and an empty list per test adds up.
+    metrics: list[Metric] | tuple[()] = ()
     skip_reason: str | None = None
     error: str | None = None
     quarantine: dict[str, Any] | None = None
@@ -84,7 +85,9 @@ class TestRecord:
         return self.outcome in FAILING and not self.quarantined
 
     def add_metric(self, name: str, value: float, unit: str = "") -> None:
-        self.metrics.append(Metric(name, float(value), unit))
+        if not self.metrics:
+            self.metrics = []
+        self.metrics.append(Metric(name, float(value), unit))  # type: ignore[union-attr]
 
     def absorb(self, report: Any, measured: dict[str, Any] | None = None) -> None:
         """Fold one pytest TestReport (setup, call, teardown, or xdist's crash report) in.
