@@ -63,6 +63,11 @@ class TestRecord:
     quarantine: dict[str, Any] | None = None
     flaky: bool = False
     correlation_id_value: str | None = None
+    #: staging_contract.validate calls: how many, and how many found violations.
+    validations: int = 0
+    validation_failures: int = 0
+    #: staging_contract.validate_rows results (plain dicts).
+    data_contracts: list[dict[str, Any]] | tuple[()] = ()
 
     @property
     def correlation_id(self) -> str:
@@ -83,6 +88,14 @@ class TestRecord:
     @property
     def blocking(self) -> bool:
         return self.outcome in FAILING and not self.quarantined
+
+    def count_validation(self, valid: bool) -> None:
+        self.validations += 1
+        if not valid:
+            self.validation_failures += 1
+
+    def add_data_contract(self, result: dict[str, Any]) -> None:
+        self.data_contracts = [*self.data_contracts, result]
 
     def add_metric(self, name: str, value: float, unit: str = "") -> None:
         if not self.metrics:
@@ -123,6 +136,8 @@ class TestRecord:
                 self.metrics = [Metric(*item) for item in measured["metrics"]]
                 self.quarantine = measured.get("quarantine")
                 self.attempts = [Attempt(*item) for item in measured.get("attempts", ())]
+                self.validations, self.validation_failures = measured.get("validations", (0, 0))
+                self.data_contracts = measured.get("dataContracts", ())
             if self.attempts:  # earlier attempts of a re-run test: a pass now means flaky
                 self.flaky = self.outcome == "passed"
             self.attempts.append(Attempt(self.outcome, self.duration, self.error))
@@ -138,6 +153,10 @@ class TestRecord:
             data["quarantine"] = self.quarantine
         if self.attempts:
             data["attempts"] = [[a.outcome, a.duration, a.error] for a in self.attempts]
+        if self.validations:
+            data["validations"] = [self.validations, self.validation_failures]
+        if self.data_contracts:
+            data["dataContracts"] = list(self.data_contracts)
         return data
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,6 +181,10 @@ class TestRecord:
             data["quarantine"] = self.quarantine
         if self.flaky:
             data["flaky"] = True
+        if self.validations:
+            data["validations"] = {"passed": self.validations - self.validation_failures, "failed": self.validation_failures}
+        if self.data_contracts:
+            data["dataContracts"] = list(self.data_contracts)
         return data
 
 

@@ -14,6 +14,7 @@ import pytest
 from . import config as staging_config
 
 if TYPE_CHECKING:
+    from .contract import Contract
     from .gate import Gate
     from .http import StagingSession
     from .targets import Target
@@ -94,6 +95,28 @@ def staging_target(request: pytest.FixtureRequest) -> Target:
     Never exposes the target's headers.
     """
     return _gate(request).target
+
+
+@pytest.fixture(scope="session")
+def staging_contract(request: pytest.FixtureRequest) -> Contract:
+    """Check API and data contracts with JSON Schema; every violation listed with its JSON path.
+
+    - ``staging_contract.validate(response_or_obj, schema)``: ``schema`` is a JSON Schema dict or
+      a ``.json``/``.yaml`` file (relative to the rootdir; ``$ref`` across files resolved), or
+      ``openapi=DOC, operation="getPet"`` / ``path="/pets/{id}", method="get"``, ``status=200``
+      for the response schema of an OpenAPI 3.0/3.1 operation. A ``requests.Response`` has its
+      status and Content-Type checked too when the contract says what they must be. The draft
+      comes from ``$schema`` (default 2020-12) and formats are checked.
+    - ``staging_contract.validate_rows(rows, schema, max_invalid_ratio=0.001)``: a data contract
+      for a batch; fails when too many rows are invalid, showing the first few.
+
+    Raises one ``AssertionError`` listing every violation (``$.items[3].price: type: ...``).
+    Validators are compiled once per schema; results go to the verdict (``sli`` and per test).
+    """
+    gate = _gate(request)
+    from .contract import Contract
+
+    return Contract(request.config.rootpath, lambda: gate.current)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -25,18 +27,24 @@ def run_suite(*args: str) -> subprocess.CompletedProcess[str]:
 def test_example_suite_passes_against_httpbin(httpbin_url, xdist):
     result = run_suite(f"--staging-target={httpbin_url}", *xdist)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "12 passed" in result.stdout
+    assert "14 passed" in result.stdout
     assert f"staging: target {httpbin_url.removeprefix('http://')} ({httpbin_url})" in result.stdout
 
 
 def test_example_suite_on_a_sensitive_target_skips_the_destructive_test(httpbin_url):
     result = run_suite(f"--staging-target={httpbin_url}", "--staging-sensitive-url=127\\.0\\.0\\.1")
     assert result.returncode == 0, result.stdout
-    assert "11 passed, 1 skipped" in result.stdout
+    assert "13 passed, 1 skipped" in result.stdout
     assert "1 destructive skipped (sensitive target)" in result.stdout
 
 
 def test_example_contract_tier_alone(httpbin_url):
     result = run_suite(f"--staging-target={httpbin_url}", "--staging-tier=contract")
     assert result.returncode == 0, result.stdout
-    assert "4 passed, 8 deselected" in result.stdout
+    assert "6 passed, 8 deselected" in result.stdout
+    # The contract tier's validations reach the verdict.
+    envelope = json.loads((SUITE / "staging-verdict.intoto.json").read_text())
+    predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
+    assert predicate["sli"]["validationPassRate"] == 1.0
+    rows = [t["dataContracts"] for t in predicate["tests"] if "dataContracts" in t]
+    assert rows == [[{"schema": "schema (draft2020-12)", "rows": 200, "invalid": 0, "ratio": 0.0, "maxInvalidRatio": 0.0, "ok": True}]]

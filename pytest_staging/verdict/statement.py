@@ -63,7 +63,14 @@ def tool_versions() -> dict[str, str]:
     metadata for all of them costs more than the rest of the verdict)."""
     versions = {"python": "%d.%d.%d" % sys.version_info[:3]}
     for name, module in _TOOLS.items():
-        version = getattr(sys.modules.get(module), "__version__", None)
+        if module not in sys.modules:
+            continue
+        if name == "jsonschema":  # its __version__ is deprecated
+            from importlib.metadata import version as dist_version
+
+            versions[name] = dist_version("jsonschema")
+            continue
+        version = getattr(sys.modules[module], "__version__", None)
         if isinstance(version, str):
             versions[name] = version
     return versions
@@ -129,7 +136,7 @@ def build_statement(
         "baseline": None,
         "load": None,
         "sli": {
-            "validationPassRate": None,
+            "validationPassRate": _pass_rate(records),
             "flakinessRate": round(sum(1 for r in ran if r.flaky) / len(ran), 6) if ran else 0.0,
         },
         "session": {
@@ -153,6 +160,15 @@ def build_statement(
     }
     # Walking the whole tree costs as much as building it: only when there is a secret to hide.
     return clean(statement, scrub) if scrub else statement
+
+
+def _pass_rate(records: Sequence[TestRecord]) -> float | None:
+    """Share of staging_contract validations (and data-contract batches) that passed."""
+    total = failed = 0
+    for record in records:
+        total += record.validations + len(record.data_contracts)
+        failed += record.validation_failures + sum(1 for result in record.data_contracts if not result["ok"])
+    return round((total - failed) / total, 6) if total else None
 
 
 def clean(value: Any, scrub: Callable[[str], str] | None = None) -> Any:
@@ -188,6 +204,7 @@ def record_json(record: TestRecord, scrub: Callable[[str], str] | None = None) -
         len(attempts) == 1
         and attempts[0].error is None
         and not (record.destructive or record.skip_reason or record.error or record.flaky)
+        and not (record.validations or record.data_contracts)
         and record.quarantine is None
         and math.isfinite(record.duration)
         and math.isfinite(attempts[0].duration)
