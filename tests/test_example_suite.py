@@ -48,3 +48,17 @@ def test_example_contract_tier_alone(httpbin_url):
     assert predicate["sli"]["validationPassRate"] == 1.0
     rows = [t["dataContracts"] for t in predicate["tests"] if "dataContracts" in t]
     assert rows == [[{"schema": "schema (draft2020-12)", "rows": 200, "invalid": 0, "ratio": 0.0, "maxInvalidRatio": 0.0, "ok": True}]]
+
+
+def test_broken_contract_example_fails_as_the_readme_shows(httpbin_url):
+    suite = SUITE.parent / "broken_contract"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", f"--staging-target={httpbin_url}"],
+        capture_output=True, text=True, timeout=300, cwd=suite,
+    )
+    assert result.returncode == 1, result.stdout
+    readme = (SUITE.parents[1] / "README.md").read_text()
+    for line in result.stdout.splitlines():
+        if line.startswith("E  "):  # every violation line the run prints is the README's
+            assert line in readme, line
+    assert "contract violated: 6 violations of schema (draft2020-12) in GET /json response:" in result.stdout
