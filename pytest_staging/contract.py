@@ -152,6 +152,7 @@ class Contract:
     # -- compiling ----------------------------------------------------------------------------
 
     def _compile(self, schema: Any, openapi: Any, operation: str | None, path: str | None, method: str | None, status: int | None) -> Compiled:
+        __tracebackhide__ = True  # a mistake in the test's arguments points at the test
         if openapi is not None:
             key: Any = ("openapi", id(openapi) if isinstance(openapi, Mapping) else str(openapi), operation, path, method, status)
             anchor = openapi
@@ -191,6 +192,7 @@ class Contract:
         return Registry(retrieve=retrieve)
 
     def _compile_schema(self, schema: dict[str, Any], *, base_uri: str, label: str) -> Compiled:
+        __tracebackhide__ = True  # a mistake in the test's arguments points at the test
         from jsonschema.validators import Draft202012Validator, validator_for
         from referencing import Resource
         from referencing.jsonschema import specification_with
@@ -207,6 +209,7 @@ class Contract:
         return Compiled(validator, f"{label} ({draft})")
 
     def _compile_openapi(self, openapi: Any, operation: str | None, path: str | None, method: str | None, status: int | None) -> Compiled:
+        __tracebackhide__ = True  # a mistake in the test's arguments points at the test
         from jsonschema.validators import Draft4Validator, Draft202012Validator
         from referencing import Resource
         from referencing.jsonschema import DRAFT4, DRAFT202012
@@ -246,6 +249,7 @@ class Contract:
 
     @staticmethod
     def _operation(document: dict[str, Any], label: str, operation: str | None, path: str | None, method: str | None) -> tuple[str, str, dict[str, Any]]:
+        __tracebackhide__ = True
         paths = document.get("paths", {})
         if operation is not None:
             for route, item in paths.items():

@@ -267,3 +267,22 @@ def test_contract_violation_under_xdist_reaches_the_verdict(pytester, httpbin_ur
     result = pytester.runpytest_subprocess(f"--staging-target={httpbin_url}", "-n", "2")
     result.assert_outcomes(passed=1, failed=1)
     assert verdict(pytester)["sli"]["validationPassRate"] == 0.5
+
+
+def test_openapi_document_as_a_dict(pytester, httpbin_url):
+    result = run(
+        pytester,
+        httpbin_url,
+        f"""
+        DOC = {OPENAPI_30!r}
+
+        def test_by_operation(staging_http, staging_contract):
+            body = staging_contract.validate(staging_http.get("/anything/pets/1"), openapi=DOC, operation="getPet")
+            assert body["method"] == "GET"
+
+        def test_unknown_operation(staging_contract):
+            staging_contract.validate({{}}, openapi=DOC, operation="nope")
+        """,
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["E       TypeError: OpenAPI document: no operation with operationId 'nope'"])
