@@ -75,7 +75,6 @@ class Contract:
         self.base_dir = base_dir
         self._current = current
         self._compiled: dict[Any, tuple[Any, Compiled]] = {}
-        self._documents: dict[Path, tuple[float, Any]] = {}
 
     # -- public API -------------------------------------------------------------------------
 
@@ -197,9 +196,14 @@ class Contract:
         from referencing import Resource
         from referencing.jsonschema import specification_with
 
+        from referencing.jsonschema import UnknownDialect
+
+        try:
+            spec = specification_with(schema.get("$schema", DEFAULT_DRAFT))
+        except UnknownDialect:
+            raise TypeError(f"{label}: unknown $schema {schema['$schema']!r}; use a JSON Schema draft's URI") from None
         cls = validator_for(schema, default=Draft202012Validator)
         cls.check_schema(schema)
-        spec = specification_with(schema.get("$schema", DEFAULT_DRAFT))
         registry = self._registry(spec)
         if base_uri:
             registry = registry.with_resource(base_uri, Resource.from_contents(schema, default_specification=spec))
