@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .targets import tomllib
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 FILE = "staging-quarantine.toml"
 REQUIRED = ("test", "reason", "owner", "until")
@@ -103,12 +99,13 @@ def entry_from(fields: Mapping[str, Any], where: str, prefix: str, source: str) 
 def load(path: Path) -> list[Entry]:
     """Read a quarantine file; a missing default file is simply empty (the caller decides)."""
     where = str(path)
+    toml = tomllib()
     try:
         text = path.read_bytes().decode("utf-8")
-        data = tomllib.loads(text)
+        data = toml.loads(text)
     except OSError as exc:
         raise ConfigError(where, "", f"cannot read it ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(where, "", f"not valid TOML ({exc}); fix the syntax") from None
     extra = set(data) - {"quarantine"}
     if extra:

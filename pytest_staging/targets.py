@@ -16,10 +16,6 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 DEFAULT_TIMEOUT = 10.0
 #: Values shorter than this are not scrubbed: hiding every "1" or "on" would wreck the output
@@ -58,6 +54,15 @@ class Target:
     def public(self) -> dict[str, Any]:
         """The fields that may appear in reports and verdicts (never the headers)."""
         return {"name": self.name, "url": self.url, "environment": self.environment}
+
+
+def tomllib() -> Any:
+    """The TOML parser, imported only when a targets or quarantine file is actually read."""
+    if sys.version_info >= (3, 11):
+        import tomllib as parser
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as parser
+    return parser
 
 
 def expand(value: str, where: str, field: str, secrets: set[str], environ: Mapping[str, str]) -> str:
@@ -101,9 +106,10 @@ def load_targets(path: Path, secrets: set[str], environ: Mapping[str, str] = os.
         raise ConfigError(where, "", "file not found; create it or pass --staging-targets-file=PATH") from None
     except OSError as exc:
         raise ConfigError(where, "", f"cannot read it ({exc.strerror or exc}); check its permissions") from None
+    toml = tomllib()
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = toml.loads(raw.decode("utf-8"))
+    except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(where, "", f"not valid TOML ({exc}); fix the syntax") from None
     extra = set(data) - {"targets"}
     if extra:
