@@ -41,10 +41,12 @@ def duration(text: str) -> dt.timedelta:
 
 
 def subject(text: str) -> tuple[str, str]:
-    match = re.fullmatch(r"(.+)@sha256:([0-9a-f]{64})", text)
-    if not match:
+    from .verdict.statement import parse_subject
+
+    parsed = parse_subject(text)
+    if parsed is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME@sha256:HEX (64 lowercase hex digits)")
-    return match[1], match[2]
+    return parsed.name, parsed.sha256
 
 
 def decision(text: str) -> str:

@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # the rest is imported when a target is configured, never by 
 
 TARGETS_FILE = "staging-targets.toml"
 VERDICT_FILE = "staging-verdict.intoto.json"
-_ARTIFACT = re.compile(r"^(?P<name>.+)@sha256:(?P<hex>[0-9a-f]{64})$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,16 +363,16 @@ def _signing_key(config: pytest.Config, environ: Mapping[str, str], secrets: set
 def _subjects(config: pytest.Config) -> tuple[Subject, ...]:
     import hashlib
 
-    from .verdict.statement import Subject
+    from .verdict.statement import Subject, parse_subject
 
     subjects = []
     for value in config.option.staging_artifact:
-        match = _ARTIFACT.match(value)
-        if not match:
+        parsed = parse_subject(value)
+        if parsed is None:
             raise ConfigError(
                 "--staging-artifact", "", f"{value!r} is not NAME@sha256:HEX (64 lowercase hex digits)"
             )
-        subjects.append(Subject(match["name"], match["hex"]))
+        subjects.append(parsed)
     for path in config.option.staging_artifact_file:
         digest = hashlib.sha256()
         try:

@@ -14,9 +14,9 @@ import dataclasses
 from collections.abc import Sequence
 
 from .ledger import FAILING, RAN, Ledger, TestRecord
+from .tiers import TIERS
 
 PROMOTE, HOLD, REJECT = "PROMOTE", "HOLD", "REJECT"
-TIER_ORDER = ("smoke", "contract", "load")
 #: How many node ids a reason names before it says "and N more".
 NAMED = 3
 
@@ -35,7 +35,7 @@ class Policy:
     def required(self, ledger: Ledger) -> tuple[str, ...]:
         if self.required_tiers is not None:
             return self.required_tiers
-        return tuple(t for t in TIER_ORDER if t in ledger.collected_tiers)
+        return tuple(t for t in TIERS if t in ledger.collected_tiers)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +91,7 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
 
     facts = ledger.session
     by_tier = ledger.by_tier()
-    for tier in TIER_ORDER:
+    for tier in TIERS:
         tier_records = by_tier.get(tier, [])
         held = sum(1 for r in tier_records if r.quarantined)
         if held and held / len(tier_records) > policy.max_quarantined:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-FAILED = frozenset({"failed", "error", "crashed"})
+from .ledger import FAILING as FAILED
 
 
 @dataclasses.dataclass

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-TIERS = ("smoke", "contract", "load")
+from ..tiers import TIERS
+
 SHOWN_COUNTS = ("passed", "failed", "error", "crashed", "skipped", "xfailed", "xpassed", "notrun", "deselected")
 
 

@@ -7,12 +7,14 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..decide import PROMOTE, TIER_ORDER, Decision, tier_result
-from ..ledger import Ledger, TestRecord
+from ..decide import PROMOTE, Decision, tier_result
+from ..ledger import OUTCOMES, Ledger, TestRecord
+from ..tiers import TIERS
 from . import PREDICATE_TYPE, STATEMENT_TYPE
 
 #: Stands in for ``predicate.tests`` in the statement dict until :func:`payload_bytes` writes the
@@ -21,7 +23,6 @@ TESTS = "\x00tests\x00"
 _TESTS_JSON = json.dumps(TESTS)
 _encode_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for strings
 
-COUNTED = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "crashed", "notrun")
 #: distribution name -> module whose __version__ says it, when the session imported that module.
 _TOOLS = {
     "pytest": "pytest",
@@ -41,6 +42,15 @@ class Subject:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "digest": {"sha256": self.sha256}}
+
+
+_SUBJECT = re.compile(r"(?P<name>.+)@sha256:(?P<hex>[0-9a-f]{64})")
+
+
+def parse_subject(text: str) -> Subject | None:
+    """``NAME@sha256:HEX`` (64 lowercase hex digits) as a Subject, or None if it is not that."""
+    match = _SUBJECT.fullmatch(text)
+    return Subject(match["name"], match["hex"]) if match else None
 
 
 def release_subject(release: str | None) -> Subject:
@@ -79,9 +89,9 @@ def tool_versions() -> dict[str, str]:
 def tiers_section(ledger: Ledger, required: Sequence[str]) -> dict[str, Any]:
     by_tier = ledger.by_tier()
     section = {}
-    for tier in TIER_ORDER:
+    for tier in TIERS:
         records = by_tier.get(tier, [])
-        counts = {outcome: 0 for outcome in COUNTED}
+        counts = {outcome: 0 for outcome in OUTCOMES}
         for record in records:
             counts[record.outcome if record.outcome in counts else "notrun"] += 1
         counts["deselected"] = ledger.deselected.get(tier, 0)
