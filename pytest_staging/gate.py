@@ -72,6 +72,7 @@ class Gate:
         self.expired: dict[str, dict[str, Any]] = {}
         self.stale: list[dict[str, Any]] = []
         self._shared: tiers.SharedTierGate | None = None
+        self._quarantine_marked = False  # some test has @pytest.mark.quarantine
         self.issued: Any = None
         self._crash_log: tiers.SharedLog | None = None
         if self.role == "main":
@@ -232,6 +233,7 @@ class Gate:
                 if mark.args:
                     raise ConfigError("", "", "give reason=, owner=, until= (and ticket=) as keyword arguments")
                 item.stash[QUARANTINE_KEY] = entry_from({"test": item.nodeid, **mark.kwargs}, "", "quarantine", "marker")
+                self._quarantine_marked = True
             except ConfigError as exc:
                 field = exc.field.removeprefix("quarantine.")
                 return f"staging: {item.nodeid}: @pytest.mark.quarantine{': ' + field if field else ''}: {exc.problem}"
@@ -254,10 +256,6 @@ class Gate:
         """An active quarantine covers this test (checked before re-running it)."""
         record = self.records.get(item.nodeid)
         return record is not None and record.quarantined
-
-    @staticmethod
-    def _marked_quarantine(items: list[pytest.Item]) -> bool:
-        return any(item.stash[QUARANTINE_KEY] is not None for item in items)
 
     def _quarantine(self, items: list[pytest.Item]) -> None:
         """Match quarantine entries to the collected tests; active ones run as non-strict xfail,
@@ -288,7 +286,7 @@ class Gate:
             if TIER_KEY not in item.stash:  # made by a collector whose report we did not see
                 self._classify(item)
         self._marks_cache.clear()
-        if self.settings.quarantine or self._marked_quarantine(items):
+        if self.settings.quarantine or self._quarantine_marked:
             self._quarantine(items)
         self.collected_tiers = {item.stash[TIER_KEY] for item in items}
         result = yield
