@@ -176,8 +176,9 @@ def _pass_rate(records: Sequence[TestRecord]) -> float | None:
     """Share of staging_contract validations (and data-contract batches) that passed."""
     total = failed = 0
     for record in records:
-        total += record.validations + len(record.data_contracts)
-        failed += record.validation_failures + sum(1 for result in record.data_contracts if not result["ok"])
+        if record.validations or record.data_contracts:  # most records have neither
+            total += record.validations + len(record.data_contracts)
+            failed += record.validation_failures + sum(1 for result in record.data_contracts if not result["ok"])
     return round((total - failed) / total, 6) if total else None
 
 
