@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the rest is imported when a target is configured, never by 
 
 TARGETS_FILE = "staging-targets.toml"
 VERDICT_FILE = "staging-verdict.intoto.json"
+QUARANTINE_FILE = "staging-quarantine.toml"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,18 +286,18 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
 
 
 def _quarantine(config: pytest.Config) -> tuple[Path | None, tuple[Any, ...]]:
-    from . import quarantine
-
     option = config.option.staging_quarantine
     if option:
         path = Path(config.invocation_params.dir) / option
         if not path.is_file():
             raise ConfigError("--staging-quarantine", "", f"{option} does not exist; check the path")
     else:
-        path = config.rootpath / quarantine.FILE
+        path = config.rootpath / QUARANTINE_FILE
         if not path.is_file():
             return None, ()
-    return path, tuple(quarantine.load(path))
+    from .quarantine import load
+
+    return path, tuple(load(path))
 
 
 def _fraction(text: str, where: str, field: str) -> float:

@@ -17,7 +17,6 @@ from .errors import ConfigError
 from .targets import tomllib
 
 
-FILE = "staging-quarantine.toml"
 REQUIRED = ("test", "reason", "owner", "until")
 OPTIONAL = ("ticket",)
 
