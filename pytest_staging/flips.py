@@ -51,9 +51,8 @@ def state(test: dict[str, Any]) -> str | None:
     return None
 
 
-def histories(statements: Sequence[dict[str, Any]]) -> dict[str, History]:
-    """Each test's states, oldest run first."""
-    ordered = sorted(statements, key=lambda s: s["predicate"]["timeVerified"])
+def histories(ordered: Sequence[dict[str, Any]]) -> dict[str, History]:
+    """Each test's states, from statements already sorted oldest first."""
     result: dict[str, History] = {}
     for statement in ordered:
         for test in statement["predicate"]["tests"]:
