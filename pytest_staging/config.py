@@ -52,6 +52,10 @@ class Settings:
     max_quarantined: float = 0.2
     reruns: int = 0
     flaky: str = "allow"
+    #: --staging-trace-parent / TRACEPARENT: the outer span the gate's session span joins.
+    trace_parent: str | None = None
+    #: Warnings to show once the gate is up (e.g. OTEL_TRACES_EXPORTER without the SDK).
+    warnings: tuple[str, ...] = ()
 
     def policy_fields(self) -> dict[str, Any]:
         """The gate settings recorded (with their digest) in the verdict's ``policy``."""
@@ -149,6 +153,12 @@ def add_options(parser: pytest.Parser) -> None:
         "--staging-flaky",
         metavar="allow|hold|reject",
         help="what a flaky test does to the decision: allow (default), hold or reject.",
+    )
+    group.addoption(
+        "--staging-trace-parent",
+        metavar="TRACEPARENT",
+        help="W3C traceparent of an outer (CI pipeline) span: the gate's spans join its trace and the "
+        "verdict names its trace id. Env TRACEPARENT.",
     )
     parser.addini("staging_target", "default staging target (name or URL)", default="")
     parser.addini("staging_reruns", "re-runs of a failing test (default 0)", default="0")
@@ -263,6 +273,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         signing_key = _signing_key(config, environ, secrets)
         subjects = _subjects(config)
     quarantine_path, entries = _quarantine(config)
+    trace_parent, warnings = _telemetry(config, environ)
     return Settings(
         target=dataclasses.replace(target, release=release),
         selected_tiers=selected,
@@ -282,7 +293,26 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         max_quarantined=_fraction(config.getini("staging_max_quarantined"), _ini_source(config), "staging_max_quarantined"),
         reruns=_reruns(config),
         flaky=_flaky(config.option.staging_flaky),
+        trace_parent=trace_parent,
+        warnings=warnings,
     )
+
+
+def _telemetry(config: pytest.Config, environ: Mapping[str, str]) -> tuple[str | None, tuple[str, ...]]:
+    """The outer trace parent, and a check of OTEL_TRACES_EXPORTER (telemetry is imported only
+    when either is in play)."""
+    option = config.option.staging_trace_parent
+    trace_parent, warnings = None, ()
+    if option or environ.get("TRACEPARENT"):
+        from .telemetry import read_trace_parent
+
+        trace_parent = read_trace_parent(option, environ)
+    if environ.get("OTEL_TRACES_EXPORTER"):
+        from .telemetry import check_env_exporters
+
+        warning = check_env_exporters(environ)
+        warnings = (warning,) if warning else ()
+    return trace_parent, warnings
 
 
 def _quarantine(config: pytest.Config) -> tuple[Path | None, tuple[Any, ...]]:

@@ -31,6 +31,7 @@ _GATE_MARKS = frozenset((*tiers.TIERS, "destructive", "quarantine"))
 _TIER_PROPERTY = {tier: ("tier", tier) for tier in tiers.TIERS}  # one tuple per tier, not per test
 GATE_DIR_KEY = "staging_gate_dir"
 PREFLIGHT_KEY = "staging_preflight"
+TRACE_KEY = "staging_trace"
 WORKEROUTPUT_KEY = "staging"
 #: Exit status when every test passed but the gate did not PROMOTE (SPEC §5).
 EXIT_NOT_PROMOTED = 6
@@ -74,6 +75,7 @@ class Gate:
         self._shared: tiers.SharedTierGate | None = None
         self._quarantine_marked = False  # some test has @pytest.mark.quarantine
         self.issued: Any = None
+        self.telemetry: Any = None  # a telemetry.Telemetry when a tracer provider is in play
         self._crash_log: tiers.SharedLog | None = None
         if self.role == "main":
             if settings.signing_key is None:
@@ -90,6 +92,8 @@ class Gate:
                     message += " (and no --staging-release)"
                 message += "; name the build with --staging-artifact=NAME@sha256:HEX or --staging-artifact-file=PATH"
                 config.issue_config_time_warning(StagingWarning(message), stacklevel=2)
+            for warning in settings.warnings:
+                config.issue_config_time_warning(StagingWarning(warning), stacklevel=2)
 
     # -- the resolved target -------------------------------------------------------------
 
@@ -112,7 +116,20 @@ class Gate:
     def http_session(self):
         from .http import StagingSession
 
-        return StagingSession(self.target, lambda: self.current, self.settings.sensitive_url)
+        trace_headers = self.telemetry.headers if self.telemetry is not None else None
+        return StagingSession(self.target, lambda: self.current, self.settings.sensitive_url, trace_headers)
+
+    @property
+    def trace_id(self) -> str | None:
+        """The trace the gate's spans belong to; without tracing, the outer trace parent's."""
+        if self.telemetry is not None:
+            return self.telemetry.trace_id
+        if self.settings.trace_parent:
+            from .telemetry import parse_traceparent
+
+            parsed = parse_traceparent(self.settings.trace_parent)
+            return parsed[0] if parsed else None
+        return None
 
     # -- session start: pre-flight on the controller, handed to xdist workers ---------------
 
@@ -120,6 +137,7 @@ class Gate:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._scrub_log_handlers()
         self.ledger.session.started = time.time()
+        self._start_telemetry()
         if self.role == "worker":
             return
         if self.config.pluginmanager.has_plugin("dsession"):
@@ -134,6 +152,22 @@ class Gate:
         self.preflight = run_preflight(self.settings.target, self.settings.release, self.settings.sensitive_url)
         self._fail_tests_if_preflight_failed()
 
+    def _start_telemetry(self) -> None:
+        from .telemetry import resolve_provider
+
+        resolved = resolve_provider(self.config)
+        if resolved is None:
+            return
+        from .telemetry import Telemetry
+
+        self.telemetry = Telemetry(self, *resolved)
+        self.config.pluginmanager.register(self.telemetry, "staging-telemetry")
+        if self.role == "worker":
+            carrier = self.config.workerinput.get(TRACE_KEY)  # type: ignore[attr-defined]
+        else:
+            carrier = {"traceparent": self.settings.trace_parent} if self.settings.trace_parent else None
+        self.telemetry.start_session(carrier)
+
     def _fail_tests_if_preflight_failed(self) -> None:
         # A separate plugin object, so a healthy run pays nothing per test for this check.
         if self.preflight is not None and self.preflight.error:
@@ -141,7 +175,11 @@ class Gate:
 
     def workerinput(self) -> dict[str, Any]:
         assert self.preflight is not None
-        return {PREFLIGHT_KEY: self.preflight.to_dict(), GATE_DIR_KEY: str(self.gate_dir or "")}
+        return {
+            PREFLIGHT_KEY: self.preflight.to_dict(),
+            GATE_DIR_KEY: str(self.gate_dir or ""),
+            TRACE_KEY: self.telemetry.carrier() if self.telemetry is not None else None,
+        }
 
     def crashed(self, nodeid: str) -> None:
         """A worker died running ``nodeid``: count it as finished and failed for the barrier."""
@@ -421,6 +459,16 @@ class Gate:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        decision = None
+        try:
+            decision = self._finish(session, exitstatus)
+        finally:
+            if self.telemetry is not None:
+                self.telemetry.end_session(decision, session.exitstatus)
+
+    def _finish(self, session: pytest.Session, exitstatus: int) -> Any:
+        """Worker: hand what it collected to the controller. Controller or plain run: decide and
+        issue the verdict; returns the decision."""
         if self.role == "worker":
             self.config.workeroutput[WORKEROUTPUT_KEY] = {  # type: ignore[attr-defined]
                 "collected_tiers": sorted(self.collected_tiers),
@@ -429,9 +477,9 @@ class Gate:
                 "expired": self.expired,
                 "stale": self.stale,
             }
-            return
+            return None
         if self.config.option.collectonly or self.settings.verdict_path is None:
-            return
+            return None
         from .decide import Policy, decide
 
         facts = self.ledger.session
@@ -456,6 +504,7 @@ class Gate:
             session.exitstatus = EXIT_NOT_PROMOTED
         facts.exit_status = int(session.exitstatus)
         self.issued = self._issue(decision, policy, preflight)
+        return decision
 
     def _issue(self, decision: Any, policy: Any, preflight: Preflight) -> Any:
         from .verdict.issue import issue
@@ -474,6 +523,7 @@ class Gate:
             now=self.ledger.session.finished,
             scrub=self.scrub,
             quarantine={"expired": list(self.expired.values()), "stale": self.stale, "maxQuarantined": self.settings.max_quarantined},
+            trace_id=self.trace_id,
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -37,7 +37,9 @@ class StagingSession(requests.Session):
     - every request gets the target's timeout unless one is given, and the target's headers;
     - connection errors are retried (``CONNECT_RETRIES`` times), nothing else is;
     - inside a test, each request carries that test's ``X-Correlation-ID`` and its latency is
-      recorded as the metric ``"<METHOD> <path>"`` in milliseconds.
+      recorded as the metric ``"<METHOD> <path>"`` in milliseconds;
+    - with tracing on, each request carries the W3C ``traceparent`` (and ``tracestate``) of the
+      current span (the test's), so the target's spans become its children.
     """
 
     def __init__(
@@ -45,11 +47,13 @@ class StagingSession(requests.Session):
         target: Target,
         current: Callable[[], TestRecord | None] = lambda: None,
         sensitive_url: re.Pattern[str] | None = None,
+        trace_headers: Callable[[], dict[str, str]] | None = None,
     ) -> None:
         super().__init__()
         self.target = target
         self._current = current
         self._sensitive_url = sensitive_url
+        self._trace_headers = trace_headers
         self.headers.update(target.headers)
         retry = Retry(total=None, connect=CONNECT_RETRIES, read=False, status=0, other=0, backoff_factor=0.1)
         adapter = HTTPAdapter(max_retries=retry)
@@ -66,6 +70,9 @@ class StagingSession(requests.Session):
         if record is not None:
             headers = dict(kwargs.get("headers") or {})
             headers.setdefault(CORRELATION_HEADER, record.correlation_id)
+            if self._trace_headers is not None:
+                for name, value in self._trace_headers().items():
+                    headers.setdefault(name, value)
             kwargs["headers"] = headers
         full_url = self.url_for(url)
         started = time.perf_counter()

@@ -63,6 +63,8 @@ class TestRecord:
     quarantine: dict[str, Any] | None = None
     flaky: bool = False
     correlation_id_value: str | None = None
+    #: The test's OpenTelemetry span (16 hex digits) when tracing is on.
+    span_id: str | None = None
     #: staging_contract.validate calls: how many, and how many found violations.
     validations: int = 0
     validation_failures: int = 0
@@ -132,6 +134,7 @@ class TestRecord:
         if when == "teardown" or when == "???":
             if measured:
                 self.correlation_id_value = measured["correlationId"]
+                self.span_id = measured.get("spanId")
                 self.destructive = measured["destructive"]
                 self.metrics = [Metric(*item) for item in measured["metrics"]]
                 self.quarantine = measured.get("quarantine")
@@ -151,6 +154,8 @@ class TestRecord:
         }
         if self.quarantine is not None:
             data["quarantine"] = self.quarantine
+        if self.span_id is not None:
+            data["spanId"] = self.span_id
         if self.attempts:
             data["attempts"] = [[a.outcome, a.duration, a.error] for a in self.attempts]
         if self.validations:
@@ -181,6 +186,8 @@ class TestRecord:
             data["quarantine"] = self.quarantine
         if self.flaky:
             data["flaky"] = True
+        if self.span_id:
+            data["spanId"] = self.span_id
         if self.validations:
             data["validations"] = {"passed": self.validations - self.validation_failures, "failed": self.validation_failures}
         if self.data_contracts:

@@ -34,6 +34,12 @@ MARKERS = (
 )
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     staging_config.add_options(parser)
 
@@ -128,6 +134,8 @@ def staging_http(request: pytest.FixtureRequest) -> Iterator[StagingSession]:
     - connection errors are retried twice; HTTP errors and read timeouts are not;
     - each request carries the current test's ``X-Correlation-ID`` (one id per test, also in
       the test's JUnit properties), and its latency is recorded as ``"<METHOD> <path>"`` in ms;
+    - with tracing on (see the README's "Telemetry"), each request also carries the W3C
+      ``traceparent`` of the test's span, so the target's own spans join the test's trace;
     - in a ``destructive`` test, a redirect to a URL matching ``--staging-sensitive-url`` is
       refused (``SensitiveRedirectError``) instead of followed.
     """

@@ -35,6 +35,7 @@ def issue(
     now: float,
     scrub: Callable[[str], str],
     quarantine: dict[str, Any] | None = None,
+    trace_id: str | None = None,
 ) -> Issued:
     required = policy.required(ledger)
     statement = build_statement(
@@ -48,6 +49,7 @@ def issue(
         time_verified=now,
         quarantine=quarantine,
         scrub=scrub,
+        trace_id=trace_id,
     )
     payload = payload_bytes(statement, list(ledger.records.values()), scrub if scrub else None)
     envelope = dsse.envelope(payload, signing_key)

@@ -221,14 +221,15 @@ def record_json(record: TestRecord, scrub: Callable[[str], str] | None = None) -
         and math.isfinite(attempts[0].duration)
     ):
         nodeid = scrub(record.nodeid) if scrub else record.nodeid
-        cid = record.correlation_id_value
-        return '{"attempts":[{"duration":%r,"outcome":"%s"}],%s"duration":%r,"nodeid":%s,"outcome":"%s","tier":"%s"}' % (
+        cid, span_id = record.correlation_id_value, record.span_id
+        return '{"attempts":[{"duration":%r,"outcome":"%s"}],%s"duration":%r,"nodeid":%s,"outcome":"%s",%s"tier":"%s"}' % (
             round(attempts[0].duration, 6),
             attempts[0].outcome,
             f'"correlationId":{_encode_str(cid)},' if cid else "",
             round(record.duration, 6),
             _encode_str(nodeid),
             record.outcome,
+            f'"spanId":"{span_id}",' if span_id else "",
             record.tier,
         )
     data = record.to_dict()

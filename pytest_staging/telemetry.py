@@ -1,0 +1,289 @@
+"""OpenTelemetry spans for the gate (SPEC §9): a session span, one span per test under it.
+
+Nothing here is imported, and no span is made, unless a tracer provider is in play:
+
+1. one returned by the ``pytest_staging_tracer_provider`` hook (a conftest or plugin);
+2. else the global provider, when someone has set one (``opentelemetry-instrument``, a conftest);
+3. else one built here from the standard ``OTEL_*`` variables when ``OTEL_TRACES_EXPORTER``
+   names an exporter (needs ``opentelemetry-sdk`` and that exporter's package).
+
+Under xdist the controller owns the session span; its context reaches the workers through
+``workerinput`` as a W3C ``traceparent``, so every worker's test spans join the one trace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Generator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .errors import ConfigError
+from .ledger import FAILING, TestRecord
+
+if TYPE_CHECKING:
+    from .gate import Gate
+
+TRACER_NAME = "pytest-staging"
+SESSION_SPAN = "staging gate"
+EXPORTER_GROUP = "opentelemetry_traces_exporter"
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+
+
+def parse_traceparent(text: str) -> tuple[str, str] | None:
+    """``(trace_id, span_id)`` of a W3C ``traceparent`` header value, or None if it is not one."""
+    match = _TRACEPARENT.fullmatch(text.strip())
+    if match is None:
+        return None
+    version, trace_id, span_id, _flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest) or trace_id == "0" * 32 or span_id == "0" * 16:
+        return None
+    return trace_id, span_id
+
+
+def read_trace_parent(option: str | None, environ: Mapping[str, str]) -> str | None:
+    """``--staging-trace-parent``, else env ``TRACEPARENT``: the outer (CI pipeline) span to join."""
+    where, value = ("--staging-trace-parent", option) if option else ("TRACEPARENT", environ.get("TRACEPARENT", ""))
+    if not value.strip():
+        return None
+    if parse_traceparent(value) is None:
+        raise ConfigError(
+            where, "", f"{value.strip()!r} is not a W3C traceparent (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>)"
+        )
+    return value.strip()
+
+
+def env_exporters(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Exporter names from ``OTEL_TRACES_EXPORTER`` (``none`` and an unset variable: none)."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return ()
+    names = tuple(name.strip() for name in environ.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip())
+    return () if names in ((), ("none",)) else names
+
+
+def check_env_exporters(environ: Mapping[str, str]) -> str | None:
+    """Before any test: each exporter named in ``OTEL_TRACES_EXPORTER`` must be installed
+    (a ConfigError if not); returns a warning when the SDK itself is missing."""
+    names = env_exporters(environ)
+    if not names:
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("opentelemetry.sdk") is None:
+        return "OTEL_TRACES_EXPORTER is set but opentelemetry-sdk is not installed: the gate makes no spans (pip install opentelemetry-sdk)"
+    from importlib.metadata import entry_points
+
+    installed = {entry.name for entry in entry_points(group=EXPORTER_GROUP)}
+    for name in names:
+        if name not in installed:
+            raise ConfigError(
+                "OTEL_TRACES_EXPORTER", "", f"no span exporter named {name!r} is installed (installed: "
+                f"{', '.join(sorted(installed)) or 'none'}); for otlp: pip install opentelemetry-exporter-otlp"
+            )
+    return None
+
+
+def resolve_provider(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> tuple[Any, bool] | None:
+    """The tracer provider to use and whether the gate owns it (and so shuts it down), or None.
+
+    Cheap when tracing is off: no OpenTelemetry import unless something asks for tracing.
+    """
+    hook = config.hook.pytest_staging_tracer_provider
+    if hook.get_hookimpls():
+        provider = hook(config=config)
+        if provider is not None:
+            return provider, False
+    if "opentelemetry.trace" in sys.modules:  # whoever set a global provider imported this first
+        from opentelemetry import trace
+
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+            return provider, False
+    names = env_exporters(environ)
+    if names and check_env_exporters(environ) is None:
+        return _provider_from_env(names), True
+    return None
+
+
+def _provider_from_env(names: tuple[str, ...]) -> Any:
+    from importlib.metadata import entry_points
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create()  # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": TRACER_NAME}))
+    provider = TracerProvider(resource=resource)
+    for name in names:
+        (entry,) = entry_points(group=EXPORTER_GROUP, name=name)
+        provider.add_span_processor(BatchSpanProcessor(entry.load()()))
+    return provider
+
+
+def span_id_hex(span: Any) -> str:
+    return format(span.get_span_context().span_id, "016x")
+
+
+class Telemetry:
+    """The gate's spans; registered as a plugin only when a provider is in play."""
+
+    def __init__(self, gate: Gate, provider: Any, owned: bool) -> None:
+        from opentelemetry import context, trace
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        from . import __version__
+
+        self._context = context
+        self._trace = trace
+        self._propagator = TraceContextTextMapPropagator()
+        self.gate = gate
+        self.provider = provider
+        self.owned = owned
+        self.tracer = provider.get_tracer(TRACER_NAME, __version__)
+        self.parent: Any = None  # the context test spans hang from
+        self.session_span: Any = None
+        self._span: Any = None  # the test under way
+        self._final: TestRecord | None = None  # its reports (the last attempt's), for the outcome
+        target = gate.target
+        self._common = {
+            "staging.target.name": target.name,
+            "staging.target.environment": target.environment,
+            "staging.release": gate.settings.release or target.release or "unknown",
+        }
+
+    # -- session ------------------------------------------------------------------------------
+
+    def start_session(self, carrier: Mapping[str, str] | None) -> None:
+        """Controller or plain run: open the session span (under ``carrier``'s span, if given).
+        Worker: hang test spans from the controller's session span that ``carrier`` names."""
+        parent = self._propagator.extract(dict(carrier)) if carrier else None
+        if self.gate.role == "worker":
+            self.parent = parent
+            return
+        attributes = {**self._common, "staging.target.url": self.gate.scrub(self.gate.target.url)}
+        self.session_span = self.tracer.start_span(SESSION_SPAN, context=parent, attributes=attributes)
+        self.parent = self._trace.set_span_in_context(self.session_span)
+
+    def carrier(self) -> dict[str, str]:
+        """The session span's ``traceparent`` (and ``tracestate``), for xdist workers."""
+        carrier: dict[str, str] = {}
+        self._propagator.inject(carrier, context=self.parent)
+        return carrier
+
+    @property
+    def trace_id(self) -> str | None:
+        span_context = self._trace.get_current_span(self.parent).get_span_context()
+        return format(span_context.trace_id, "032x") if span_context.is_valid else None
+
+    def end_session(self, decision: Any, exit_status: int) -> None:
+        span = self.session_span
+        if span is None:
+            return
+        self.session_span = None
+        if decision is not None:
+            span.set_attribute("staging.decision", decision.decision)
+            if decision.decision == "REJECT":
+                span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, self.gate.scrub(decision.reasons[0].text)))
+        span.set_attribute("staging.tests", len(self.gate.records))
+        span.set_attribute("pytest.exit_status", int(exit_status))
+        span.end()
+
+    def headers(self) -> dict[str, str]:
+        """W3C trace headers for a request made now: the current span is the test's (or one the
+        test opened inside it)."""
+        carrier: dict[str, str] = {}
+        self._propagator.inject(carrier)
+        return carrier
+
+    # -- per test -------------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+        from .gate import TIER_KEY
+
+        path, lineno, name = item.location
+        attributes = {
+            **self._common,
+            "test.case.name": item.nodeid,
+            "staging.tier": item.stash.get(TIER_KEY, ""),
+            "code.file.path": path,
+            "code.function.name": name,
+        }
+        if lineno is not None:
+            attributes["code.line.number"] = lineno + 1
+        span = self._span = self.tracer.start_span(item.nodeid, context=self.parent, attributes=attributes)
+        record = self.gate.records.get(item.nodeid)
+        if record is not None:
+            record.span_id = span_id_hex(span)
+        self._final = TestRecord(item.nodeid, "smoke")
+        token = self._context.attach(self._trace.set_span_in_context(span, self.parent))
+        try:
+            return (yield)
+        finally:
+            self._context.detach(token)
+            self._end_test(span, self.gate.records.get(item.nodeid))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self._final is not None and report.nodeid == self._final.nodeid:
+            self._final.absorb(report)
+
+    def pytest_exception_interact(self, node: Any, call: Any, report: Any) -> None:
+        """A failure (of any attempt): an ``exception`` event with the scrubbed message and the
+        traceback as pytest reported it (already scrubbed)."""
+        if self._span is None or not isinstance(report, pytest.TestReport):
+            return
+        scrub = self.gate.scrub
+        excinfo = call.excinfo
+        exc_type = excinfo.type
+        self._span.add_event(
+            "exception",
+            {
+                "exception.type": f"{exc_type.__module__}.{exc_type.__qualname__}" if exc_type.__module__ != "builtins" else exc_type.__qualname__,
+                "exception.message": scrub(str(excinfo.value)),
+                "exception.stacktrace": report.longreprtext,
+                "exception.escaped": True,
+            },
+        )
+
+    def _end_test(self, span: Any, record: TestRecord | None) -> None:
+        final = self._final
+        self._span = self._final = None
+        outcome = final.outcome if final is not None else "notrun"
+        if outcome == "running":  # setup passed, no teardown report: the protocol was cut short
+            outcome = "notrun"
+        span.set_attribute("staging.outcome", outcome)
+        if outcome in ("passed", "xpassed", "xfailed"):
+            span.set_attribute("test.case.result.status", "pass" if outcome != "xfailed" else "fail")
+        elif outcome in FAILING:
+            span.set_attribute("test.case.result.status", "fail")
+        if record is not None:
+            # On a plain run the record has absorbed this attempt already; a worker's has not.
+            attempts = len(record.attempts) if self.gate.role == "main" else len(record.attempts) + 1
+            span.set_attribute("staging.attempts", max(attempts, 1))
+            if record.flaky or (self.gate.role == "worker" and record.attempts and outcome == "passed"):
+                span.set_attribute("staging.flaky", True)
+            if record.quarantine is not None:
+                span.set_attribute("staging.quarantined", record.quarantined)
+                span.set_attribute("staging.quarantine.owner", record.quarantine["owner"])
+            if record.correlation_id_value is not None:
+                span.set_attribute("staging.correlation_id", record.correlation_id_value)
+        if outcome in FAILING and not (record is not None and record.quarantined):
+            error = final.error if final is not None else None
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, self.gate.scrub(error or outcome)))
+        span.end()
+
+    # -- the end --------------------------------------------------------------------------------
+
+    def pytest_unconfigure(self) -> None:
+        if self.session_span is not None:  # a session that never reached sessionfinish
+            self.session_span.end()
+            self.session_span = None
+        if self.owned:
+            self.provider.shutdown()
+        elif hasattr(self.provider, "force_flush"):
+            self.provider.force_flush()
