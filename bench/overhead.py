@@ -8,7 +8,12 @@ whole ``python -m pytest -q -p no:cacheprovider`` subprocesses in three cases:
 ``bare``    the plugin disabled (``-p no:staging``): the baseline;
 ``unused``  the plugin installed but no target configured (inert; budget <= 1.02 x bare);
 ``active``  ``--staging-target=http://127.0.0.1:PORT`` (pre-flight GET plus the per-test
-            hooks; budget <= 1.05 x bare).
+            hooks; budget <= 1.05 x bare). opentelemetry-api is installed but no SDK is
+            configured, so this is also the "API only" telemetry case;
+``traced``  ``active`` plus an OpenTelemetry SDK tracer provider with an in-memory exporter
+            (``-p bench_tracing``, a plugin module written into the suite that implements
+            ``pytest_staging_tracer_provider``): a session span and one span per test. Reported,
+            no budget; skipped when opentelemetry-sdk is not installed.
 
 Every other installed pytest11 plugin (xdist, hypothesis, ...) is disabled with ``-p no:NAME``
 identically in all three cases (``--keep-other-plugins`` to keep them), so the only difference
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -55,8 +61,26 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-CASES = ("bare", "unused", "active")
-BUDGETS = {"unused": 1.02, "active": 1.05}
+CASES = ("bare", "unused", "active", "traced")
+BUDGETS = {"unused": 1.02, "active": 1.05, "traced": None}
+TRACING_PLUGIN = """
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+EXPORTER = InMemorySpanExporter()
+PROVIDER = TracerProvider()
+PROVIDER.add_span_processor(SimpleSpanProcessor(EXPORTER))
+
+
+def pytest_staging_tracer_provider(config):
+    return PROVIDER
+
+
+def pytest_unconfigure(config):
+    with open("spans.txt", "w") as handle:
+        handle.write(str(len(EXPORTER.get_finished_spans())))
+"""
 PLUGIN = "staging"
 FILES = 50
 #: Environment that could change what the child pytest loads or whether the plugin is active.
@@ -79,6 +103,7 @@ def write_suite(root: Path, tests: int) -> None:
         count = per_file + (1 if index < extra else 0)
         body = "".join(f"def test_{i}():\n    assert True\n\n\n" for i in range(count))
         (root / f"test_bench_{index:03d}.py").write_text(body, encoding="utf-8")
+    (root / "bench_tracing.py").write_text(TRACING_PLUGIN, encoding="utf-8")
 
 
 def free_port() -> int:
@@ -165,6 +190,8 @@ def case_flags(case: str, target_url: str) -> list[str]:
         return ["-p", f"no:{PLUGIN}"]
     if case == "unused":
         return []
+    if case == "traced":
+        return ["-p", "bench_tracing", f"--staging-target={target_url}"]
     return [f"--staging-target={target_url}"]
 
 
@@ -223,8 +250,14 @@ def run_case(
     if counts.keys() & {"warning", "warnings"}:
         print(f"  note: {case} run reported {counts}", file=sys.stderr)
     requests = target.gets() - before
-    if (requests > 0) != (case == "active"):
-        raise BenchError(f"{case}: the target saw {requests} GET(s) during the run (expected {'some' if case == 'active' else 'none'})")
+    active = case in ("active", "traced")
+    if (requests > 0) != active:
+        raise BenchError(f"{case}: the target saw {requests} GET(s) during the run (expected {'some' if active else 'none'})")
+    if case == "traced":
+        spans = (suite / "spans.txt").read_text()
+        (suite / "spans.txt").unlink()
+        if spans != str(tests + 1):
+            raise BenchError(f"traced: {spans} spans finished, expected {tests + 1} (one per test and the session's)")
     return elapsed, cpu
 
 
@@ -245,13 +278,14 @@ def instruction_report(counts: dict[str, int]) -> dict:
     print()
     print("instructions (valgrind callgrind, one run each; deterministic):")
     result = {}
-    for case in CASES:
+    for case in counts:
         line = f"{case:<8} {counts[case]:>16,}"
         if case in BUDGETS:
             ratio = counts[case] / counts["bare"]
-            verdict = "within budget" if ratio <= BUDGETS[case] else "OVER budget"
-            line += f"   {case}/bare {ratio:.4f}  budget {BUDGETS[case]:.2f}  {verdict}"
-            result[case] = {"instructions": counts[case], "ratio": ratio, "within_budget": ratio <= BUDGETS[case]}
+            budget = BUDGETS[case]
+            within = None if budget is None else ratio <= budget
+            line += f"   {case}/bare {ratio:.4f}  {_budget_text(budget, within)}"
+            result[case] = {"instructions": counts[case], "ratio": ratio, "within_budget": within}
         print(line)
     result["bare"] = {"instructions": counts["bare"]}
     return result
@@ -260,10 +294,16 @@ def instruction_report(counts: dict[str, int]) -> dict:
 # -- report ---------------------------------------------------------------------------------
 
 
+def _budget_text(budget: float | None, within: bool | None) -> str:
+    if budget is None:
+        return "no budget (reported only)"
+    return f"budget {budget:.2f}  {'within budget' if within else 'OVER budget'}"
+
+
 def summarize(times: dict[str, list[float]], cpu: dict[str, list[float]]) -> dict:
     rounds = len(times["bare"])
     result: dict = {"cases": {}, "ratios": {}, "cpu_ratios": {}}
-    for case in CASES:
+    for case in times:
         result["cases"][case] = {
             "median_s": statistics.median(times[case]),
             "min_s": min(times[case]),
@@ -273,6 +313,8 @@ def summarize(times: dict[str, list[float]], cpu: dict[str, list[float]]) -> dic
             "cpu_s": cpu[case],
         }
     for case, budget in BUDGETS.items():
+        if case not in times:
+            continue
         per_round = [times[case][r] / times["bare"][r] for r in range(rounds)]
         headline = statistics.median(per_round)
         result["ratios"][case] = {
@@ -281,7 +323,7 @@ def summarize(times: dict[str, list[float]], cpu: dict[str, list[float]]) -> dic
             "ratio_of_medians": result["cases"][case]["median_s"] / result["cases"]["bare"]["median_s"],
             "ratio_of_mins": result["cases"][case]["min_s"] / result["cases"]["bare"]["min_s"],
             "budget": budget,
-            "within_budget": headline <= budget,
+            "within_budget": None if budget is None else headline <= budget,
         }
         cpu_per_round = [cpu[case][r] / cpu["bare"][r] for r in range(rounds)]
         result["cpu_ratios"][case] = {
@@ -298,24 +340,26 @@ def print_report(result: dict, meta: dict) -> None:
     print(f"common flags: {' '.join(meta['common_flags'])}")
     print()
     print(f"{'case':<8} {'median s':>9} {'min s':>8} {'max s':>8} {'cpu med s':>10}")
-    for case in CASES:
+    ratio_cases = list(result["ratios"])
+    for case in result["cases"]:
         c = result["cases"][case]
         print(f"{case:<8} {c['median_s']:>9.3f} {c['min_s']:>8.3f} {c['max_s']:>8.3f} {c['cpu_median_s']:>10.3f}")
     print()
     print("per-round ratios (case / bare, same round; wall clock, and child CPU user+sys):")
-    print(f"{'round':<6} " + " ".join(f"{case + '/bare':>12}" for case in BUDGETS)
-          + " " + " ".join(f"{'cpu ' + case:>12}" for case in BUDGETS))
+    print(f"{'round':<6} " + " ".join(f"{case + '/bare':>12}" for case in ratio_cases)
+          + " " + " ".join(f"{'cpu ' + case:>12}" for case in ratio_cases))
     for r in range(meta["rounds"]):
-        print(f"{r + 1:<6} " + " ".join(f"{result['ratios'][case]['per_round'][r]:>12.4f}" for case in BUDGETS)
-              + " " + " ".join(f"{result['cpu_ratios'][case]['per_round'][r]:>12.4f}" for case in BUDGETS))
+        print(f"{r + 1:<6} " + " ".join(f"{result['ratios'][case]['per_round'][r]:>12.4f}" for case in ratio_cases)
+              + " " + " ".join(f"{result['cpu_ratios'][case]['per_round'][r]:>12.4f}" for case in ratio_cases))
     print()
     print(f"{'ratio':<12} {'median/round':>12} {'of medians':>11} {'of mins':>8} {'cpu m/round':>11} {'budget':>7}  verdict")
-    for case in BUDGETS:
+    for case in ratio_cases:
         r = result["ratios"][case]
-        verdict = "within budget" if r["within_budget"] else "OVER budget"
+        budget = "-" if r["budget"] is None else f"{r['budget']:.2f}"
+        verdict = "reported only" if r["within_budget"] is None else "within budget" if r["within_budget"] else "OVER budget"
         print(f"{case + '/bare':<12} {r['median_of_per_round']:>12.4f} {r['ratio_of_medians']:>11.4f} "
               f"{r['ratio_of_mins']:>8.4f} {result['cpu_ratios'][case]['median_of_per_round']:>11.4f} "
-              f"{r['budget']:>7.2f}  {verdict}")
+              f"{budget:>7}  {verdict}")
     print("(headline and verdict: wall-clock median of per-round ratios; cpu m/round: the same for\n"
           " the child's CPU time, user+sys)")
 
@@ -348,6 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in others:
         common += ["-p", f"no:{name}"]
 
+    cases = CASES
+    if importlib.util.find_spec("opentelemetry.sdk") is None:
+        print("note: opentelemetry-sdk is not installed: no 'traced' case", file=sys.stderr)
+        cases = CASES[:3]
+
     with tempfile.TemporaryDirectory(prefix="staging-bench-") as tmp:
         env = child_env(Path(tmp) / "pycache")
         suite = Path(tmp) / "suite"
@@ -357,12 +406,13 @@ def main(argv: list[str] | None = None) -> int:
             target.start()
             check_plugin_loading(suite, common, env, target.url, others)
             print(f"target {target.url}; suite {suite}; warm-up ...", file=sys.stderr)
-            for case in CASES:
+            for case in cases:
                 run_case(case, suite, common, env, target, args.tests)
-            times: dict[str, list[float]] = {case: [] for case in CASES}
-            cpu: dict[str, list[float]] = {case: [] for case in CASES}
+            times: dict[str, list[float]] = {case: [] for case in cases}
+            cpu: dict[str, list[float]] = {case: [] for case in cases}
             for r in range(args.rounds):
-                order = CASES[r % 3:] + CASES[: r % 3]
+                shift = r % len(cases)
+                order = cases[shift:] + cases[:shift]
                 line = []
                 for case in order:
                     elapsed, used = run_case(case, suite, common, env, target, args.tests)
@@ -376,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise BenchError("--instructions needs valgrind (apt-get install valgrind)")
                 print("counting instructions under valgrind (two at a time) ...", file=sys.stderr)
                 with ThreadPoolExecutor(max_workers=2) as pool:
-                    futures = {case: pool.submit(count_instructions, case, suite, common, env, target) for case in CASES}
+                    futures = {case: pool.submit(count_instructions, case, suite, common, env, target) for case in cases}
                     instructions = {case: future.result() for case, future in futures.items()}
         except BenchError as exc:
             print(f"overhead.py: FAILED: {exc}", file=sys.stderr)
