@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_staging.ledger import OUTCOMES, Attempt, TestRecord
 from pytest_staging.redact import Scrubber
+from pytest_staging.verdict.files import envelope_bytes
 from pytest_staging.verdict.statement import TESTS, payload_bytes, record_json
 
 text = st.text(max_size=30)
@@ -68,3 +71,15 @@ def test_payload_splices_the_records_in_and_scrubs_them():
         "predicate": {"tests": [{"attempts": [{"duration": 0.5, "outcome": "passed"}], "duration": 0.5,
                                  "nodeid": "t.py::test_***", "outcome": "passed", "tier": "smoke"}], "z": 1}
     }
+
+
+@given(st.binary(max_size=2000), st.lists(st.fixed_dictionaries({"keyid": st.text(max_size=20), "sig": st.text(max_size=20)}), max_size=2))
+def test_envelope_bytes_are_what_json_dumps_writes(payload, signatures):
+    envelope = {"payloadType": "application/vnd.in-toto+json", "payload": base64.b64encode(payload).decode(), "signatures": signatures}
+    expected = json.dumps(envelope, sort_keys=True, separators=(",", ":")) + "\n"
+    assert envelope_bytes(envelope) == expected.encode("ascii")
+
+
+def test_envelope_bytes_refuses_a_payload_that_is_not_base64():
+    with pytest.raises(ValueError, match="not standard base64"):
+        envelope_bytes({"payload": 'a"b', "payloadType": "x", "signatures": []})
