@@ -114,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file", metavar="FILE")
     show.add_argument("--format", choices=("text", "markdown"), default="text")
     show.add_argument("--key", metavar="PUB", help="also verify the signature with this public key and say so")
+
+    worker = commands.add_parser(
+        "load-worker",
+        help="run a locust worker for a gate started with --staging-load-workers (on this or another machine)",
+    )
+    worker.add_argument("locustfile", metavar="LOCUSTFILE", help="the same locustfile the gate's load test runs")
+    worker.add_argument("--master-host", required=True, help="host of the machine running the gate (the locust master)")
+    worker.add_argument("--master-port", type=int, default=5557, help="the master's port (default 5557)")
+    worker.add_argument("--processes", type=int, default=0, help="run this many worker processes (locust --processes)")
     return parser
 
 
@@ -124,13 +133,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"keygen": cmd_keygen, "verify": cmd_verify, "show": cmd_show, "quarantine": cmd_quarantine}[args.command](args)
+        commands = {"keygen": cmd_keygen, "verify": cmd_verify, "show": cmd_show, "quarantine": cmd_quarantine, "load-worker": cmd_load_worker}
+        return commands[args.command](args)
     except ConfigError as exc:
         print(f"pytest-staging {args.command}: {exc.where}: {exc.problem}", file=sys.stderr)
         return 2
     except Failed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
+
+
+def cmd_load_worker(args: argparse.Namespace) -> int:
+    """``python -m locust --worker`` with the gate's helper loaded: the master sends it the target
+    and its headers when it connects, and it stops when the master's run ends."""
+    import importlib.util
+    import subprocess
+
+    from .load import HELPER
+
+    if importlib.util.find_spec("locust") is None:
+        raise ConfigError("load-worker", "", "locust is not installed; install pytest-staging[load]")
+    command = [sys.executable, "-m", "locust", "-f", f"{args.locustfile},{HELPER}", "--worker",
+               "--master-host", args.master_host, "--master-port", str(args.master_port)]
+    if args.processes:
+        command += ["--processes", str(args.processes)]
+    return subprocess.call(command)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

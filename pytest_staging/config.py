@@ -56,6 +56,8 @@ class Settings:
     trace_parent: str | None = None
     #: Warnings to show once the gate is up (e.g. OTEL_TRACES_EXPORTER without the SDK).
     warnings: tuple[str, ...] = ()
+    #: --staging-load-processes / --staging-load-workers: how locust spreads the load.
+    load: Any = None
 
     def policy_fields(self) -> dict[str, Any]:
         """The gate settings recorded (with their digest) in the verdict's ``policy``."""
@@ -159,6 +161,27 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="TRACEPARENT",
         help="W3C traceparent of an outer (CI pipeline) span: the gate's spans join its trace and the "
         "verdict names its trace id. Env TRACEPARENT.",
+    )
+    group.addoption(
+        "--staging-load-processes",
+        metavar="N",
+        help="staging_load runs locust with N local worker processes (locust --processes N).",
+    )
+    group.addoption(
+        "--staging-load-workers",
+        metavar="N",
+        help="staging_load runs a locust master that waits for N workers started elsewhere "
+        "(`pytest-staging load-worker`); see --staging-load-master and --staging-load-worker-wait.",
+    )
+    group.addoption(
+        "--staging-load-master",
+        metavar="HOST:PORT",
+        help="where the locust master listens for workers (default 127.0.0.1:5557; 0.0.0.0:5557 for other machines).",
+    )
+    group.addoption(
+        "--staging-load-worker-wait",
+        metavar="SECONDS",
+        help="how long the locust master waits for its workers before the load test fails (default 60).",
     )
     parser.addini("staging_target", "default staging target (name or URL)", default="")
     parser.addini("staging_reruns", "re-runs of a failing test (default 0)", default="0")
@@ -274,6 +297,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         subjects = _subjects(config)
     quarantine_path, entries = _quarantine(config)
     trace_parent, warnings = _telemetry(config, environ)
+    load = _load_distribution(config)
     return Settings(
         target=dataclasses.replace(target, release=release),
         selected_tiers=selected,
@@ -295,7 +319,45 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         flaky=_flaky(config.option.staging_flaky),
         trace_parent=trace_parent,
         warnings=warnings,
+        load=load,
     )
+
+
+def _whole(option: str, text: str, minimum: int) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigError(option, "", f"expected a whole number >= {minimum}, got {text!r}")
+    return value
+
+
+def _load_distribution(config: pytest.Config) -> Any:
+    option = config.option
+    if not (option.staging_load_processes or option.staging_load_workers or option.staging_load_master or option.staging_load_worker_wait):
+        return None
+    from .load import Distribution
+
+    processes = _whole("--staging-load-processes", option.staging_load_processes, 1) if option.staging_load_processes else 0
+    workers = _whole("--staging-load-workers", option.staging_load_workers, 1) if option.staging_load_workers else 0
+    if processes and workers:
+        raise ConfigError("--staging-load-workers", "", "give either --staging-load-processes or --staging-load-workers, not both")
+    host, port = "127.0.0.1", 5557
+    if option.staging_load_master:
+        host, _, port_text = option.staging_load_master.rpartition(":")
+        if not host:
+            raise ConfigError("--staging-load-master", "", f"{option.staging_load_master!r} is not HOST:PORT")
+        port = _whole("--staging-load-master", port_text, 1)
+    wait = 60.0
+    if option.staging_load_worker_wait:
+        try:
+            wait = float(option.staging_load_worker_wait)
+        except ValueError:
+            wait = -1.0
+        if wait <= 0:
+            raise ConfigError("--staging-load-worker-wait", "", f"expected seconds > 0, got {option.staging_load_worker_wait!r}")
+    return Distribution(processes=processes, workers=workers, worker_wait=wait, master_bind_host=host, master_bind_port=port)
 
 
 def _telemetry(config: pytest.Config, environ: Mapping[str, str]) -> tuple[str | None, tuple[str, ...]]:

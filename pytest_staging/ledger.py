@@ -70,6 +70,8 @@ class TestRecord:
     validation_failures: int = 0
     #: staging_contract.validate_rows results (plain dicts).
     data_contracts: list[dict[str, Any]] | tuple[()] = ()
+    #: staging_load.run results (plain dicts, the verdict's ``load.runs``).
+    load_runs: list[dict[str, Any]] | tuple[()] = ()
 
     @property
     def correlation_id(self) -> str:
@@ -98,6 +100,9 @@ class TestRecord:
 
     def add_data_contract(self, result: dict[str, Any]) -> None:
         self.data_contracts = [*self.data_contracts, result]
+
+    def add_load_run(self, result: dict[str, Any]) -> None:
+        self.load_runs = [*self.load_runs, result]
 
     def add_metric(self, name: str, value: float, unit: str = "") -> None:
         if not self.metrics:
@@ -141,6 +146,7 @@ class TestRecord:
                 self.attempts = [Attempt(*item) for item in measured.get("attempts", ())]
                 self.validations, self.validation_failures = measured.get("validations", (0, 0))
                 self.data_contracts = measured.get("dataContracts", ())
+                self.load_runs = measured.get("loadRuns", ())
             if self.attempts:  # earlier attempts of a re-run test: a pass now means flaky
                 self.flaky = self.outcome == "passed"
             self.attempts.append(Attempt(self.outcome, self.duration, self.error))
@@ -162,6 +168,8 @@ class TestRecord:
             data["validations"] = [self.validations, self.validation_failures]
         if self.data_contracts:
             data["dataContracts"] = list(self.data_contracts)
+        if self.load_runs:
+            data["loadRuns"] = list(self.load_runs)
         return data
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .contract import Contract
     from .gate import Gate
     from .http import StagingSession
+    from .load import StagingLoad
     from .targets import Target
 
 GATE_KEY = pytest.StashKey["Gate"]()
@@ -123,6 +124,35 @@ def staging_contract(request: pytest.FixtureRequest) -> Contract:
     from .contract import Contract
 
     return Contract(request.config.rootpath, lambda: gate.current)
+
+
+@pytest.fixture(scope="session")
+def staging_load(request: pytest.FixtureRequest) -> StagingLoad:
+    """Run a locust scenario against the target and judge it with k6-style thresholds.
+
+    ``staging_load.run(locustfile, users=, spawn_rate=, duration=, thresholds=[...],
+    user_classes=None, tags=None, abort_on_fail=False)`` runs locust in a subprocess (never in
+    this process) with the target as host and the target's headers (passed through a private
+    file, not the command line). Returns a result with ``.ok``, ``.total``,
+    ``.endpoints[name]`` (requests, failures, fail_ratio, rps, avg, min, max, p50, p90, p95,
+    p99; times in ms) and ``.thresholds`` (expression, value, ok). A breached threshold fails
+    the test with a table of every threshold. Thresholds: ``p(95) < 500``, ``avg < 200``,
+    ``med < 100``, ``max < 2000``, ``rate(failures) < 0.01``, ``rps > 50``,
+    ``p(95){name:/orders} < 300``. Locustfile paths are relative to the rootdir. Needs
+    ``pytest-staging[load]``; under xdist, load runs take turns.
+    """
+    gate = _gate(request)
+    from .load import Distribution, StagingLoad
+
+    return StagingLoad(
+        gate.target,
+        request.config.rootpath,
+        lambda: gate.current,
+        gate.settings.load or Distribution(),
+        lock_dir=gate.gate_dir,
+        config=request.config,
+        scrub=gate.scrub,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -119,3 +119,39 @@ def percentile(histogram: Mapping[Any, int], count: int, fraction: float) -> flo
         if count - processed <= allowed_above:
             return float(response_time)
     return 0.0
+
+
+def summary(
+    *,
+    requests: int,
+    failures: int,
+    none_requests: int = 0,
+    total_response_time: float = 0.0,
+    min_response_time: float | None = None,
+    max_response_time: float | None = None,
+    histogram: Mapping[Any, int],
+    seconds: float,
+) -> dict[str, Any]:
+    """Statistics of one endpoint (or the totals) as thresholds read them; times in ms.
+
+    ``rps`` is requests over ``seconds``, the time from the first request to the last (locust's
+    ``total_rps``). Requests without a response time (``None``) count as requests but not in
+    the latency figures, as in locust.
+    """
+    timed = requests - none_requests
+    histogram = {int(float(t)): c for t, c in histogram.items()}
+    return {
+        "requests": requests,
+        "failures": failures,
+        "fail_ratio": failures / requests if requests else (1.0 if failures else 0.0),
+        "rps": requests / seconds if seconds > 0 else 0.0,
+        "avg": total_response_time / timed if timed else None,
+        "min": float(min_response_time) if min_response_time is not None and timed else None,
+        "max": float(max_response_time) if timed else None,
+        "p50": percentile(histogram, timed, 0.50),
+        "p90": percentile(histogram, timed, 0.90),
+        "p95": percentile(histogram, timed, 0.95),
+        "p99": percentile(histogram, timed, 0.99),
+        "none_requests": none_requests,
+        "histogram": histogram,
+    }

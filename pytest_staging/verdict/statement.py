@@ -144,7 +144,7 @@ def build_statement(
         },
         "flaky": [r.to_dict() for r in records if r.flaky],
         "baseline": None,
-        "load": None,
+        "load": load_section(records),
         "sli": {
             "validationPassRate": _pass_rate(records),
             "flakinessRate": round(sum(1 for r in ran if r.flaky) / len(ran), 6) if ran else 0.0,
@@ -170,6 +170,12 @@ def build_statement(
     }
     # Walking the whole tree costs as much as building it: only when there is a secret to hide.
     return clean(statement, scrub) if scrub else statement
+
+
+def load_section(records: Sequence[TestRecord]) -> dict[str, Any] | None:
+    """Every staging_load run, with the test that made it; None when no test ran load."""
+    runs = [{"test": r.nodeid, **run} for r in records if r.load_runs for run in r.load_runs]
+    return {"runs": runs} if runs else None
 
 
 def _pass_rate(records: Sequence[TestRecord]) -> float | None:

@@ -1,0 +1,184 @@
+"""Loaded by locust next to the user's locustfile (``-f LOCUSTFILE,<this file>``); never by pytest.
+
+It runs inside the locust processes (master, local runner or worker), where gevent is at home:
+
+- target headers (secrets included) come from a 0600 file named by ``STAGING_LOAD_CONFIG``, not
+  from the command line; the master or local runner reads it and hands the headers to each worker
+  as it connects (a locust custom message), so workers on other machines get them too;
+- the master (or local runner) samples its statistics once a second: a per-second series per
+  endpoint (requests, failures, p50/p95 of that second) for the baseline comparison, and a
+  progress line for the terminal; with ``abort_on_fail`` it stops the run as soon as a threshold
+  is breached on the running totals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import gevent
+from locust import events
+from locust.clients import HttpSession
+from locust.runners import MasterRunner, WorkerRunner
+
+from pytest_staging.thresholds import parse_all, percentile, summary
+
+CONFIG_ENV = "STAGING_LOAD_CONFIG"
+MESSAGE = "staging_load_headers"
+_headers: dict[str, str] = {}
+
+
+def _read_config() -> dict[str, Any]:
+    path = os.environ.get(CONFIG_ENV)
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError:  # a worker on another machine: the master sends what it needs
+        return {}
+
+
+CONFIG = _read_config()
+_headers.update(CONFIG.get("headers", {}))
+
+_original_init = HttpSession.__init__
+
+
+def _init_with_headers(self: HttpSession, *args: Any, **kwargs: Any) -> None:
+    _original_init(self, *args, **kwargs)
+    self.headers.update(_headers)
+
+
+HttpSession.__init__ = _init_with_headers  # type: ignore[method-assign]
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(MESSAGE, lambda message, **_kw: _headers.update(message.data))
+        return
+    if CONFIG.get("host"):
+        environment.host = CONFIG["host"]
+    if isinstance(runner, MasterRunner):
+        def send_headers(client_id: str, **_kw: Any) -> None:
+            runner.send_message(MESSAGE, _headers, client_id)
+
+        environment.events.worker_connect.add_listener(send_headers)
+    if CONFIG.get("series"):
+        gevent.spawn(_sample, environment)
+
+
+def _snapshot(stats: Any) -> dict[str, dict[str, Any]]:
+    """Cumulative figures per endpoint name (methods merged), copied out of locust's stats."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for entry in stats.entries.values():
+        seen = by_name.setdefault(
+            entry.name, {"requests": 0, "failures": 0, "none": 0, "total": 0.0, "min": None, "max": 0, "histogram": {}}
+        )
+        seen["requests"] += entry.num_requests
+        seen["failures"] += entry.num_failures
+        seen["none"] += entry.num_none_requests
+        seen["total"] += entry.total_response_time
+        if entry.min_response_time is not None:
+            seen["min"] = entry.min_response_time if seen["min"] is None else min(seen["min"], entry.min_response_time)
+        seen["max"] = max(seen["max"], entry.max_response_time)
+        for response_time, count in entry.response_times.items():
+            seen["histogram"][response_time] = seen["histogram"].get(response_time, 0) + count
+    return by_name
+
+
+def _stats(seen: dict[str, Any], seconds: float) -> dict[str, Any]:
+    return summary(
+        requests=seen["requests"],
+        failures=seen["failures"],
+        none_requests=seen["none"],
+        total_response_time=seen["total"],
+        min_response_time=seen["min"],
+        max_response_time=seen["max"],
+        histogram=seen["histogram"],
+        seconds=seconds,
+    )
+
+
+def _second(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    """One second of one endpoint: the difference of two cumulative snapshots."""
+    before = before or {"requests": 0, "failures": 0, "none": 0, "histogram": {}}
+    histogram = {t: c - before["histogram"].get(t, 0) for t, c in now["histogram"].items() if c != before["histogram"].get(t, 0)}
+    timed = now["requests"] - now["none"] - (before["requests"] - before["none"])
+    return {
+        "requests": now["requests"] - before["requests"],
+        "failures": now["failures"] - before["failures"],
+        "p50": percentile(histogram, timed, 0.5),
+        "p95": percentile(histogram, timed, 0.95),
+    }
+
+
+def _merged(snapshot: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {"requests": 0, "failures": 0, "none": 0, "total": 0.0, "min": None, "max": 0, "histogram": {}}
+    for seen in snapshot.values():
+        for key in ("requests", "failures", "none", "total"):
+            total[key] += seen[key]
+        if seen["min"] is not None:
+            total["min"] = seen["min"] if total["min"] is None else min(total["min"], seen["min"])
+        total["max"] = max(total["max"], seen["max"])
+        for t, c in seen["histogram"].items():
+            total["histogram"][t] = total["histogram"].get(t, 0) + c
+    return total
+
+
+def _sample(environment: Any) -> None:
+    """Once a second until the run ends: series, progress, abort on a breached threshold."""
+    runner = environment.runner
+    thresholds = parse_all(CONFIG.get("abort_thresholds", ()))
+    series_path, progress_path = CONFIG["series"], CONFIG.get("progress")
+    started = None
+    previous: dict[str, dict[str, Any]] = {}
+    series: list[dict[str, Any]] = []
+
+    def write() -> None:
+        with open(series_path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump({"series": series, "aborted": aborted}, handle)
+        os.replace(series_path + ".tmp", series_path)
+
+    aborted = None
+    while True:
+        gevent.sleep(1.0)
+        if runner.state in ("ready", "spawning") and started is None and not runner.stats.num_requests:
+            continue
+        if started is None:
+            started = time.time()
+        snapshot = _snapshot(runner.stats)
+        elapsed = time.time() - started
+        series.append(
+            {
+                "t": round(elapsed, 3),
+                "endpoints": {name: _second(seen, previous.get(name)) for name, seen in snapshot.items()},
+            }
+        )
+        previous = snapshot
+        totals = _stats(_merged(snapshot), elapsed)
+        if progress_path:
+            line = {
+                "elapsed": round(elapsed, 1),
+                "requests": totals["requests"],
+                "failures": totals["failures"],
+                "rps": round(totals["rps"], 1),
+                "p95": totals["p95"],
+            }
+            with open(progress_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(line) + "\n")
+        write()
+        if thresholds and totals["requests"] and elapsed >= 2.0:
+            endpoints = {name: _stats(seen, elapsed) for name, seen in snapshot.items()}
+            breached = [t.expression for t in thresholds if not t.holds(t.value_in(totals, endpoints))]
+            if breached:
+                aborted = {"after": round(elapsed, 3), "breached": breached}
+                write()
+                runner.quit()
+                return
+        if runner.state in ("stopped", "quitting", "cleanup"):
+            return
