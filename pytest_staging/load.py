@@ -217,13 +217,13 @@ class Progress:
     """
 
     def __init__(self, config: pytest.Config | None) -> None:
-        self.writer = None
+        self.writer: Any = None
+        self.shown = False
         if config is None or config.getoption("verbose") < 0 or os.environ.get("CI"):
             return
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and reporter.isatty:
             self.writer = reporter._tw
-        self.shown = False
 
     def show(self, duration: float, line: dict[str, Any]) -> None:
         if self.writer is None:

@@ -3,8 +3,8 @@
 It runs inside the locust processes (master, local runner or worker), where gevent is at home:
 
 - target headers (secrets included) come from a 0600 file named by ``STAGING_LOAD_CONFIG``, not
-  from the command line; the master or local runner reads it and hands the headers to each worker
-  as it connects (a locust custom message), so workers on other machines get them too;
+  from the command line; the master (or local runner) reads it and sends the headers to its
+  workers when the run starts (a locust custom message), so workers on other machines get them too;
 - the master (or local runner) samples its statistics once a second: a per-second series per
   endpoint (requests, failures, p50/p95 of that second) for the baseline comparison, and a
   progress line for the terminal; with ``abort_on_fail`` it stops the run as soon as a threshold
@@ -55,19 +55,25 @@ def _init_with_headers(self: HttpSession, *args: Any, **kwargs: Any) -> None:
 HttpSession.__init__ = _init_with_headers  # type: ignore[method-assign]
 
 
+def _receive_headers(environment: Any = None, msg: Any = None, **_kwargs: Any) -> None:
+    _headers.update(msg.data)
+
+
 @events.init.add_listener
 def _on_init(environment: Any, **_kwargs: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.register_message(MESSAGE, lambda message, **_kw: _headers.update(message.data))
+        runner.register_message(MESSAGE, _receive_headers)
         return
     if CONFIG.get("host"):
         environment.host = CONFIG["host"]
     if isinstance(runner, MasterRunner):
-        def send_headers(client_id: str, **_kw: Any) -> None:
-            runner.send_message(MESSAGE, _headers, client_id)
+        # At the start of the run (before any spawn message), to every connected worker: by then
+        # each worker has registered its handler, which is not yet sure when it first connects.
+        def send_headers(**_kw: Any) -> None:
+            runner.send_message(MESSAGE, _headers)
 
-        environment.events.worker_connect.add_listener(send_headers)
+        environment.events.test_start.add_listener(send_headers)
     if CONFIG.get("series"):
         gevent.spawn(_sample, environment)
 

@@ -1,0 +1,140 @@
+"""k6-style thresholds and the statistics they read: pure logic, no locust in this process."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_staging.load import Progress, summarize
+from pytest_staging.thresholds import ThresholdError, parse, parse_all, percentile, summary
+
+
+@pytest.mark.parametrize(
+    ("expression", "metric", "op", "limit", "name"),
+    [
+        ("p(95) < 500", "p95", "<", 500, None),
+        ("p(99.9) <= 1200", "p99.9", "<=", 1200, None),
+        ("avg<200", "avg", "<", 200, None),
+        ("med < 100", "p50", "<", 100, None),
+        ("max < 2000", "max", "<", 2000, None),
+        ("min >= 0", "min", ">=", 0, None),
+        ("rate(failures) < 0.01", "fail_ratio", "<", 0.01, None),
+        ("rps > 50", "rps", ">", 50, None),
+        ("p(95){name:/orders} < 300", "p95", "<", 300, "/orders"),
+        ("  p( 90 ) { name : GET /a b } != 1e3 ", "p90", "!=", 1000, "GET /a b"),
+    ],
+)
+def test_parse(expression, metric, op, limit, name):
+    threshold = parse(expression)
+    assert (threshold.metric, threshold.op, threshold.limit, threshold.name) == (metric, op, limit, name)
+    assert threshold.expression == expression.strip()
+
+
+@pytest.mark.parametrize(
+    ("expression", "says"),
+    [
+        ("p95 < 500", "is not METRIC"),
+        ("p(95) <", "is not METRIC"),
+        ("p(95) < fast", "is not METRIC"),
+        ("latency < 5", "is not METRIC"),
+        ("p(0) < 5", "above 0 and at most 100"),
+        ("p(101) < 5", "above 0 and at most 100"),
+        ("p(95){name:} < 5", "needs an endpoint name"),
+        ("p(95) =< 5", "is not METRIC"),
+        ("", "is not METRIC"),
+    ],
+)
+def test_bad_expressions_are_quoted_in_one_line(expression, says):
+    with pytest.raises(ThresholdError) as raised:
+        parse(expression)
+    message = str(raised.value)
+    assert repr(expression) in message and says in message and "\n" not in message
+
+
+def test_parse_all_takes_one_string_or_a_list():
+    assert [t.metric for t in parse_all("avg < 1")] == ["avg"]
+    assert [t.metric for t in parse_all(["avg < 1", "rps > 2"])] == ["avg", "rps"]
+    assert parse_all(None) == []
+
+
+samples = st.lists(st.integers(0, 5000), min_size=1, max_size=300)
+
+
+@given(samples, st.floats(0.01, 1.0))
+def test_percentile_is_locusts_over_the_sorted_samples(values, fraction):
+    histogram: dict[int, int] = {}
+    for value in values:
+        histogram[value] = histogram.get(value, 0) + 1
+    # locust: walk from the slowest down until at most int(n * fraction) requests are left below.
+    expected = sorted(values)[min(int(len(values) * fraction), len(values) - 1)]
+    assert percentile(histogram, len(values), fraction) == expected
+
+
+@given(st.lists(st.tuples(st.sampled_from(["/a", "/b", "/c"]), st.sampled_from(["GET", "POST"]), samples, st.integers(0, 5)), min_size=1, max_size=6))
+def test_summarize_merges_histograms_exactly(parts):
+    entries, everything, by_name = [], [], {}
+    for index, (name, method, values, failures) in enumerate(parts):
+        histogram: dict[str, int] = {}
+        for value in values:
+            histogram[str(value)] = histogram.get(str(value), 0) + 1
+        entries.append({
+            "name": name, "method": method, "num_requests": len(values), "num_failures": failures,
+            "num_none_requests": 0, "total_response_time": float(sum(values)), "min_response_time": min(values),
+            "max_response_time": max(values), "response_times": histogram, "start_time": 100.0 + index,
+            "last_request_timestamp": 110.0 + index, "num_reqs_per_sec": {"100": len(values)}, "num_fail_per_sec": {},
+        })
+        everything += values
+        by_name.setdefault(name, []).extend(values)
+    total, endpoints, counts = summarize(entries)
+    seconds = 110.0 + len(parts) - 1 - 100.0
+    assert total["requests"] == len(everything)
+    assert total["p95"] == sorted(everything)[min(int(len(everything) * 0.95), len(everything) - 1)]
+    assert total["avg"] == pytest.approx(sum(everything) / len(everything))
+    assert total["rps"] == pytest.approx(len(everything) / seconds)
+    assert total["min"] == min(everything) and total["max"] == max(everything)
+    for name, values in by_name.items():
+        assert endpoints[name]["requests"] == len(values)
+        assert endpoints[name]["p50"] == sorted(values)[min(int(len(values) * 0.5), len(values) - 1)]
+    assert counts == [{"t": 100, "requests": len(everything), "failures": 0}]
+
+
+def test_thresholds_evaluate_against_totals_and_endpoints():
+    total = summary(requests=100, failures=2, total_response_time=5000.0, min_response_time=10, max_response_time=90,
+                    histogram={50: 90, 90: 10}, seconds=10.0)
+    endpoints = {"/orders": summary(requests=10, failures=0, total_response_time=900.0, min_response_time=90,
+                                    max_response_time=90, histogram={90: 10}, seconds=10.0)}
+    cases = {
+        "p(95) < 100": (90.0, True), "p(50) < 60": (50.0, True), "avg <= 50": (50.0, True),
+        "rate(failures) < 0.01": (0.02, False), "rps > 5": (10.0, True), "max < 90": (90.0, False),
+        "p(95){name:/orders} < 50": (90.0, False), "p(99.9) < 100": (90.0, True),
+        "avg{name:/nowhere} < 1000": (None, False),  # no data never passes
+    }
+    for expression, (value, ok) in cases.items():
+        threshold = parse(expression)
+        measured = threshold.value_in(total, endpoints)
+        assert measured == pytest.approx(value) if value is not None else measured is None, expression
+        assert threshold.holds(measured) is ok, expression
+
+
+def test_progress_is_one_line_rewritten_in_place():
+    class Writer:
+        def __init__(self):
+            self.out = io.StringIO()
+
+        def write(self, text, flush=False):
+            self.out.write(text)
+
+    progress = Progress(None)
+    assert progress.writer is None  # no terminal: silent
+    progress.writer, progress.shown = Writer(), False
+    progress.show(30, {"elapsed": 3.2, "rps": 41.5, "failures": 0, "p95": 12.0})
+    progress.show(30, {"elapsed": 4.2, "rps": 40.0, "failures": 1, "p95": None})
+    progress.done()
+    text = progress.writer.out.getvalue()
+    assert "\n" not in text
+    assert "\rload: 3/30s  41.5 rps  0 failures  p95 12 ms" in text
+    assert "\rload: 4/30s  40.0 rps  1 failures  p95 -" in text
+    assert text.endswith("\r")
