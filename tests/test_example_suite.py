@@ -27,21 +27,21 @@ def run_suite(*args: str) -> subprocess.CompletedProcess[str]:
 def test_example_suite_passes_against_httpbin(httpbin_url, xdist):
     result = run_suite(f"--staging-target={httpbin_url}", *xdist)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "14 passed" in result.stdout
+    assert "15 passed" in result.stdout
     assert f"staging: target {httpbin_url.removeprefix('http://')} ({httpbin_url})" in result.stdout
 
 
 def test_example_suite_on_a_sensitive_target_skips_the_destructive_test(httpbin_url):
     result = run_suite(f"--staging-target={httpbin_url}", "--staging-sensitive-url=127\\.0\\.0\\.1")
     assert result.returncode == 0, result.stdout
-    assert "13 passed, 1 skipped" in result.stdout
+    assert "14 passed, 1 skipped" in result.stdout
     assert "1 destructive skipped (sensitive target)" in result.stdout
 
 
 def test_example_contract_tier_alone(httpbin_url):
     result = run_suite(f"--staging-target={httpbin_url}", "--staging-tier=contract")
     assert result.returncode == 0, result.stdout
-    assert "6 passed, 8 deselected" in result.stdout
+    assert "6 passed, 9 deselected" in result.stdout
     # The contract tier's validations reach the verdict.
     envelope = json.loads((SUITE / "staging-verdict.intoto.json").read_text())
     predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
@@ -62,3 +62,14 @@ def test_broken_contract_example_fails_as_the_readme_shows(httpbin_url):
         if line.startswith("E  "):  # every violation line the run prints is the README's
             assert line in readme, line
     assert "contract violated: 6 violations of schema (draft2020-12) in GET /json response:" in result.stdout
+
+
+def test_example_load_tier_records_its_run_in_the_verdict(httpbin_url, tmp_path):
+    verdict = tmp_path / "verdict.json"
+    result = run_suite(f"--staging-target={httpbin_url}", "--staging-tier=load", f"--staging-verdict={verdict}")
+    assert result.returncode == 0, result.stdout + result.stderr  # a deselected tier only: HOLD, exit 0
+    predicate = json.loads(base64.b64decode(json.loads(verdict.read_text())["payload"]))["predicate"]
+    [run] = predicate["load"]["runs"]
+    assert run["ok"] and all(t["ok"] for t in run["thresholds"])
+    assert 50 < run["total"]["rps"] < 250  # the target is measured, not the load generator
+    assert set(run["endpoints"]) == {"/json", "/get", "/post", "/status"}
