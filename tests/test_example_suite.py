@@ -73,3 +73,6 @@ def test_example_load_tier_records_its_run_in_the_verdict(httpbin_url, tmp_path)
     assert run["ok"] and all(t["ok"] for t in run["thresholds"])
     assert 50 < run["total"]["rps"] < 250  # the target is measured, not the load generator
     assert set(run["endpoints"]) == {"/json", "/get", "/post", "/status"}
+    # The summary at the end of the run names the load run and its thresholds.
+    assert "  load run test_load.py::test_browsing_load_meets_the_latency_and_error_budget: " in result.stdout
+    assert "✓ p(95) < 500 ✓ p(99) < 1000" in result.stdout

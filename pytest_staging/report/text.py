@@ -35,6 +35,16 @@ def summary_lines(
         entry = predicate["tiers"][tier]
         required = "required" if entry["required"] else "optional"
         lines.append(f"  {tier:<9} {entry['result']:<10} {required:<9} {tier_counts(entry)}")
+    for run in (predicate.get("load") or {}).get("runs", []):
+        total = run["total"]
+        marks = " ".join(f"{'✓' if t['ok'] else '✗'} {t['expression']}" for t in run["thresholds"])
+        lines.append(
+            f"  load run {run['test']}: {total['requests']} requests, {total['rps']:.1f} rps, "
+            f"p95 {total['p95'] if total['p95'] is not None else '-'} ms, {total['failures']} failed"
+            + (f"; {marks}" if marks else "")
+        )
+    if predicate.get("traceId"):
+        lines.append(f"trace: {predicate['traceId']}")
     # In full: release tooling copies it into `verify --subject`.
     lines += [f"subject: {s['name']}@sha256:{s['digest']['sha256']}" for s in statement["subject"]]
     if path is not None:
