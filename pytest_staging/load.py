@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .thresholds import Threshold, ThresholdError, parse_all, summary
+from .thresholds import Tally, Threshold, ThresholdError, parse_all
 
 if TYPE_CHECKING:
     from .ledger import TestRecord
@@ -126,7 +126,8 @@ class LoadResult:
 
 
 def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 3)
+    """Times and rates to 3 decimals; counts stay whole numbers."""
+    return value if value is None or isinstance(value, int) else round(float(value), 3)
 
 
 def _ms(value: float | None) -> str:
@@ -143,42 +144,22 @@ def summarize(entries: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[s
     starts = [e["start_time"] for e in entries if e.get("start_time")]
     ends = [e["last_request_timestamp"] for e in entries if e.get("last_request_timestamp")]
     seconds = max(ends) - min(starts) if starts and ends else 0.0
-    merged: dict[str | None, dict[str, Any]] = {}
+    total = Tally()
+    endpoints: dict[str, Tally] = {}
     per_second: dict[int, list[int]] = {}
     for entry in entries:
-        for key in (entry["name"], None):  # None: the totals
-            into = merged.setdefault(key, {"requests": 0, "failures": 0, "none": 0, "total": 0.0, "min": None, "max": 0, "histogram": {}})
-            into["requests"] += entry["num_requests"]
-            into["failures"] += entry["num_failures"]
-            into["none"] += entry.get("num_none_requests", 0)
-            into["total"] += entry["total_response_time"]
-            if entry.get("min_response_time") is not None:
-                into["min"] = entry["min_response_time"] if into["min"] is None else min(into["min"], entry["min_response_time"])
-            into["max"] = max(into["max"], entry.get("max_response_time") or 0)
-            for response_time, count in entry["response_times"].items():
-                into["histogram"][response_time] = into["histogram"].get(response_time, 0) + count
+        figures = (
+            entry["num_requests"], entry["num_failures"], entry.get("num_none_requests", 0), entry["total_response_time"],
+            entry.get("min_response_time"), entry.get("max_response_time"), entry["response_times"],
+        )
+        total.add(*figures)
+        endpoints.setdefault(str(entry["name"]), Tally()).add(*figures)
         for second, count in entry.get("num_reqs_per_sec", {}).items():
             per_second.setdefault(int(second), [0, 0])[0] += count
         for second, count in entry.get("num_fail_per_sec", {}).items():
             per_second.setdefault(int(second), [0, 0])[1] += count
-
-    def stats(data: dict[str, Any]) -> dict[str, Any]:
-        return summary(
-            requests=data["requests"],
-            failures=data["failures"],
-            none_requests=data["none"],
-            total_response_time=data["total"],
-            min_response_time=data["min"],
-            max_response_time=data["max"],
-            histogram=data["histogram"],
-            seconds=seconds,
-        )
-
-    empty = {"requests": 0, "failures": 0, "none": 0, "total": 0.0, "min": None, "max": 0, "histogram": {}}
-    total = stats(merged.pop(None, empty))
-    endpoints = {str(name): stats(data) for name, data in merged.items()}
     counts = [{"t": second, "requests": r, "failures": f} for second, (r, f) in sorted(per_second.items())]
-    return total, endpoints, counts
+    return total.summary(seconds), {name: tally.summary(seconds) for name, tally in endpoints.items()}, counts
 
 
 def evaluate(thresholds: Sequence[Threshold], total: dict[str, Any], endpoints: dict[str, dict[str, Any]]) -> list[ThresholdResult]:
@@ -219,11 +200,20 @@ class Progress:
     def __init__(self, config: pytest.Config | None) -> None:
         self.writer: Any = None
         self.shown = False
+        self._capture: Any = None
         if config is None or config.getoption("verbose") < 0 or os.environ.get("CI"):
             return
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and reporter.isatty:
-            self.writer = reporter._tw
+            self.writer = reporter  # TerminalReporter.write(text, flush=True)
+            # The run happens inside a test, while pytest captures fd 1: write past it, as
+            # pytest's own live logging does.
+            self._capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def _write(self, text: str) -> None:
+        disabled = self._capture.global_and_fixture_disabled() if self._capture is not None else contextlib.nullcontext()
+        with disabled:
+            self.writer.write(text, flush=True)
 
     def show(self, duration: float, line: dict[str, Any]) -> None:
         if self.writer is None:
@@ -233,12 +223,12 @@ class Progress:
             f"load: {line['elapsed']:.0f}/{duration:g}s  {line['rps']:.1f} rps  "
             f"{line['failures']} failures  p95 {'-' if p95 is None else f'{p95:g} ms'}"
         )
-        self.writer.write("\r" + text.ljust(70), flush=True)
+        self._write("\r" + text.ljust(70))
         self.shown = True
 
     def done(self) -> None:
         if self.writer is not None and self.shown:
-            self.writer.write("\r" + " " * 70 + "\r", flush=True)
+            self._write("\r" + " " * 70 + "\r")
 
 
 class StagingLoad:

@@ -23,7 +23,7 @@ from locust import events
 from locust.clients import HttpSession
 from locust.runners import MasterRunner, WorkerRunner
 
-from pytest_staging.thresholds import parse_all, percentile, summary
+from pytest_staging.thresholds import Tally, parse_all, percentile
 
 CONFIG_ENV = "STAGING_LOAD_CONFIG"
 MESSAGE = "staging_load_headers"
@@ -78,62 +78,28 @@ def _on_init(environment: Any, **_kwargs: Any) -> None:
         gevent.spawn(_sample, environment)
 
 
-def _snapshot(stats: Any) -> dict[str, dict[str, Any]]:
+def _snapshot(stats: Any) -> dict[str, Tally]:
     """Cumulative figures per endpoint name (methods merged), copied out of locust's stats."""
-    by_name: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, Tally] = {}
     for entry in stats.entries.values():
-        seen = by_name.setdefault(
-            entry.name, {"requests": 0, "failures": 0, "none": 0, "total": 0.0, "min": None, "max": 0, "histogram": {}}
+        by_name.setdefault(entry.name, Tally()).add(
+            entry.num_requests, entry.num_failures, entry.num_none_requests, entry.total_response_time,
+            entry.min_response_time, entry.max_response_time, entry.response_times,
         )
-        seen["requests"] += entry.num_requests
-        seen["failures"] += entry.num_failures
-        seen["none"] += entry.num_none_requests
-        seen["total"] += entry.total_response_time
-        if entry.min_response_time is not None:
-            seen["min"] = entry.min_response_time if seen["min"] is None else min(seen["min"], entry.min_response_time)
-        seen["max"] = max(seen["max"], entry.max_response_time)
-        for response_time, count in entry.response_times.items():
-            seen["histogram"][response_time] = seen["histogram"].get(response_time, 0) + count
     return by_name
 
 
-def _stats(seen: dict[str, Any], seconds: float) -> dict[str, Any]:
-    return summary(
-        requests=seen["requests"],
-        failures=seen["failures"],
-        none_requests=seen["none"],
-        total_response_time=seen["total"],
-        min_response_time=seen["min"],
-        max_response_time=seen["max"],
-        histogram=seen["histogram"],
-        seconds=seconds,
-    )
-
-
-def _second(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+def _second(now: Tally, before: Tally | None) -> dict[str, Any]:
     """One second of one endpoint: the difference of two cumulative snapshots."""
-    before = before or {"requests": 0, "failures": 0, "none": 0, "histogram": {}}
-    histogram = {t: c - before["histogram"].get(t, 0) for t, c in now["histogram"].items() if c != before["histogram"].get(t, 0)}
-    timed = now["requests"] - now["none"] - (before["requests"] - before["none"])
+    before = before or Tally()
+    histogram = {t: c - before.histogram.get(t, 0) for t, c in now.histogram.items() if c != before.histogram.get(t, 0)}
+    timed = now.requests - now.none_requests - (before.requests - before.none_requests)
     return {
-        "requests": now["requests"] - before["requests"],
-        "failures": now["failures"] - before["failures"],
+        "requests": now.requests - before.requests,
+        "failures": now.failures - before.failures,
         "p50": percentile(histogram, timed, 0.5),
         "p95": percentile(histogram, timed, 0.95),
     }
-
-
-def _merged(snapshot: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    total: dict[str, Any] = {"requests": 0, "failures": 0, "none": 0, "total": 0.0, "min": None, "max": 0, "histogram": {}}
-    for seen in snapshot.values():
-        for key in ("requests", "failures", "none", "total"):
-            total[key] += seen[key]
-        if seen["min"] is not None:
-            total["min"] = seen["min"] if total["min"] is None else min(total["min"], seen["min"])
-        total["max"] = max(total["max"], seen["max"])
-        for t, c in seen["histogram"].items():
-            total["histogram"][t] = total["histogram"].get(t, 0) + c
-    return total
 
 
 def _sample(environment: Any) -> None:
@@ -141,8 +107,8 @@ def _sample(environment: Any) -> None:
     runner = environment.runner
     thresholds = parse_all(CONFIG.get("abort_thresholds", ()))
     series_path, progress_path = CONFIG["series"], CONFIG.get("progress")
-    started = None
-    previous: dict[str, dict[str, Any]] = {}
+    started = False
+    previous: dict[str, Tally] = {}
     series: list[dict[str, Any]] = []
 
     def write() -> None:
@@ -153,12 +119,14 @@ def _sample(environment: Any) -> None:
     aborted = None
     while True:
         gevent.sleep(1.0)
-        if runner.state in ("ready", "spawning") and started is None and not runner.stats.num_requests:
+        stats = runner.stats
+        if runner.state in ("ready", "spawning") and not started and not stats.num_requests:
             continue
-        if started is None:
-            started = time.time()
-        snapshot = _snapshot(runner.stats)
-        elapsed = time.time() - started
+        started = True
+        snapshot = _snapshot(stats)
+        elapsed = time.time() - stats.start_time
+        # rps as locust's total_rps: requests over first request to last, not over the wall clock.
+        span = (stats.last_request_timestamp or stats.start_time) - stats.start_time
         series.append(
             {
                 "t": round(elapsed, 3),
@@ -166,7 +134,10 @@ def _sample(environment: Any) -> None:
             }
         )
         previous = snapshot
-        totals = _stats(_merged(snapshot), elapsed)
+        merged = Tally()
+        for tally in snapshot.values():
+            merged.merge(tally)
+        totals = merged.summary(span)
         if progress_path:
             line = {
                 "elapsed": round(elapsed, 1),
@@ -179,7 +150,7 @@ def _sample(environment: Any) -> None:
                 handle.write(json.dumps(line) + "\n")
         write()
         if thresholds and totals["requests"] and elapsed >= 2.0:
-            endpoints = {name: _stats(seen, elapsed) for name, seen in snapshot.items()}
+            endpoints = {name: tally.summary(span) for name, tally in snapshot.items()}
             breached = [t.expression for t in thresholds if not t.holds(t.value_in(totals, endpoints))]
             if breached:
                 aborted = {"after": round(elapsed, 3), "breached": breached}

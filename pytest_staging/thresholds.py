@@ -155,3 +155,56 @@ def summary(
         "none_requests": none_requests,
         "histogram": histogram,
     }
+
+
+class Tally:
+    """Running sums of locust's figures for one endpoint (methods merged) or for the totals,
+    fed from locust's stats entries (in the locust process) or their JSON (in pytest)."""
+
+    __slots__ = ("requests", "failures", "none_requests", "total_response_time", "min_response_time", "max_response_time", "histogram")
+
+    def __init__(self) -> None:
+        self.requests = self.failures = self.none_requests = 0
+        self.total_response_time = 0.0
+        self.min_response_time: float | None = None
+        self.max_response_time: float = 0
+        self.histogram: dict[Any, int] = {}
+
+    def add(
+        self,
+        requests: int,
+        failures: int,
+        none_requests: int,
+        total_response_time: float,
+        min_response_time: float | None,
+        max_response_time: float | None,
+        histogram: Mapping[Any, int],
+    ) -> Tally:
+        self.requests += requests
+        self.failures += failures
+        self.none_requests += none_requests
+        self.total_response_time += total_response_time
+        if min_response_time is not None:
+            self.min_response_time = min_response_time if self.min_response_time is None else min(self.min_response_time, min_response_time)
+        self.max_response_time = max(self.max_response_time, max_response_time or 0)
+        for response_time, count in histogram.items():
+            self.histogram[response_time] = self.histogram.get(response_time, 0) + count
+        return self
+
+    def merge(self, other: Tally) -> Tally:
+        return self.add(
+            other.requests, other.failures, other.none_requests, other.total_response_time,
+            other.min_response_time, other.max_response_time, other.histogram,
+        )
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        return summary(
+            requests=self.requests,
+            failures=self.failures,
+            none_requests=self.none_requests,
+            total_response_time=self.total_response_time,
+            min_response_time=self.min_response_time,
+            max_response_time=self.max_response_time,
+            histogram=self.histogram,
+            seconds=seconds,
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -250,3 +251,34 @@ def test_two(staging_load):
     runs = sorted(predicate(pytester)["load"]["runs"], key=lambda run: run["test"])
     assert len(runs) == 2 and {run["test"] for run in runs} == {"test_load.py::test_one", "test_load.py::test_two"}
     assert a1 <= b0 + 0.5 or b1 <= a0 + 0.5 or (max(a1, b1) - min(a0, b0)) >= 6
+
+
+def test_progress_updates_one_line_on_a_terminal_and_stays_quiet_otherwise(pytester, httpbin_url, monkeypatch):
+    import os
+
+    suite(pytester, httpbin_url, monkeypatch, PASSING)
+    monkeypatch.delenv("CI", raising=False)
+    primary, secondary = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "--staging-target=stage"],
+        cwd=pytester.path, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary,
+    )
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    assert proc.wait(timeout=60) == 0
+    text = output.decode(errors="replace")
+    updates = [part for part in text.split("\r") if part.startswith("load: ")]
+    assert len(updates) >= 2, text  # one line, rewritten in place each second
+    assert all(" rps  " in update and "/4s" in update for update in updates)
+    # Not a terminal (the other tests, CI logs): no progress at all.
+    result = run(pytester)
+    assert not re.search(r"load: \d+/4s", result.stdout.str())
