@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pytest_staging.ledger import OUTCOMES, Attempt, TestRecord
 from pytest_staging.redact import Scrubber
 from pytest_staging.verdict.files import envelope_bytes
-from pytest_staging.verdict.statement import TESTS, payload_bytes, record_json
+from pytest_staging.verdict.statement import TESTS, payload_bytes, record_json, seconds_json
 
 text = st.text(max_size=30)
 durations = st.floats(min_value=0, max_value=1e6, allow_nan=False) | st.sampled_from([0.0, 1e-7, float("nan")])
@@ -83,3 +83,8 @@ def test_envelope_bytes_are_what_json_dumps_writes(payload, signatures):
 def test_envelope_bytes_refuses_a_payload_that_is_not_base64():
     with pytest.raises(ValueError, match="not standard base64"):
         envelope_bytes({"payload": 'a"b', "payloadType": "x", "signatures": []})
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False) | st.floats(min_value=0, max_value=1e4) | st.sampled_from([1e-4, 9.99995e-5, 1e9, 999999999.9999996, 0.0, -0.0, 5e-7, 4.9e-7, 2.5, 0.1 + 0.2]))
+def test_seconds_json_is_json_dumps_of_round_6(value):
+    assert seconds_json(value) == json.dumps(round(value, 6))
