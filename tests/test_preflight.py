@@ -5,6 +5,10 @@ from __future__ import annotations
 import socket
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_staging.preflight import ProbeError, parse_response
 
 pytestmark = pytest.mark.usefixtures("staging_env")
 
@@ -96,3 +100,42 @@ def test_broken_version_probe_fails_tests(pytester, httpbin_url, version_url, po
     result = pytester.runpytest("--staging-target=qa", "--staging-release=1")
     result.assert_outcomes(failed=3, skipped=1)
     result.stdout.fnmatch_lines([f"*version probe *{message}*"])
+
+
+# -- the plain-HTTP reader (http:// targets do not load http.client) ---------------------------
+
+
+@given(st.lists(st.binary(min_size=1, max_size=300), max_size=5), st.booleans())
+def test_parse_response_reads_chunked_and_sized_bodies(chunks, chunked):
+    body = b"".join(chunks)
+    if chunked:
+        encoded = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+        raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Version: 1.2\r\n\r\n" + encoded
+    else:
+        raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Version: 1.2\r\n\r\n%s" % (len(body), body)
+    status, headers, parsed = parse_response(raw)
+    assert (status, headers["x-version"], parsed) == (200, "1.2", body)
+
+
+def test_parse_response_redirect_and_errors():
+    assert parse_response(b"HTTP/1.0 302 Found\r\nLocation: /next\r\n\r\n")[:2] == (302, {"location": "/next"})
+    for raw, reason in [(b"", "closed without an answer"), (b"SSH-2.0-OpenSSH\r\n", "not an HTTP response"),
+                        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "ended early")]:
+        with pytest.raises(ProbeError, match=reason):
+            parse_response(raw)
+
+
+def test_a_plain_http_target_does_not_load_http_client(pytester, httpbin_url):
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            with open("loaded.txt", "w") as handle:
+                handle.write(" ".join(name for name in ("http.client", "ssl") if name in sys.modules))
+        """
+    )
+    pytester.makepyfile(test_ok="def test_ok(): pass")
+    result = pytester.runpytest_subprocess(f"--staging-target={httpbin_url}", "-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "loaded.txt").read_text() == ""
