@@ -10,8 +10,8 @@ Rules (SPEC §5), in this order:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from .ledger import FAILING, RAN, Ledger, TestRecord
 from .tiers import TIERS
@@ -21,8 +21,8 @@ PROMOTE, HOLD, REJECT = "PROMOTE", "HOLD", "REJECT"
 NAMED = 3
 
 
-@dataclasses.dataclass(frozen=True)
-class Policy:
+# Named tuples: immutable like frozen dataclasses, and far cheaper to define (see ledger.py).
+class Policy(NamedTuple):
     #: Tiers that must run at least one test; None = every tier with a collected test.
     required_tiers: tuple[str, ...] | None = None
     fail_fast: bool = True
@@ -38,15 +38,13 @@ class Policy:
         return tuple(t for t in TIERS if t in ledger.collected_tiers)
 
 
-@dataclasses.dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     #: Stable machine-readable code, e.g. ``test-failed``, ``required-tier-deselected``.
     code: str
     text: str
 
 
-@dataclasses.dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     decision: str
     reasons: tuple[Reason, ...]
 

@@ -7,10 +7,9 @@ imports pytest, so the decision and the verdict can be built and tested from pla
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Outcomes a record can end with. ``crashed``: its worker died running it; ``notrun``: it was
 #: selected but no report ever came (an aborted or interrupted run).
@@ -23,17 +22,19 @@ RAN = frozenset({"passed", "failed", "error", "xfailed", "xpassed", "crashed"})
 ERROR_LIMIT = 300
 
 
-# slots: thousands of these live through a session, and the garbage collector walks each one
+# Named tuples and plain classes, not dataclasses: these classes are made whenever an active gate
+# starts, and generating a dataclass's methods costs more than a thousand tests' worth of
+# bookkeeping (bench/overhead.py). Slots: thousands of records live through a session and the garbage collector walks each one
 # many times; without a __dict__ they cost it (and memory) much less.
-@dataclasses.dataclass(slots=True)
-class Metric:
+
+
+class Metric(NamedTuple):
     name: str
     value: float
     unit: str = ""
 
 
-@dataclasses.dataclass(slots=True)
-class Attempt:
+class Attempt(NamedTuple):
     outcome: str
     duration: float
     error: str | None = None
@@ -44,34 +45,75 @@ class Attempt:
         return {"outcome": self.outcome, "duration": round(self.duration, 6)}
 
 
-@dataclasses.dataclass(slots=True)
 class TestRecord:
     """One test. On a worker it also collects what the test measured (correlation id, metrics)."""
 
     __test__ = False  # not a pytest test class, whatever its name
+    __slots__ = (
+        "nodeid",
+        "tier",
+        "destructive",
+        "outcome",
+        "duration",
+        "attempts",
+        "metrics",
+        "skip_reason",
+        "error",
+        "quarantine",
+        "flaky",
+        "correlation_id_value",
+        "span_id",
+        "validations",
+        "validation_failures",
+        "data_contracts",
+        "load_runs",
+    )
 
-    nodeid: str
-    tier: str
-    destructive: bool = False
-    outcome: str = "notrun"
-    duration: float = 0.0
-    attempts: list[Attempt] = dataclasses.field(default_factory=list)
-    #: () until the first metric: most records never get one, and an empty list per test adds up.
-    metrics: list[Metric] | tuple[()] = ()
-    skip_reason: str | None = None
-    error: str | None = None
-    quarantine: dict[str, Any] | None = None
-    flaky: bool = False
-    correlation_id_value: str | None = None
-    #: The test's OpenTelemetry span (16 hex digits) when tracing is on.
-    span_id: str | None = None
-    #: staging_contract.validate calls: how many, and how many found violations.
-    validations: int = 0
-    validation_failures: int = 0
-    #: staging_contract.validate_rows results (plain dicts).
-    data_contracts: list[dict[str, Any]] | tuple[()] = ()
-    #: staging_load.run results (plain dicts, the verdict's ``load.runs``).
-    load_runs: list[dict[str, Any]] | tuple[()] = ()
+    def __init__(
+        self,
+        nodeid: str,
+        tier: str,
+        destructive: bool = False,
+        outcome: str = "notrun",
+        duration: float = 0.0,
+        attempts: list[Attempt] | None = None,
+        metrics: list[Metric] | tuple[()] = (),
+        skip_reason: str | None = None,
+        error: str | None = None,
+        quarantine: dict[str, Any] | None = None,
+        flaky: bool = False,
+        correlation_id_value: str | None = None,
+        span_id: str | None = None,
+        validations: int = 0,
+        validation_failures: int = 0,
+        data_contracts: list[dict[str, Any]] | tuple[()] = (),
+        load_runs: list[dict[str, Any]] | tuple[()] = (),
+    ) -> None:
+        self.nodeid = nodeid
+        self.tier = tier
+        self.destructive = destructive
+        self.outcome = outcome
+        self.duration = duration
+        self.attempts: list[Attempt] = [] if attempts is None else attempts
+        #: () until the first metric: most records never get one, and an empty list per test adds up.
+        self.metrics = metrics
+        self.skip_reason = skip_reason
+        self.error = error
+        self.quarantine = quarantine
+        self.flaky = flaky
+        self.correlation_id_value = correlation_id_value
+        #: The test's OpenTelemetry span (16 hex digits) when tracing is on.
+        self.span_id = span_id
+        #: staging_contract.validate calls: how many, and how many found violations.
+        self.validations = validations
+        self.validation_failures = validation_failures
+        #: staging_contract.validate_rows results (plain dicts).
+        self.data_contracts = data_contracts
+        #: staging_load.run results (plain dicts, the verdict's ``load.runs``).
+        self.load_runs = load_runs
+
+    def __repr__(self) -> str:
+        return f"TestRecord({self.nodeid!r}, {self.tier!r}, outcome={self.outcome!r})"
 
     @property
     def correlation_id(self) -> str:
@@ -203,30 +245,57 @@ class TestRecord:
         return data
 
 
-@dataclasses.dataclass
 class SessionFacts:
-    started: float = 0.0
-    finished: float = 0.0
-    exit_status: int = 0
-    interrupted: bool = False
-    internal_error: bool = False
-    collection_errors: int = 0
-    xdist_workers: int = 0
-    #: Workers that went down with an error (crash, lost connection).
-    crashed_workers: int = 0
+    __slots__ = (
+        "started",
+        "finished",
+        "exit_status",
+        "interrupted",
+        "internal_error",
+        "collection_errors",
+        "xdist_workers",
+        "crashed_workers",
+    )
+
+    def __init__(
+        self,
+        started: float = 0.0,
+        finished: float = 0.0,
+        exit_status: int = 0,
+        interrupted: bool = False,
+        internal_error: bool = False,
+        collection_errors: int = 0,
+        xdist_workers: int = 0,
+        crashed_workers: int = 0,
+    ) -> None:
+        self.started = started
+        self.finished = finished
+        self.exit_status = exit_status
+        self.interrupted = interrupted
+        self.internal_error = internal_error
+        self.collection_errors = collection_errors
+        self.xdist_workers = xdist_workers
+        #: Workers that went down with an error (crash, lost connection).
+        self.crashed_workers = crashed_workers
 
 
-@dataclasses.dataclass
 class Ledger:
-    records: dict[str, TestRecord] = dataclasses.field(default_factory=dict)
-    #: Tiers with at least one collected test before any deselection (the default required tiers).
-    collected_tiers: set[str] = dataclasses.field(default_factory=set)
-    #: Tests deselected by the user (--staging-tier, -m, -k), per tier.
-    deselected: dict[str, int] = dataclasses.field(default_factory=dict)
-    session: SessionFacts = dataclasses.field(default_factory=SessionFacts)
-    #: Release identity problem found by the pre-flight (``release-mismatch``), else None.
-    preflight_kind: str | None = None
-    preflight_error: str | None = None
+    def __init__(
+        self,
+        records: dict[str, TestRecord] | None = None,
+        collected_tiers: set[str] | None = None,
+        deselected: dict[str, int] | None = None,
+        session: SessionFacts | None = None,
+    ) -> None:
+        self.records: dict[str, TestRecord] = {} if records is None else records
+        #: Tiers with at least one collected test before any deselection (the default required tiers).
+        self.collected_tiers: set[str] = set() if collected_tiers is None else collected_tiers
+        #: Tests deselected by the user (--staging-tier, -m, -k), per tier.
+        self.deselected: dict[str, int] = {} if deselected is None else deselected
+        self.session = SessionFacts() if session is None else session
+        #: Release identity problem found by the pre-flight (``release-mismatch``), else None.
+        self.preflight_kind: str | None = None
+        self.preflight_error: str | None = None
 
     def expect(self, tests: Iterable[tuple[str, str, bool, dict[str, Any] | None]]) -> None:
         """Register the selected tests (node id, tier, destructive, quarantine entry), so one that

@@ -11,12 +11,11 @@ credentials across hosts).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import socket
 import time
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from .targets import Target, join_url, resolve_pointer
@@ -28,8 +27,7 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 MAX_RESPONSE = 1 << 20
 
 
-@dataclasses.dataclass(frozen=True)
-class Preflight:
+class Preflight(NamedTuple):
     """What the controller learned about the target; crosses to xdist workers as a dict."""
 
     #: One line that fails every test when set (unreachable, probe failed, release mismatch).
@@ -41,7 +39,7 @@ class Preflight:
     sensitive_match: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preflight:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..decide import Decision, Policy
 from ..ledger import Ledger
@@ -14,8 +13,7 @@ from .files import envelope_bytes, write_atomic
 from .statement import Subject, build_statement, payload_bytes
 
 
-@dataclasses.dataclass(frozen=True)
-class Issued:
+class Issued(NamedTuple):
     path: Path
     statement: dict[str, Any]
     keyid: str | None

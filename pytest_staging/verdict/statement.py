@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -10,7 +9,7 @@ import math
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..decide import PROMOTE, Decision, tier_result
 from ..ledger import OUTCOMES, Ledger, TestRecord
@@ -35,8 +34,7 @@ _TOOLS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Subject:
+class Subject(NamedTuple):
     name: str
     sha256: str
 
