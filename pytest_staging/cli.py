@@ -254,7 +254,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .report.text import flaky_quarantine_lines, markdown, summary_lines
+    from .report.text import baseline_lines, flaky_quarantine_lines, markdown, summary_lines
 
     signature = None
     if args.key:
@@ -273,7 +273,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.format == "markdown":
         sys.stdout.write(markdown(statement, signature=signature))
     else:
-        print("\n".join(flaky_quarantine_lines(statement) + summary_lines(statement)))
+        print("\n".join(flaky_quarantine_lines(statement) + baseline_lines(statement) + summary_lines(statement)))
         print(f"signature: {signature}")
     return 0
 

@@ -7,11 +7,12 @@ error, exit code 4) before any test runs.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ConfigError
 from .tiers import TIERS
@@ -58,6 +59,8 @@ class Settings:
     warnings: tuple[str, ...] = ()
     #: --staging-load-processes / --staging-load-workers: how locust spreads the load.
     load: Any = None
+    #: --staging-baseline / --staging-save-baseline and their ini keys (None when neither is used).
+    baseline: BaselineSettings | None = None
 
     def policy_fields(self) -> dict[str, Any]:
         """The gate settings recorded (with their digest) in the verdict's ``policy``."""
@@ -72,6 +75,40 @@ class Settings:
             "flaky": self.flaky,
             "maxQuarantined": self.max_quarantined,
             "quarantineFile": str(self.quarantine_path) if self.quarantine_path else None,
+            "baseline": self.baseline.policy_fields() if self.baseline and self.baseline.compare else None,
+        }
+
+
+class BaselineSettings(NamedTuple):
+    """How this run is compared with a baseline, and where its own series are saved."""
+
+    #: The baseline read from --staging-baseline (controller only), or None.
+    compare: Any = None
+    #: The path as the user gave it (for messages and the verdict).
+    shown: str | None = None
+    save_path: Path | None = None
+    #: ``Rules`` (metric name → Rule) from the baseline file's and pyproject.toml's tables.
+    rules: Any = None
+    rules_file: str | None = None
+    confidence: float = 0.98
+    pass_score: float = 95.0
+    marginal_score: float = 75.0
+    strict: bool = False
+    #: What a MARGINAL comparison does (hold | allow | reject), and an INCONCLUSIVE one (hold | allow).
+    marginal: str = "hold"
+    inconclusive: str = "hold"
+
+    def policy_fields(self) -> dict[str, Any]:
+        return {
+            "file": self.shown,
+            "digest": self.compare.digest if self.compare else None,
+            "rulesFile": self.rules_file,
+            "confidence": self.confidence,
+            "passScore": self.pass_score,
+            "marginalScore": self.marginal_score,
+            "strict": self.strict,
+            "marginal": self.marginal,
+            "inconclusive": self.inconclusive,
         }
 
 
@@ -183,7 +220,30 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="how long the locust master waits for its workers before the load test fails (default 60).",
     )
+    group.addoption(
+        "--staging-baseline",
+        metavar="PATH",
+        help="compare this run's metrics (staging_http latencies, staging_metrics, load runs) with a "
+        "baseline file; the result gates the verdict. Ini staging_baseline.",
+    )
+    group.addoption(
+        "--staging-save-baseline",
+        metavar="PATH",
+        help="write this run's metric series to PATH as a baseline for later runs.",
+    )
     parser.addini("staging_target", "default staging target (name or URL)", default="")
+    parser.addini("staging_baseline", "baseline file to compare with (see --staging-baseline)", default="")
+    parser.addini(
+        "staging_baseline_strict",
+        "a baseline from another target or load profile holds the release instead of warning",
+        type="bool",
+        default=False,
+    )
+    parser.addini("staging_baseline_confidence", "confidence level of the shift's interval (default 0.98)", default="0.98")
+    parser.addini("staging_baseline_pass_score", "score (0-100) at or above which the comparison passes (default 95)", default="95")
+    parser.addini("staging_baseline_marginal_score", "score at or above which it is marginal, below it fails (default 75)", default="75")
+    parser.addini("staging_baseline_marginal", "what a MARGINAL comparison does: hold (default), allow or reject", default="hold")
+    parser.addini("staging_baseline_inconclusive", "what an INCONCLUSIVE comparison does: hold (default) or allow", default="hold")
     parser.addini("staging_reruns", "re-runs of a failing test (default 0)", default="0")
     parser.addini("staging_max_quarantined", "max fraction of a tier's tests in quarantine (default 0.2)", default="0.2")
     parser.addini("staging_verdict", f"verdict file (default {VERDICT_FILE})", default="")
@@ -298,6 +358,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     quarantine_path, entries = _quarantine(config)
     trace_parent, warnings = _telemetry(config, environ)
     load = _load_distribution(config)
+    baseline = _baseline(config, controller)
     return Settings(
         target=dataclasses.replace(target, release=release),
         selected_tiers=selected,
@@ -320,6 +381,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         trace_parent=trace_parent,
         warnings=warnings,
         load=load,
+        baseline=baseline,
     )
 
 
@@ -358,6 +420,79 @@ def _load_distribution(config: pytest.Config) -> Any:
         if wait <= 0:
             raise ConfigError("--staging-load-worker-wait", "", f"expected seconds > 0, got {option.staging_load_worker_wait!r}")
     return Distribution(processes=processes, workers=workers, worker_wait=wait, master_bind_host=host, master_bind_port=port)
+
+
+def _choice(config: pytest.Config, name: str, choices: tuple[str, ...]) -> str:
+    value = str(config.getini(name)).strip().lower()
+    if value not in choices:
+        raise ConfigError(_ini_source(config), name, f"{value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _ini_number(config: pytest.Config, name: str, low: float, high: float, low_open: bool = False) -> float:
+    text = config.getini(name)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (low < value <= high if low_open else low <= value <= high):
+        bound = "above" if low_open else "from"
+        raise ConfigError(_ini_source(config), name, f"expected a number {bound} {low:g} to {high:g}, got {text!r}")
+    return value
+
+
+def _baseline(config: pytest.Config, controller: bool) -> BaselineSettings | None:
+    """The baseline settings; the file and the metric rules are read (and checked) by the controller."""
+    option = config.option.staging_baseline
+    shown = option or config.getini("staging_baseline") or None
+    save = config.option.staging_save_baseline
+    if not shown and not save:
+        return None
+    confidence = _ini_number(config, "staging_baseline_confidence", 0.5, 1.0, low_open=True)
+    if confidence >= 1.0:
+        raise ConfigError(_ini_source(config), "staging_baseline_confidence", "expected a level below 1, such as 0.98")
+    pass_score = _ini_number(config, "staging_baseline_pass_score", 0.0, 100.0)
+    marginal_score = _ini_number(config, "staging_baseline_marginal_score", 0.0, 100.0)
+    if marginal_score > pass_score:
+        raise ConfigError(
+            _ini_source(config), "staging_baseline_marginal_score", f"{marginal_score:g} is above the pass score {pass_score:g}; lower it"
+        )
+    settings = BaselineSettings(
+        shown=shown,
+        save_path=Path(config.invocation_params.dir) / save if save else None,
+        confidence=confidence,
+        pass_score=pass_score,
+        marginal_score=marginal_score,
+        strict=bool(config.getini("staging_baseline_strict")),
+        marginal=_choice(config, "staging_baseline_marginal", ("hold", "allow", "reject")),
+        inconclusive=_choice(config, "staging_baseline_inconclusive", ("hold", "allow")),
+    )
+    if not shown or not controller:
+        return settings
+    from .baseline.rules import Rules, parse_tables
+    from .baseline.store import load
+
+    base = Path(config.invocation_params.dir) if option else config.rootpath
+    compare = load(base / shown, f"--staging-baseline={shown}" if option else shown)
+    pyproject, tables = _metric_tables(config)
+    rules = Rules(compare.tables, parse_tables(tables, str(pyproject)) if tables is not None else [])
+    return settings._replace(compare=compare, rules=rules, rules_file=str(pyproject) if tables is not None else None)
+
+
+def _metric_tables(config: pytest.Config) -> tuple[Path | None, Any]:
+    """pyproject.toml's [tool.pytest_staging.metrics] (the ini file if that is pyproject.toml)."""
+    inipath = config.inipath
+    path = inipath if inipath is not None and inipath.name == "pyproject.toml" else config.rootpath / "pyproject.toml"
+    if not path.is_file():
+        return None, None
+    from .targets import tomllib
+
+    try:
+        data = tomllib().loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(str(path), "", f"cannot read it as TOML ({exc}); fix the file") from None
+    tables = data.get("tool", {}).get("pytest_staging", {}).get("metrics")
+    return path, tables
 
 
 def _telemetry(config: pytest.Config, environ: Mapping[str, str]) -> tuple[str | None, tuple[str, ...]]:

@@ -2,16 +2,18 @@
 
 Rules (SPEC §5), in this order:
 1. any evidence of failure → REJECT (a blocking test failed, errored or crashed; the deployed
-   release is not the one under test), even if the session was also interrupted;
+   release is not the one under test; the baseline comparison failed), even if the session was
+   also interrupted;
 2. otherwise any missing evidence → HOLD (interrupted, internal or collection error, nothing ran,
-   a required tier ran nothing, tests that never reported, no target);
+   a required tier ran nothing, tests that never reported, no target; a baseline comparison that
+   is marginal, inconclusive or without data, or from another target with strict on);
 3. otherwise PROMOTE.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .ledger import FAILING, RAN, Ledger, TestRecord
 from .tiers import TIERS
@@ -31,6 +33,11 @@ class Policy(NamedTuple):
     flaky: str = "allow"
     #: Most quarantined tests a tier may have, as a fraction of its tests.
     max_quarantined: float = 0.2
+    #: What a MARGINAL baseline comparison does (hold | allow | reject), an INCONCLUSIVE one
+    #: (hold | allow), and whether a baseline from another target or load profile holds.
+    baseline_marginal: str = "hold"
+    baseline_inconclusive: str = "hold"
+    baseline_strict: bool = False
 
     def required(self, ledger: Ledger) -> tuple[str, ...]:
         if self.required_tiers is not None:
@@ -100,6 +107,7 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
                     f"{policy.max_quarantined:.0%} (staging_max_quarantined)",
                 )
             )
+    _baseline(ledger.baseline, policy, failures, missing)
     if not policy.target_configured:
         missing.append(Reason("no-target", "no staging target was configured"))
     if facts.interrupted:
@@ -139,6 +147,24 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
         return Decision(HOLD, tuple(missing))
     count = sum(1 for r in records if r.outcome in RAN)
     return Decision(PROMOTE, (Reason("complete", f"all required tiers ran; {_plural(count, 'test')} ran, none blocking"),))
+
+
+def _baseline(baseline: dict[str, Any] | None, policy: Policy, failures: list[Reason], missing: list[Reason]) -> None:
+    """FAIL rejects; MARGINAL and INCONCLUSIVE hold (unless the policy says otherwise); NODATA holds."""
+    if baseline is None:
+        return
+    result, why = baseline["result"], baseline["reason"]
+    if result == "FAIL":
+        failures.append(Reason("baseline-failed", f"baseline comparison failed: {why}"))
+    elif result == "MARGINAL" and policy.baseline_marginal != "allow":
+        reason = Reason("baseline-marginal", f"baseline comparison is marginal: {why} (staging_baseline_marginal={policy.baseline_marginal})")
+        (failures if policy.baseline_marginal == "reject" else missing).append(reason)
+    elif result == "INCONCLUSIVE" and policy.baseline_inconclusive != "allow":
+        missing.append(Reason("baseline-inconclusive", f"baseline comparison is inconclusive: {why}"))
+    elif result == "NODATA":
+        missing.append(Reason("baseline-nodata", f"baseline comparison has no data: {why}"))
+    if baseline["mismatches"] and policy.baseline_strict:
+        missing.append(Reason("baseline-mismatch", f"baseline does not match this run (staging_baseline_strict): {'; '.join(baseline['mismatches'])}"))
 
 
 def tier_result(records: Sequence[TestRecord], deselected: int) -> str:

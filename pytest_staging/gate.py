@@ -75,6 +75,8 @@ class Gate:
         self._shared: tiers.SharedTierGate | None = None
         self._quarantine_marked = False  # some test has @pytest.mark.quarantine
         self.issued: Any = None
+        #: (path, metrics) of the baseline this run saved (--staging-save-baseline).
+        self.saved_baseline: tuple[Path, int] | None = None
         self.telemetry: Any = None  # a telemetry.Telemetry when a tracer provider is in play
         self._crash_log: tiers.SharedLog | None = None
         if self.role == "main":
@@ -493,18 +495,81 @@ class Gate:
         self.ledger.close()
         preflight = self.preflight or Preflight()
         self.ledger.preflight_kind, self.ledger.preflight_error = preflight.kind, preflight.error
+        baseline = self.settings.baseline
+        if baseline is not None and baseline.compare is not None:
+            self.ledger.baseline = self._judge(baseline)
         policy = Policy(
             required_tiers=self.settings.required_tiers,
             fail_fast=self.settings.fail_fast,
             flaky=self.settings.flaky,
             max_quarantined=self.settings.max_quarantined,
+            baseline_marginal=baseline.marginal if baseline else "hold",
+            baseline_inconclusive=baseline.inconclusive if baseline else "hold",
+            baseline_strict=baseline.strict if baseline else False,
         )
         decision = decide(self.ledger, policy)
         if exitstatus == pytest.ExitCode.OK and decision.decision != "PROMOTE" and not decision.only_user_deselection:
             session.exitstatus = EXIT_NOT_PROMOTED
         facts.exit_status = int(session.exitstatus)
         self.issued = self._issue(decision, policy, preflight)
+        if baseline is not None and baseline.save_path is not None:
+            self._save_baseline(baseline.save_path, decision.decision)
         return decision
+
+    def _judge(self, baseline: Any) -> dict[str, Any]:
+        """This run's series against the baseline's: the verdict's ``baseline`` section."""
+        from .baseline.judge import Scores, judge
+        from .baseline.store import collect, load_profiles, mismatches
+
+        records = list(self.ledger.records.values())
+        series, units = collect(records)
+        compare = baseline.compare
+        result = judge(
+            series,
+            compare.series,
+            baseline.rules,
+            confidence=baseline.confidence,
+            scores=Scores(baseline.pass_score, baseline.marginal_score),
+            units={**compare.units, **units},
+        )
+        return {
+            "file": baseline.shown,
+            "digest": compare.digest,
+            "created": compare.created,
+            "release": compare.release,
+            "target": compare.target,
+            "result": result["result"],
+            "score": result["score"],
+            "reason": result["reason"],
+            "confidence": baseline.confidence,
+            "scores": {"pass": baseline.pass_score, "marginal": baseline.marginal_score},
+            "strict": baseline.strict,
+            "mismatches": mismatches(compare, self.target.public(), load_profiles(records)),
+            "metrics": result["metrics"],
+        }
+
+    def _save_baseline(self, path: Path, decision: str) -> None:
+        from .baseline.store import build, collect, load_profiles
+        from .verdict.files import write_atomic
+        from .verdict.statement import iso, tool_versions
+
+        records = list(self.ledger.records.values())
+        series, units = collect(records)
+        if self._scrubbing:  # a metric is named after a request path, which may hold a secret
+            series = {self.scrub(name): values for name, values in series.items()}
+            units = {self.scrub(name): unit for name, unit in units.items()}
+        data = build(
+            series=series,
+            units=units,
+            target=self.target.public(),
+            release=self.settings.release,
+            decision=decision,
+            profiles=load_profiles(records),
+            tools=tool_versions(),
+            created=iso(time.time()),
+        )
+        write_atomic(path, data)
+        self.saved_baseline = (path, len(series))
 
     def _issue(self, decision: Any, policy: Any, preflight: Preflight) -> Any:
         from .verdict.issue import issue
@@ -532,7 +597,7 @@ class Gate:
             terminalreporter.write_line(f"pre-flight failed: {self.scrub(self.preflight.error)}")
         if self.issued is None:
             return
-        from .report.text import flaky_quarantine_lines, summary_lines
+        from .report.text import baseline_lines, flaky_quarantine_lines, summary_lines
 
         path = self.issued.path
         if path.is_relative_to(self.config.invocation_params.dir):
@@ -542,9 +607,17 @@ class Gate:
             terminalreporter.section("staging: flaky and quarantined")
             for line in flaky_and_quarantined:
                 terminalreporter.write_line(line, yellow=line.startswith("WARNING"))
+        baseline = baseline_lines(self.issued.statement)
+        if baseline:
+            terminalreporter.section("staging baseline")
+            for line in baseline:
+                terminalreporter.write_line(line, yellow=line.startswith("WARNING"))
         terminalreporter.section("staging verdict")
         for line in summary_lines(self.issued.statement, path=path, keyid=self.issued.keyid, public_key=self._public_key_hint()):
             terminalreporter.write_line(line)
+        if self.saved_baseline is not None:
+            saved, count = self.saved_baseline
+            terminalreporter.write_line(f"baseline saved: {saved} ({count} metric{'' if count == 1 else 's'})")
 
     def _public_key_hint(self) -> str | None:
         """``gate.pub`` next to ``--staging-signing-key=gate.key`` (keygen's pair), if it is there."""

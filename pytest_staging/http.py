@@ -37,7 +37,8 @@ class StagingSession(requests.Session):
     - every request gets the target's timeout unless one is given, and the target's headers;
     - connection errors are retried (``CONNECT_RETRIES`` times), nothing else is;
     - inside a test, each request carries that test's ``X-Correlation-ID`` and its latency is
-      recorded as the metric ``"<METHOD> <path>"`` in milliseconds;
+      recorded as the metric ``"<METHOD> <path>"`` in milliseconds (``metric="GET /items/{id}"``
+      names it yourself, like locust's ``name=``: requests to many URLs become one series);
     - with tracing on, each request carries the W3C ``traceparent`` (and ``tracestate``) of the
       current span (the test's), so the target's spans become its children.
     """
@@ -74,12 +75,13 @@ class StagingSession(requests.Session):
                 for name, value in self._trace_headers().items():
                     headers.setdefault(name, value)
             kwargs["headers"] = headers
+        metric = kwargs.pop("metric", None)
         full_url = self.url_for(url)
         started = time.perf_counter()
         response = super().request(method, full_url, *args, **kwargs)
         if record is not None:
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-            record.add_metric(f"{method.upper()} {urlsplit(full_url).path or '/'}", elapsed_ms, "ms")
+            record.add_metric(metric or f"{method.upper()} {urlsplit(full_url).path or '/'}", elapsed_ms, "ms")
         return response
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:

@@ -296,6 +296,8 @@ class Ledger:
         #: Release identity problem found by the pre-flight (``release-mismatch``), else None.
         self.preflight_kind: str | None = None
         self.preflight_error: str | None = None
+        #: The baseline comparison (the verdict's ``baseline`` section) when one was made.
+        self.baseline: dict[str, Any] | None = None
 
     def expect(self, tests: Iterable[tuple[str, str, bool, dict[str, Any] | None]]) -> None:
         """Register the selected tests (node id, tier, destructive, quarantine entry), so one that

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .gate import Gate
     from .http import StagingSession
     from .load import StagingLoad
+    from .metrics import StagingMetrics
     from .targets import Target
 
 GATE_KEY = pytest.StashKey["Gate"]()
@@ -124,6 +125,23 @@ def staging_contract(request: pytest.FixtureRequest) -> Contract:
     from .contract import Contract
 
     return Contract(request.config.rootpath, lambda: gate.current)
+
+
+@pytest.fixture(scope="session")
+def staging_metrics(request: pytest.FixtureRequest) -> StagingMetrics:
+    """Record your own measurements; they are compared with the baseline like request latencies.
+
+    ``staging_metrics.record(name, value, unit="")`` adds ``value`` to the series ``name`` (for
+    example ``staging_metrics.record("checkout total", 412.0, "ms")``). The values of a series,
+    from all tests, are written by ``--staging-save-baseline`` and judged against the baseline's
+    series by ``--staging-baseline`` under the rule whose glob matches the name
+    (``[tool.pytest_staging.metrics."GLOB"]``); NaN is counted but not judged. Works under
+    xdist: the values travel with the test's report.
+    """
+    gate = _gate(request)
+    from .metrics import StagingMetrics
+
+    return StagingMetrics(lambda: gate.current)
 
 
 @pytest.fixture(scope="session")

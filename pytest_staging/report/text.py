@@ -55,6 +55,62 @@ def summary_lines(
     return lines
 
 
+#: How each metric result is marked in the baseline table (readable without colour too).
+MARKS = {"PASS": "✓", "MARGINAL": "~", "FAIL": "✗", "INCONCLUSIVE": "?", "NODATA": "-"}
+
+
+def _figure(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def _signed(value: float) -> str:
+    return ("+" if value >= 0 else "") + _figure(value)
+
+
+def baseline_rows(baseline: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per metric: mark, name, baseline med/p95, current med/p95, shift [CI], result (why)."""
+    rows = []
+    for metric in baseline["metrics"]:
+        unit = f" {metric['unit']}" if metric.get("unit") else ""
+        then, now = metric["baseline"], metric["current"]
+        shift = "-"
+        if metric.get("shift") is not None:
+            low, high = metric["ci"]
+            shift = f"{_signed(metric['shift'])} [{_signed(low)}, {_signed(high)}]{unit}"
+        rows.append(
+            (
+                MARKS.get(metric["result"], "?"),
+                metric["name"],
+                f"{_figure(then['median'])} / {_figure(then['p95'])}{unit}" if then["count"] else "-",
+                f"{_figure(now['median'])} / {_figure(now['p95'])}{unit}" if now["count"] else "-",
+                shift,
+                f"{metric['result']} ({metric['reason']})",
+            )
+        )
+    return rows
+
+
+def baseline_lines(statement: dict[str, Any]) -> list[str]:
+    """The "staging baseline" block: the comparison's result and a table of every metric."""
+    baseline = statement["predicate"].get("baseline")
+    if not baseline:
+        return []
+    confidence = f"{baseline['confidence'] * 100:g}%"
+    lines = [
+        f"baseline: {baseline['result']} ({baseline['reason']}) against {baseline['file']}, "
+        f"release {baseline.get('release') or 'unknown'}, {baseline.get('created') or 'undated'}"
+    ]
+    lines += [f"WARNING: {text}" for text in baseline["mismatches"]]
+    header = ("", "metric", "baseline med / p95", "current med / p95", f"shift [{confidence} CI]", "result")
+    rows = [header] + baseline_rows(baseline)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    return [line.rstrip() for line in lines]
+
+
 def _attempts(test: dict[str, Any]) -> str:
     return ", ".join(
         f"{a['outcome']} {a['duration']:.3f}s" + (f" ({a['error'][:80]})" if a.get("error") else "") for a in test["attempts"]
@@ -107,6 +163,12 @@ def markdown(statement: dict[str, Any], *, signature: str | None = None) -> str:
     for tier in TIERS:
         entry = predicate["tiers"][tier]
         out.append(f"| {tier} | {entry['result']} | {'yes' if entry['required'] else 'no'} | {tier_counts(entry)} |")
+    baseline = predicate.get("baseline")
+    if baseline:
+        out += ["", f"**Baseline** {baseline['result']}: {_md(baseline['reason'])} (against `{_md(baseline['file'])}`)", ""]
+        out += [f"- ⚠️ {_md(text)}" for text in baseline["mismatches"]]
+        out += ["| | metric | baseline med / p95 | current med / p95 | shift [CI] | result |", "| --- | --- | --- | --- | --- | --- |"]
+        out += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in baseline_rows(baseline)]
     failing = [t for t in predicate["tests"] if t["outcome"] in ("failed", "error", "crashed")]
     if failing:
         out += ["", "| failing test | tier | outcome | error |", "| --- | --- | --- | --- |"]

@@ -141,7 +141,7 @@ def build_statement(
             "maxQuarantined": (quarantine or {}).get("maxQuarantined"),
         },
         "flaky": [r.to_dict() for r in records if r.flaky],
-        "baseline": None,
+        "baseline": ledger.baseline,
         "load": load_section(records),
         "sli": {
             "validationPassRate": _pass_rate(records),

@@ -1,0 +1,356 @@
+"""Judge this run's metrics against a baseline's, the way Kayenta's canary judge does. Pure.
+
+Per metric (:func:`judge_metric`):
+
+1. NaNs are dropped (and counted). No values on either side: ``NODATA``. Fewer than the rule's
+   ``min_samples`` on either side: ``INCONCLUSIVE`` (never a pass).
+2. The two-sided Mann-Whitney U test (normal approximation with tie and continuity corrections,
+   as ``scipy.stats.mannwhitneyu(method="asymptotic")`` and R's ``wilcox.test``) and the
+   Hodges-Lehmann shift of current over baseline: the median of every difference
+   ``current[i] - baseline[j]``, with its distribution-free confidence interval (the order
+   statistics ``k`` and ``mn + 1 - k`` of those differences, ``k = floor(mn/2 - z * sd(U))``).
+3. Classification: ``High`` when the interval lies above zero, ``Low`` when below, else ``Pass``.
+   A shift in the rule's bad direction whose effect size (the ratio of the means, worse over
+   better) is beyond ``allowed`` makes the metric ``MARGINAL``; at or beyond ``critical_ratio``,
+   ``FAIL``. A breached absolute gate (k6 syntax over the current values) is a ``FAIL`` too.
+
+Overall (:func:`judge`): the score is the weighted share of judged metrics (``PASS``,
+``MARGINAL`` or ``FAIL``) that passed, 0-100. A ``FAIL`` on a ``critical`` metric, ``NODATA`` on
+a ``must_have_data`` one, or a score below the marginal score fails the comparison (evidence of a
+regression outweighs whatever is missing). Otherwise half or more of the baseline's metrics
+without data in this run is ``NODATA``; nothing judged is ``INCONCLUSIVE`` (some metric had too
+few samples) or ``NODATA``; else the score gives ``PASS`` (>= pass score) or ``MARGINAL``.
+
+Differences are counted, never listed: the median and interval of ``m * n`` differences are found
+by randomised selection over the sorted samples in O((m + n) log(m + n)) per round, so 5,000
+samples a side take milliseconds, not the 25 million differences' worth.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from statistics import NormalDist
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..thresholds import Threshold
+from .rules import Rule
+
+PASS, MARGINAL, FAIL, INCONCLUSIVE, NODATA = "PASS", "MARGINAL", "FAIL", "INCONCLUSIVE", "NODATA"
+RESULTS = (PASS, MARGINAL, FAIL, INCONCLUSIVE, NODATA)
+
+#: Windows of at most this many differences are sorted outright; bigger ones are narrowed first.
+_GATHER = 16384
+#: Differences drawn per narrowing round, and how far (in sample standard errors) the bracket
+#: reaches around the wanted rank: wide enough that it almost always holds it.
+_SAMPLE = 2048
+_REACH = 2.0
+
+
+class Shift(NamedTuple):
+    """Mann-Whitney U of current against baseline, and the Hodges-Lehmann shift with its interval."""
+
+    u: float
+    p_value: float
+    estimate: float
+    low: float
+    high: float
+
+
+class Scores(NamedTuple):
+    passing: float = 95.0
+    marginal: float = 75.0
+
+
+def clean(values: Iterable[float]) -> tuple[np.ndarray, int]:
+    """The finite values, sorted, and how many were NaN or infinite."""
+    array = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64)
+    finite = array[np.isfinite(array)]
+    finite.sort()
+    return finite, int(array.size - finite.size)
+
+
+def shift(current: np.ndarray, baseline: np.ndarray, confidence: float = 0.98, seed: int = 0) -> Shift:
+    """Rank-sum test and Hodges-Lehmann shift of ``current`` over ``baseline``; both sorted, finite
+    and non-empty."""
+    x, y = current, baseline
+    n1, n2 = x.size, y.size
+    # U of the current sample: for each x, the baseline values below it, ties counting half.
+    u = float((np.searchsorted(y, x, "left").sum() + np.searchsorted(y, x, "right").sum()) / 2)
+    both = np.sort(np.concatenate((x, y)))
+    n = both.size
+    ties = np.diff(np.flatnonzero(np.diff(np.concatenate(([-np.inf], both, [np.inf])))))
+    tie_term = float((ties.astype(np.float64) ** 3 - ties).sum())
+    variance = n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1))) if n > 1 else 0.0
+    mean_u = n1 * n2 / 2.0
+    if variance > 0:
+        z = (max(u, n1 * n2 - u) - mean_u - 0.5) / math.sqrt(variance)
+        p_value = min(1.0, math.erfc(z / math.sqrt(2)))
+    else:  # every value tied: nothing tells the samples apart
+        p_value = 1.0
+
+    pairs = n1 * n2
+    z_crit = NormalDist().inv_cdf(0.5 + confidence / 2)
+    middle = (pairs + 1) // 2
+    k = min(middle, max(1, math.floor(mean_u - z_crit * math.sqrt(variance))))
+    # Differences x[i] - y[j] == x[i] + z[j] with z = -y ascending: every row is sorted.
+    low, centre, high = _order_statistics(
+        x, -y[::-1], [(k, k), (middle, middle + 1 - pairs % 2), (pairs + 1 - k, pairs + 1 - k)], seed
+    )
+    estimate = centre[0] if pairs % 2 else (centre[0] + centre[1]) / 2
+    return Shift(u, p_value, float(estimate), float(low[0]), float(high[0]))
+
+
+def _counts(x: np.ndarray, z: np.ndarray, pivot: float, right: bool) -> np.ndarray:
+    """Per row i, how many j have ``x[i] + z[j] < pivot`` (``<=`` when ``right``), computed on the
+    rounded sums themselves, so the split agrees with the values that get compared later."""
+    # Ascending keys let searchsorted start each search where the last one ended.
+    count = np.searchsorted(z, (pivot - x)[::-1], "right" if right else "left")[::-1]
+    last = z.size
+    while True:  # pivot - x[i] is rounded: move each split to where the sums really cross
+        sums = x + z[np.maximum(count - 1, 0)]
+        back = (count > 0) & ((sums > pivot) if right else (sums >= pivot))
+        sums = x + z[np.minimum(count, last - 1)]
+        ahead = (count < last) & ((sums <= pivot) if right else (sums < pivot))
+        if not (back.any() or ahead.any()):
+            return count
+        count = count - back + ahead
+
+
+def _order_statistics(x: np.ndarray, z: np.ndarray, groups: Sequence[tuple[int, int]], seed: int) -> list[np.ndarray]:
+    """For each ``(first, last)``: the values of ranks first..last (1-based) among all
+    ``x[i] + z[j]`` (x, z ascending). The groups are narrowed together while they can share."""
+    rng = np.random.default_rng(seed)
+    window = np.zeros(x.size, dtype=np.int64), np.full(x.size, z.size, dtype=np.int64)
+    first, last = min(g[0] for g in groups), max(g[1] for g in groups)
+    shared = _narrow(x, z, window, first, last, rng, stop=2 * (last - first + 1) + _GATHER)
+    return [_values(x, z, _narrow(x, z, shared, a, b, rng, stop=_GATHER + b - a), a, b) for a, b in groups]
+
+
+def _values(x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] | float, first: int, last: int) -> np.ndarray:
+    if not isinstance(window, tuple):  # one tied value fills the window
+        return np.full(last - first + 1, window)
+    left, right = window
+    width = right - left
+    total = int(width.sum())
+    rows = np.repeat(np.arange(x.size), width)
+    starts = np.repeat(left - (np.cumsum(width) - width), width)
+    values = x[rows] + z[np.arange(total) + starts]
+    values.sort()
+    below = int(left.sum())
+    return values[first - below - 1 : last - below]
+
+
+def _narrow(
+    x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] | float, first: int, last: int,
+    rng: np.random.Generator, stop: int,
+) -> tuple[np.ndarray, np.ndarray] | float:
+    """Shrink the window (per row, the columns ``left[i]:right[i]`` still in play; everything left
+    of it ranks below, everything right of it above) around ranks first..last, until it holds at
+    most ``stop`` differences. Returns the window, or the value when one tied value fills it."""
+    if not isinstance(window, tuple):
+        return window
+    left, right = window
+    while True:
+        width = right - left
+        total = int(width.sum())
+        if total <= stop:
+            return left, right
+        below = int(left.sum())
+        # A random sample of the window's differences brackets the wanted ranks.
+        ends = np.cumsum(width)
+        picks = rng.integers(0, total, _SAMPLE)
+        row = np.searchsorted(ends, picks, "right")
+        sample = np.sort(x[row] + z[left[row] + picks - (ends[row] - width[row])])
+        reach = _REACH * math.sqrt(_SAMPLE)
+        low_at = math.floor((first - below) / total * _SAMPLE - reach)
+        high_at = math.ceil((last - below) / total * _SAMPLE + reach)
+        low_pivot = sample[low_at] if low_at >= 0 else None
+        high_pivot = sample[high_at] if high_at < _SAMPLE else None
+        new_left = left if low_pivot is None else np.clip(_counts(x, z, low_pivot, False), left, right)
+        new_right = right if high_pivot is None else np.clip(_counts(x, z, high_pivot, True), left, right)
+        under = int(new_left.sum())  # ranks below the low pivot
+        upto = int(new_right.sum())  # ranks up to the high pivot
+        if low_pivot is not None and low_pivot == high_pivot and under < first and last <= upto:
+            return float(low_pivot)
+        if last <= under:  # every wanted rank lies below the low pivot
+            right = new_left
+        elif first > upto:  # every wanted rank lies above the high pivot
+            left = new_right
+        else:
+            left = new_left if first > under else left
+            right = new_right if last <= upto else right
+        if int((right - left).sum()) == total:  # no progress (a sample this size all but never)
+            return left, right
+
+
+def percentile(values: np.ndarray, q: float) -> float | None:
+    """Linear-interpolated percentile (numpy's default) of sorted finite values; None if empty."""
+    return float(np.percentile(values, q)) if values.size else None
+
+
+def summary(values: np.ndarray) -> dict[str, Any]:
+    if not values.size:
+        return {"count": 0, "mean": None, "median": None, "p95": None}
+    return {
+        "count": int(values.size),
+        "mean": float(values.mean()),
+        "median": percentile(values, 50),
+        "p95": percentile(values, 95),
+    }
+
+
+def gate_value(gate: Threshold, values: np.ndarray) -> float | None:
+    """A gate's statistic over a series: ``pN``, ``avg``, ``min``, ``max`` (``med`` is ``p50``)."""
+    if not values.size:
+        return None
+    if gate.metric == "avg":
+        return float(values.mean())
+    if gate.metric == "min":
+        return float(values[0])
+    if gate.metric == "max":
+        return float(values[-1])
+    return percentile(values, float(gate.metric[1:]))
+
+
+def effect_size(current_mean: float, baseline_mean: float, direction: str) -> float:
+    """Ratio of the means, worse over better (1.0 = no change). Means that are not both positive
+    give no ratio: any significant shift the bad way then counts as beyond every limit."""
+    if current_mean == baseline_mean:
+        return 1.0
+    if current_mean <= 0 or baseline_mean <= 0:
+        return math.inf
+    ratio = current_mean / baseline_mean
+    if direction == "increase":
+        return ratio
+    if direction == "decrease":
+        return 1 / ratio
+    return max(ratio, 1 / ratio)
+
+
+def judge_metric(
+    name: str,
+    current: Iterable[float] | None,
+    baseline: Iterable[float] | None,
+    rule: Rule,
+    confidence: float = 0.98,
+    unit: str = "",
+) -> dict[str, Any]:
+    """One metric's result, as the verdict's ``baseline.metrics[]`` entry."""
+    now, now_bad = clean(current if current is not None else ())
+    then, then_bad = clean(baseline if baseline is not None else ())
+    entry: dict[str, Any] = {
+        "name": name,
+        "unit": unit,
+        "direction": rule.direction,
+        "critical": rule.critical,
+        "weight": rule.weight,
+        "baseline": summary(then),
+        "current": summary(now),
+        "dropped": {"baseline": then_bad, "current": now_bad},
+        "classification": None,
+        "shift": None,
+        "ci": None,
+        "pValue": None,
+        "effectSize": None,
+        "gates": [],
+    }
+    gates_failed = []
+    for gate in rule.gates:
+        value = gate_value(gate, now)
+        ok = gate.holds(value)
+        entry["gates"].append({"expression": gate.expression, "value": value, "ok": ok})
+        if not ok and now.size:
+            gates_failed.append(gate.expression)
+    if baseline is None:
+        return {**entry, "result": NODATA, "reason": "not in the baseline"}
+    if not now.size or not then.size:
+        side = "this run" if not now.size else "the baseline"
+        return {**entry, "result": NODATA, "reason": f"no values in {side}"}
+    if gates_failed:
+        entry.update(result=FAIL, reason=f"gate breached: {', '.join(gates_failed)}")
+    if now.size < rule.min_samples or then.size < rule.min_samples:
+        if gates_failed:
+            return entry
+        return {
+            **entry,
+            "result": INCONCLUSIVE,
+            "reason": f"too few samples ({then.size} baseline, {now.size} current; min_samples {rule.min_samples})",
+        }
+    found = shift(now, then, confidence)
+    classification = "High" if found.low > 0 else "Low" if found.high < 0 else "Pass"
+    effect = effect_size(entry["current"]["mean"], entry["baseline"]["mean"], rule.direction)
+    entry.update(
+        classification=classification,
+        shift=found.estimate,
+        ci=[found.low, found.high],
+        pValue=found.p_value,
+        effectSize=None if math.isinf(effect) else effect,
+    )
+    if gates_failed:
+        return entry
+    bad = classification != "Pass" and (
+        rule.direction == "either" or (classification == "High") == (rule.direction == "increase")
+    )
+    shown = "no ratio" if math.isinf(effect) else f"x{effect:.2f}"
+    if bad and effect >= rule.critical_ratio:
+        return {**entry, "result": FAIL, "reason": f"{classification}: {shown} >= critical_ratio {rule.critical_ratio:g}"}
+    if bad and effect > rule.allowed:
+        return {**entry, "result": MARGINAL, "reason": f"{classification}: {shown} > allowed {rule.allowed:g}"}
+    if bad:
+        why = f"{classification}: {shown} within allowed {rule.allowed:g}"
+    else:
+        why = "no significant shift" if classification == "Pass" else f"{classification}: {shown}, the good way"
+    return {**entry, "result": PASS, "reason": why}
+
+
+def judge(
+    current: Mapping[str, Sequence[float]],
+    baseline: Mapping[str, Sequence[float]],
+    rule_for: Callable[[str], Rule],
+    *,
+    confidence: float = 0.98,
+    scores: Scores = Scores(),
+    units: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Every metric of either side judged, then the comparison's result and score."""
+    units = units or {}
+    metrics = [
+        judge_metric(name, current.get(name), baseline[name], rule_for(name), confidence, units.get(name, ""))
+        for name in sorted(baseline)
+    ]
+    metrics += [
+        judge_metric(name, current[name], None, rule_for(name), confidence, units.get(name, ""))
+        for name in sorted(set(current) - set(baseline))
+    ]
+    result, score, reason = overall(metrics, [rule_for(m["name"]) for m in metrics], scores, len(baseline))
+    return {"result": result, "score": score, "reason": reason, "metrics": metrics}
+
+
+def overall(metrics: Sequence[dict[str, Any]], rules: Sequence[Rule], scores: Scores, known: int) -> tuple[str, float | None, str]:
+    """The comparison's result, score (None when nothing was judged) and a one-line reason."""
+    critical = [m["name"] for m, rule in zip(metrics, rules) if m["result"] == FAIL and rule.critical]
+    missing = [
+        m["name"] for m, rule in zip(metrics, rules) if m["result"] == NODATA and rule.must_have_data and m["reason"] != "not in the baseline"
+    ]
+    judged = [(m, rule) for m, rule in zip(metrics, rules) if m["result"] in (PASS, MARGINAL, FAIL)]
+    weight = sum(rule.weight for _, rule in judged)
+    score = round(100.0 * sum(rule.weight for m, rule in judged if m["result"] == PASS) / weight, 2) if weight > 0 else None
+    if critical:
+        return FAIL, score, f"critical metric failed: {', '.join(critical)}"
+    if missing:
+        return FAIL, score, f"no data for a metric that must have it: {', '.join(missing)}"
+    if score is not None and score < scores.marginal:  # evidence of a regression, whatever is missing
+        return FAIL, score, f"score {score:g} < {scores.marginal:g} (marginal)"
+    nodata = sum(1 for m in metrics if m["result"] == NODATA and m["reason"] != "not in the baseline")
+    if known and nodata * 2 >= known:
+        return NODATA, score, f"{nodata} of {known} baseline metrics have no data in this run"
+    if score is None:
+        if any(m["result"] == INCONCLUSIVE for m in metrics):
+            return INCONCLUSIVE, None, "no metric had enough samples to judge"
+        return NODATA, None, "no metric to compare"
+    if score >= scores.passing:
+        return PASS, score, f"score {score:g} >= {scores.passing:g}"
+    return MARGINAL, score, f"score {score:g} < {scores.passing:g} (pass), >= {scores.marginal:g} (marginal)"

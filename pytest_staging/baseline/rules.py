@@ -1,0 +1,137 @@
+"""Per-metric rules: ``[tool.pytest_staging.metrics."GLOB"]`` tables → a :class:`Rule` per metric.
+
+Tables apply in order — built-in defaults, then the baseline file's, then pyproject.toml's —
+each matching table (``fnmatch`` glob over the metric name) overriding the fields it sets. Every
+mistake is a :class:`ConfigError` naming the file and the field. Pure: no pytest imports.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from ..errors import ConfigError
+from ..thresholds import Threshold, ThresholdError, parse
+
+DIRECTIONS = ("increase", "decrease", "either")
+#: Where the tables live in pyproject.toml.
+TABLE = "tool.pytest_staging.metrics"
+#: Built in: a load run's requests per second are throughput (less is worse).
+DEFAULTS: dict[str, dict[str, Any]] = {"load * rps": {"direction": "decrease"}}
+#: Statistics a gate can use over a series of values (rate(failures) and rps belong to load runs).
+GATE_METRICS = ("p(N)", "avg", "med", "min", "max")
+
+
+class Rule(NamedTuple):
+    """How one metric is judged (``[tool.pytest_staging.metrics."GLOB"]``)."""
+
+    #: Which way is worse: ``increase`` (latency), ``decrease`` (throughput) or ``either``.
+    direction: str = "increase"
+    #: Effect size (ratio of the means, worse over better) tolerated for a significant shift.
+    allowed: float = 1.2
+    #: Effect size at which the metric fails; on a ``critical`` metric the whole comparison fails.
+    critical_ratio: float = 2.0
+    critical: bool = False
+    min_samples: int = 50
+    #: A baseline metric missing from this run fails the comparison.
+    must_have_data: bool = False
+    #: Absolute gates over the current values, k6 syntax (``p(95) < 800``).
+    gates: tuple[Threshold, ...] = ()
+    #: Share of the score.
+    weight: float = 1.0
+
+
+class Table(NamedTuple):
+    glob: str
+    fields: dict[str, Any]
+
+
+def _number(value: Any, where: str, field: str, minimum: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise ConfigError(where, field, f"expected {what}, got {value!r}")
+    return float(value)
+
+
+def _gates(value: Any, where: str, field: str) -> tuple[Threshold, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(where, field, f"expected a list of gates such as ['p(95) < 800'], got {value!r}")
+    gates = []
+    for item in value:
+        try:
+            gate = parse(item)
+        except ThresholdError as exc:
+            raise ConfigError(where, field, f"{exc}; fix the expression") from None
+        if gate.name is not None or gate.metric in ("fail_ratio", "rps"):
+            raise ConfigError(
+                where, field, f"gate {item!r}: a metric's gate uses {', '.join(GATE_METRICS)} over its values, without {{name:...}}"
+            )
+        gates.append(gate)
+    return tuple(gates)
+
+
+def parse_table(fields: Any, where: str, prefix: str) -> dict[str, Any]:
+    """One table's fields, checked; ``prefix`` names the table in messages."""
+    if not isinstance(fields, Mapping):
+        raise ConfigError(where, prefix, "expected a table of rule fields (direction, allowed, ...)")
+    rule: dict[str, Any] = {}
+    for key, value in fields.items():
+        field = f"{prefix}.{key}"
+        if key == "direction":
+            if value not in DIRECTIONS:
+                raise ConfigError(where, field, f"expected one of {', '.join(DIRECTIONS)}, got {value!r}")
+            rule[key] = value
+        elif key in ("allowed", "critical_ratio"):
+            rule[key] = _number(value, where, field, 1.0, "a ratio >= 1 (1.2 = 20% worse is tolerated)")
+        elif key == "weight":
+            rule[key] = _number(value, where, field, 0.0, "a weight >= 0")
+        elif key == "min_samples":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise ConfigError(where, field, f"expected a whole number >= 2, got {value!r}")
+            rule[key] = value
+        elif key in ("critical", "must_have_data"):
+            if not isinstance(value, bool):
+                raise ConfigError(where, field, f"expected true or false, got {value!r}")
+            rule[key] = value
+        elif key == "gates":
+            rule[key] = _gates(value, where, field)
+        else:
+            known = "direction, allowed, critical_ratio, critical, min_samples, must_have_data, gates, weight"
+            raise ConfigError(where, field, f"unknown field; known fields: {known}")
+    return rule
+
+
+def parse_tables(tables: Any, where: str, prefix: str = TABLE) -> list[Table]:
+    if not isinstance(tables, Mapping):
+        raise ConfigError(where, prefix, 'expected tables such as [tool.pytest_staging.metrics."GET /*"]')
+    return [Table(glob, parse_table(fields, where, f'{prefix}."{glob}"')) for glob, fields in tables.items()]
+
+
+class Rules:
+    """The rule of each metric name, from tables applied in order."""
+
+    def __init__(self, *layers: Sequence[Table]) -> None:
+        self.tables = [Table(glob, fields) for glob, fields in DEFAULTS.items()]
+        for layer in layers:
+            self.tables += layer
+        self._cache: dict[str, Rule] = {}
+
+    def __call__(self, name: str) -> Rule:
+        rule = self._cache.get(name)
+        if rule is None:
+            fields: dict[str, Any] = {}
+            for table in self.tables:
+                if fnmatch.fnmatchcase(name, table.glob):
+                    fields.update(table.fields)
+            rule = self._cache[name] = Rule(**fields)
+        return rule
+
+
+def to_toml_tables(tables: Sequence[Table]) -> dict[str, dict[str, Any]]:
+    """Tables as plain data again (gates as their expressions), for the baseline file."""
+    return {
+        table.glob: {key: [g.expression for g in value] if key == "gates" else value for key, value in table.fields.items()}
+        for table in tables
+    }
