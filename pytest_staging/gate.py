@@ -599,9 +599,7 @@ class Gate:
             return
         from .report.text import baseline_lines, flaky_quarantine_lines, summary_lines
 
-        path = self.issued.path
-        if path.is_relative_to(self.config.invocation_params.dir):
-            path = path.relative_to(self.config.invocation_params.dir)
+        path = self._shown_path(self.issued.path)
         flaky_and_quarantined = flaky_quarantine_lines(self.issued.statement)
         if flaky_and_quarantined:
             terminalreporter.section("staging: flaky and quarantined")
@@ -617,7 +615,11 @@ class Gate:
             terminalreporter.write_line(line)
         if self.saved_baseline is not None:
             saved, count = self.saved_baseline
-            terminalreporter.write_line(f"baseline saved: {saved} ({count} metric{'' if count == 1 else 's'})")
+            terminalreporter.write_line(f"baseline saved: {self._shown_path(saved)} ({count} metric{'' if count == 1 else 's'})")
+
+    def _shown_path(self, path: Path) -> Path:
+        here = self.config.invocation_params.dir
+        return path.relative_to(here) if path.is_relative_to(here) else path
 
     def _public_key_hint(self) -> str | None:
         """``gate.pub`` next to ``--staging-signing-key=gate.key`` (keygen's pair), if it is there."""

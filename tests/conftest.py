@@ -6,6 +6,7 @@ import pytest
 
 # pytester's in-process runs drop the modules an inner run imported; importing the plugin's lazy
 # modules here keeps one copy of them (and of requests) alive across those runs.
+import pytest_staging.baseline.judge  # noqa: F401  (numpy cannot be imported twice in one process)
 import pytest_staging.gate  # noqa: F401
 import pytest_staging.http  # noqa: F401
 import pytest_staging.preflight  # noqa: F401

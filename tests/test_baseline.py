@@ -1,0 +1,171 @@
+"""Baselines end to end: save, compare and decide in real inner pytest runs against httpbin."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("staging_env")
+
+VERDICT = "staging-verdict.intoto.json"
+EXIT_NOT_PROMOTED = 6
+
+#: One "checkout" call per test; the endpoint (fast or slow) comes from the environment, the
+#: metric name stays the same, as it would across two releases of one service.
+SUITE = """
+import os
+import pytest
+
+@pytest.mark.parametrize("i", range(int(os.environ["CALLS"])))
+def test_checkout(staging_http, staging_metrics, i):
+    response = staging_http.get(os.environ["CHECKOUT_PATH"], metric="GET /checkout")
+    assert response.ok
+    staging_metrics.record("cart items", 3 + i % 2)
+"""
+
+#: Latency on a shared 2-core machine swings: a regression here means 20 times slower.
+PYPROJECT = """
+[tool.pytest_staging.metrics."GET /*"]
+allowed = 5
+critical_ratio = 20
+"""
+
+
+def predicate(pytester) -> dict:
+    envelope = json.loads((pytester.path / VERDICT).read_text())
+    return json.loads(base64.b64decode(envelope["payload"]))["predicate"]
+
+
+@pytest.fixture
+def checkout(pytester, httpbin_url, staging_env):
+    pytester.makepyfile(test_checkout=SUITE)
+    pytester.makefile(".toml", pyproject=PYPROJECT)
+
+    def run(path: str, calls: int, *args: str) -> pytest.RunResult:
+        staging_env.setenv("CHECKOUT_PATH", path)
+        staging_env.setenv("CALLS", str(calls))
+        return pytester.runpytest(f"--staging-target={httpbin_url}", *args)
+
+    return run
+
+
+def test_save_then_compare_same_slower_and_too_few(checkout, pytester):
+    saved = checkout("/delay/0", 60, "--staging-save-baseline=baseline.json")
+    assert saved.ret == 0
+    saved.stdout.fnmatch_lines(["baseline saved: baseline.json (2 metrics)"])
+    data = json.loads((pytester.path / "baseline.json").read_text())
+    assert len(data["metrics"]["GET /checkout"]["values"]) == 60
+    assert data["metrics"]["cart items"]["values"][:3] == [3, 4, 3]
+    assert data["decision"] == "PROMOTE" and data["target"]["url"].startswith("http://127.0.0.1:")
+
+    same = checkout("/delay/0", 60, "--staging-baseline=baseline.json")
+    assert same.ret == 0, same.stdout.str()
+    verdict = predicate(pytester)
+    assert (verdict["decision"], verdict["baseline"]["result"]) == ("PROMOTE", "PASS")
+    same.stdout.fnmatch_lines(["*staging baseline*", "baseline: PASS (score 100 >= 95) against baseline.json*", "*✓*GET /checkout*PASS*"])
+    assert verdict["policy"]["baseline"]["digest"] == verdict["baseline"]["digest"]
+
+    slower = checkout("/delay/0.2", 60, "--staging-baseline=baseline.json")
+    assert slower.ret == EXIT_NOT_PROMOTED
+    verdict = predicate(pytester)
+    assert (verdict["decision"], verdict["baseline"]["result"]) == ("REJECT", "FAIL")
+    assert "baseline-failed" in verdict["reasonCodes"]
+    checkout_metric = next(m for m in verdict["baseline"]["metrics"] if m["name"] == "GET /checkout")
+    assert checkout_metric["classification"] == "High" and checkout_metric["shift"] > 150
+    assert checkout_metric["ci"][0] > 150 and checkout_metric["current"]["median"] > 200
+    slower.stdout.fnmatch_lines(["*✗*GET /checkout*FAIL (High: x*>= critical_ratio 20)"])
+
+    few = checkout("/delay/0", 10, "--staging-baseline=baseline.json")
+    assert few.ret == EXIT_NOT_PROMOTED
+    verdict = predicate(pytester)
+    assert (verdict["decision"], verdict["baseline"]["result"]) == ("HOLD", "INCONCLUSIVE")
+    assert verdict["reasonCodes"] == ["baseline-inconclusive"]
+    few.stdout.fnmatch_lines(["*?*GET /checkout*INCONCLUSIVE (too few samples (60 baseline, 10 current; min_samples 50))"])
+
+
+def test_metrics_travel_from_xdist_workers(checkout, pytester):
+    result = checkout("/get", 20, "-n", "2", "--staging-save-baseline=b.json")
+    assert result.ret == 0, result.stdout.str()
+    metrics = json.loads((pytester.path / "b.json").read_text())["metrics"]
+    assert len(metrics["GET /checkout"]["values"]) == 20
+    assert sorted(metrics["cart items"]["values"]) == [3] * 10 + [4] * 10
+    compared = checkout("/get", 20, "-n", "2", "--staging-baseline=b.json", "-o", "staging_baseline_inconclusive=allow")
+    assert compared.ret == 0, compared.stdout.str()
+    assert predicate(pytester)["baseline"]["result"] == "INCONCLUSIVE"
+
+
+def test_marginal_policy_and_strict_mismatch(checkout, pytester, httpbin_url):
+    checkout("/get", 60, "--staging-save-baseline=b.json")
+    data = json.loads((pytester.path / "b.json").read_text())
+    data["target"]["url"] = "https://elsewhere.example"
+    data["metrics"]["cart items"]["values"] = [v / 1.5 for v in data["metrics"]["cart items"]["values"]]
+    (pytester.path / "b.json").write_text(json.dumps(data))
+    # "cart items" went up 1.5x (allowed 1.2, critical 2): MARGINAL, one of two metrics -> score 50.
+    pytester.makefile(".toml", pyproject=PYPROJECT + '\n[tool.pytest_staging.metrics."cart items"]\nweight = 0.1\n')
+    result = checkout("/get", 60, "--staging-baseline=b.json")
+    verdict = predicate(pytester)
+    assert verdict["baseline"]["result"] == "MARGINAL" and verdict["baseline"]["score"] == pytest.approx(90.91)
+    assert verdict["decision"] == "HOLD" and "baseline-marginal" in verdict["reasonCodes"]
+    result.stdout.fnmatch_lines(["WARNING: target differs: the baseline measured * (https://elsewhere.example), this run *"])
+    allowed = checkout("/get", 60, "--staging-baseline=b.json", "-o", "staging_baseline_marginal=allow")
+    assert allowed.ret == 0 and predicate(pytester)["decision"] == "PROMOTE"
+    strict = checkout("/get", 60, "--staging-baseline=b.json", "-o", "staging_baseline_marginal=allow", "-o", "staging_baseline_strict=true")
+    verdict = predicate(pytester)
+    assert strict.ret == EXIT_NOT_PROMOTED and verdict["reasonCodes"] == ["baseline-mismatch"]
+    rejected = checkout("/get", 60, "--staging-baseline=b.json", "-o", "staging_baseline_marginal=reject")
+    assert rejected.ret == EXIT_NOT_PROMOTED and predicate(pytester)["decision"] == "REJECT"
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "fragments"),
+    [
+        ({}, ["--staging-baseline=missing.json"], ["--staging-baseline=missing.json", "cannot read the baseline file"]),
+        ({"b.json": "{oops"}, ["--staging-baseline=b.json"], ["b.json", "invalid JSON", "--staging-save-baseline"]),
+        ({"b.json": '{"format": "x"}'}, ["--staging-baseline=b.json"], ["b.json: format: not a baseline file"]),
+        (
+            {"b.json": "VALID", "pyproject.toml": '[tool.pytest_staging.metrics."GET /*"]\ngates = ["p(95) <"]\n'},
+            ["--staging-baseline=b.json"],
+            ['pyproject.toml: tool.pytest_staging.metrics."GET /*".gates', "'p(95) <' is not METRIC"],
+        ),
+        # Malformed TOML in pyproject.toml: pytest itself says so first, in the same one-line form.
+        ({"b.json": "VALID", "pyproject.toml": "[tool.pytest_staging\n"}, ["--staging-baseline=b.json"], ["pyproject.toml", "Expected ']'"]),
+        ({}, ["--staging-save-baseline=b.json", "-o", "staging_baseline_confidence=1.5"], ["staging_baseline_confidence", "0.5 to 1"]),
+        ({}, ["--staging-save-baseline=b.json", "-o", "staging_baseline_marginal=maybe"], ["staging_baseline_marginal", "hold, allow, reject"]),
+        (
+            {},
+            ["--staging-save-baseline=b.json", "-o", "staging_baseline_marginal_score=99"],
+            ["staging_baseline_marginal_score", "above the pass score 95"],
+        ),
+    ],
+)
+def test_usage_errors(pytester, httpbin_url, usage_error, files, args, fragments):
+    valid = json.dumps({"format": "pytest-staging-baseline", "version": 1, "metrics": {}})
+    for name, content in files.items():
+        (pytester.path / name).write_text(valid if content == "VALID" else content)
+    pytester.makepyfile("def test_never(): raise SystemExit('ran')")
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", *args)
+    usage_error.check(result, *fragments)
+    assert not (pytester.path / VERDICT).exists()
+    if not files:  # nothing half-written either
+        assert not (pytester.path / "b.json").exists()
+
+
+def test_staging_metrics_rejects_bad_values(pytester, httpbin_url):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_bad(staging_metrics):
+            with pytest.raises(TypeError, match="must be a number"):
+                staging_metrics.record("m", "12")
+            with pytest.raises(ValueError, match="non-empty string"):
+                staging_metrics.record("", 1)
+            staging_metrics.record("m", float("nan"))
+            staging_metrics.record("m", 2)
+        """
+    )
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-save-baseline=b.json")
+    assert result.ret == 0
+    assert json.loads((pytester.path / "b.json").read_text())["metrics"]["m"]["values"] == [None, 2]

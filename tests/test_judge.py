@@ -1,0 +1,302 @@
+"""The baseline judge, its rules and its file: pure functions, checked against scipy and brute force."""
+
+from __future__ import annotations
+
+import json
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import mannwhitneyu
+
+from pytest_staging.baseline import judge as judge_module
+from pytest_staging.baseline.judge import FAIL, INCONCLUSIVE, MARGINAL, NODATA, PASS, Scores, clean, judge, judge_metric, shift
+from pytest_staging.baseline.rules import Rule, Rules, parse_tables
+from pytest_staging.baseline.store import FORMAT, build, collect, load, mismatches
+from pytest_staging.errors import ConfigError
+from pytest_staging.ledger import TestRecord
+from pytest_staging.thresholds import parse
+
+
+def reference(x: np.ndarray, y: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    """Hodges-Lehmann estimate and interval from every difference, listed and sorted."""
+    differences = np.sort(np.subtract.outer(x, y).ravel())
+    m, n = x.size, y.size
+    _, ties = np.unique(np.concatenate((x, y)), return_counts=True)
+    variance = m * n / 12 * ((m + n + 1) - (ties**3 - ties).sum() / ((m + n) * (m + n - 1)))
+    k = math.floor(m * n / 2 - NormalDist().inv_cdf(0.5 + confidence / 2) * math.sqrt(variance))
+    k = min(max(k, 1), (m * n + 1) // 2)
+    return float(np.median(differences)), float(differences[k - 1]), float(differences[m * n - k])
+
+
+samples = st.builds(
+    lambda kind, seed, m, n, offset: _sample(kind, seed, m, n, offset),
+    st.sampled_from(["normal", "ties", "lognormal", "tiny"]),
+    st.integers(0, 2**32 - 1),
+    st.integers(2, 400),
+    st.integers(2, 400),
+    st.floats(-3, 3),
+)
+
+
+def _sample(kind: str, seed: int, m: int, n: int, offset: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    if kind == "normal":
+        x, y = rng.normal(offset, 1, m), rng.normal(0, 1, n)
+    elif kind == "ties":  # few distinct values: heavy ties
+        x, y = rng.integers(0, 4, m) + round(offset), rng.integers(0, 5, n).astype(float)
+    elif kind == "lognormal":  # latency-like
+        x, y = rng.lognormal(1 + offset / 10, 0.5, m), rng.lognormal(1, 0.5, n)
+    else:  # values whose differences round: the selection must agree with the rounded sums
+        x, y = rng.random(m) * 1e-9 + 1e6, rng.random(n) * 1e-9 + 1e6 + offset * 1e-10
+    return clean(x.astype(float))[0], clean(y.astype(float))[0]
+
+
+@settings(max_examples=120)
+@given(samples, st.sampled_from([0.9, 0.95, 0.98, 0.99]))
+def test_shift_matches_brute_force_and_scipy(pair, confidence):
+    x, y = pair
+    found = shift(x, y, confidence)
+    assert (found.estimate, found.low, found.high) == reference(x, y, confidence)
+    expected = mannwhitneyu(x, y, alternative="two-sided", method="asymptotic", use_continuity=True)
+    assert found.u == expected.statistic
+    if not math.isnan(expected.pvalue):  # scipy gives NaN when every value is tied; we say 1
+        assert found.p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_large_samples_use_the_selection_not_the_listing(monkeypatch):
+    """5,000 a side: 25 million differences, never built (the window is bounded), same answer as
+    a listing of them."""
+    rng = np.random.default_rng(7)
+    x, y = clean(rng.lognormal(1.1, 0.5, 5000))[0], clean(rng.lognormal(1, 0.5, 5000))[0]
+    biggest = []
+    values = judge_module._values
+
+    def watched(x_, z_, window, first, last):
+        if isinstance(window, tuple):
+            biggest.append(int((window[1] - window[0]).sum()))
+        return values(x_, z_, window, first, last)
+
+    monkeypatch.setattr(judge_module, "_values", watched)
+    found = shift(x, y)
+    assert max(biggest) <= judge_module._GATHER + 1
+    differences = np.subtract.outer(x, y).ravel()
+    assert found.estimate == float(np.median(differences))
+    assert found.low < found.estimate < found.high and found.low > 0
+
+
+def test_every_value_tied():
+    x = np.full(60, 5.0)
+    found = shift(x, x.copy())
+    assert found == (1800.0, 1.0, 0.0, 0.0, 0.0)
+
+
+def test_identical_samples_pass():
+    values = list(np.random.default_rng(1).lognormal(1, 0.5, 200))
+    entry = judge_metric("GET /json", values, values, Rule())
+    assert entry["result"] == PASS and entry["classification"] == "Pass"
+    assert entry["shift"] == 0.0 and entry["ci"][0] <= 0 <= entry["ci"][1]
+
+
+def test_shifted_samples_are_high_and_fail_beyond_critical():
+    rng = np.random.default_rng(2)
+    baseline = rng.lognormal(1, 0.3, 200)
+    entry = judge_metric("GET /slow", baseline * 3, baseline, Rule())
+    assert entry["classification"] == "High" and entry["result"] == FAIL
+    assert entry["effectSize"] == pytest.approx(3.0)
+    assert "critical_ratio 2" in entry["reason"]
+
+
+def test_significant_shift_between_allowed_and_critical_is_marginal():
+    rng = np.random.default_rng(3)
+    baseline = rng.lognormal(1, 0.1, 300)
+    entry = judge_metric("m", baseline * 1.5, baseline, Rule())
+    assert (entry["classification"], entry["result"]) == ("High", MARGINAL)
+    tolerated = judge_metric("m", baseline * 1.1, baseline, Rule())
+    assert (tolerated["classification"], tolerated["result"]) == ("High", PASS)
+    assert "within allowed" in tolerated["reason"]
+
+
+def test_direction_decides_which_way_is_bad():
+    rng = np.random.default_rng(4)
+    baseline = rng.lognormal(3, 0.1, 300)
+    lower = baseline / 3
+    assert judge_metric("rps", lower, baseline, Rule())["result"] == PASS  # latency down: good
+    assert judge_metric("rps", lower, baseline, Rule(direction="decrease"))["result"] == FAIL
+    assert judge_metric("rps", lower, baseline, Rule(direction="either"))["result"] == FAIL
+    assert judge_metric("rps", baseline * 3, baseline, Rule(direction="decrease"))["result"] == PASS
+
+
+def test_nan_is_dropped_and_counted():
+    values = [1.0, 2.0, float("nan"), 3.0] * 20
+    entry = judge_metric("m", values, [1.0, 2.0, 3.0] * 20, Rule())
+    assert entry["dropped"] == {"baseline": 0, "current": 20}
+    assert entry["current"]["count"] == 60 and entry["result"] == PASS
+
+
+def test_too_few_samples_is_inconclusive_never_pass():
+    entry = judge_metric("m", [1.0] * 49, [1.0] * 100, Rule())
+    assert entry["result"] == INCONCLUSIVE and "min_samples 50" in entry["reason"]
+    assert judge_metric("m", [1.0] * 10, [1.0] * 10, Rule(min_samples=10))["result"] == PASS
+
+
+def test_nodata_either_side():
+    assert judge_metric("m", None, [1.0] * 60, Rule())["result"] == NODATA
+    assert judge_metric("m", [float("nan")] * 60, [1.0] * 60, Rule())["result"] == NODATA
+    assert judge_metric("m", [1.0] * 60, None, Rule())["reason"] == "not in the baseline"
+
+
+def test_gates_are_absolute():
+    values = list(range(1, 101))
+    gates = (parse("p(95) < 90"), parse("avg < 1000"))
+    entry = judge_metric("m", values, values, Rule(gates=gates))
+    assert entry["result"] == FAIL and "p(95) < 90" in entry["reason"]
+    assert [g["ok"] for g in entry["gates"]] == [False, True]
+    assert entry["gates"][0]["value"] == pytest.approx(95.05)
+    # A breached gate fails even with too few samples to compare.
+    assert judge_metric("m", [500.0] * 5, [1.0] * 5, Rule(gates=(parse("max < 100"),)))["result"] == FAIL
+
+
+def _runs(**series):
+    return {name: list(values) for name, values in series.items()}
+
+
+def test_score_thresholds_and_critical():
+    rng = np.random.default_rng(5)
+    base = rng.lognormal(1, 0.1, 100)
+    baseline = {f"m{i}": base for i in range(20)}
+    current = {f"m{i}": base for i in range(20)}
+    assert judge(current, baseline, Rules())["result"] == PASS
+    current["m0"] = base * 3  # one of twenty: score 95
+    assert judge(current, baseline, Rules())["result"] == PASS
+    current["m1"] = base * 3  # score 90
+    result = judge(current, baseline, Rules())
+    assert (result["result"], result["score"]) == (MARGINAL, 90.0)
+    current.update({f"m{i}": base * 3 for i in range(2, 6)})  # score 70
+    assert judge(current, baseline, Rules())["result"] == FAIL
+    critical = Rules(parse_tables({"m0": {"critical": True}}, "pyproject.toml"))
+    one_bad = {**baseline, "m0": base * 3}
+    result = judge(one_bad, baseline, critical)
+    assert result["result"] == FAIL and "critical metric failed: m0" in result["reason"]
+    assert judge(one_bad, baseline, Rules(), scores=Scores(96, 75))["result"] == MARGINAL
+
+
+def test_missing_metrics():
+    base = list(np.random.default_rng(6).lognormal(1, 0.1, 100))
+    baseline = {"a": base, "b": base, "c": base}
+    assert judge({"a": base, "b": base}, baseline, Rules())["result"] == PASS  # 1 of 3 missing
+    result = judge({"a": base}, baseline, Rules())
+    assert result["result"] == NODATA and "2 of 3" in result["reason"]
+    must = Rules(parse_tables({"c": {"must_have_data": True}}, "pyproject.toml"))
+    assert judge({"a": base, "b": base}, baseline, must)["result"] == FAIL
+    # New metrics are reported, not counted as missing.
+    result = judge({"a": base, "b": base, "c": base, "new": base}, baseline, Rules())
+    assert result["result"] == PASS and result["metrics"][-1]["result"] == NODATA
+    assert judge({"a": base[:10]}, {"a": base}, Rules())["result"] == INCONCLUSIVE
+
+
+def test_rules_merge_in_order():
+    rules = Rules(
+        parse_tables({"GET /*": {"allowed": 1.5, "min_samples": 20}}, "baseline.json", "rules"),
+        parse_tables({"GET /orders*": {"allowed": 1.1, "critical": True, "gates": ["p(95) < 800"]}}, "pyproject.toml"),
+    )
+    assert rules("GET /json") == Rule(allowed=1.5, min_samples=20)
+    orders = rules("GET /orders/1")
+    assert (orders.allowed, orders.min_samples, orders.critical) == (1.1, 20, True)
+    assert [g.expression for g in orders.gates] == ["p(95) < 800"]
+    assert rules("load /get rps").direction == "decrease"  # built in
+    assert rules("checkout total") == Rule()
+
+
+@pytest.mark.parametrize(
+    ("tables", "field", "fragment"),
+    [
+        ({"x": {"direction": "up"}}, '."x".direction', "increase, decrease, either"),
+        ({"x": {"allowed": 0.5}}, '."x".allowed', "ratio >= 1"),
+        ({"x": {"allowed": "big"}}, '."x".allowed', "ratio >= 1"),
+        ({"x": {"min_samples": 1.5}}, '."x".min_samples', "whole number"),
+        ({"x": {"critical": "yes"}}, '."x".critical', "true or false"),
+        ({"x": {"gates": ["p95 < 3"]}}, '."x".gates', "'p95 < 3' is not METRIC"),
+        ({"x": {"gates": ["rps > 3"]}}, '."x".gates', "without {name:...}"),
+        ({"x": {"gates": ["avg{name:/a} < 3"]}}, '."x".gates', "without {name:...}"),
+        ({"x": {"weight": -1}}, '."x".weight', "weight >= 0"),
+        ({"x": {"alowed": 2}}, '."x".alowed', "unknown field"),
+        ({"x": 3}, '."x"', "expected a table"),
+    ],
+)
+def test_bad_rules_name_the_field(tables, field, fragment):
+    with pytest.raises(ConfigError) as info:
+        parse_tables(tables, "pyproject.toml")
+    assert info.value.where == "pyproject.toml"
+    assert info.value.field == "tool.pytest_staging.metrics" + field
+    assert fragment in info.value.problem
+
+
+def _file(tmp_path, **series):
+    data = build(
+        series=series,
+        units={name: "ms" for name in series},
+        target={"name": "staging", "url": "http://127.0.0.1:1", "environment": "staging"},
+        release="1.0",
+        decision="PROMOTE",
+        profiles=[],
+        tools={"python": "3"},
+        created="2026-11-26T00:00:00.000000Z",
+    )
+    path = tmp_path / "baseline.json"
+    path.write_bytes(data)
+    return path
+
+
+def test_baseline_file_round_trip(tmp_path):
+    path = _file(tmp_path, **{"GET /json": [1.0, 2.5, float("nan")], "x": [3.0]})
+    baseline = load(path)
+    assert baseline.series["GET /json"][:2] == [1.0, 2.5] and math.isnan(baseline.series["GET /json"][2])
+    assert baseline.units == {"GET /json": "ms", "x": "ms"}
+    assert baseline.release == "1.0" and baseline.digest.startswith("sha256:")
+    assert json.loads(path.read_text())["metrics"]["GET /json"]["values"][2] is None
+    same = {"name": "staging", "url": "http://127.0.0.1:1"}
+    assert mismatches(baseline, same, []) == []
+    assert "target differs" in mismatches(baseline, {"name": "prod", "url": "https://x"}, [])[0]
+    assert "load profile differs" in mismatches(baseline, same, [{"users": 5}])[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "field", "fragment"),
+    [
+        ("{not json", "", "invalid JSON"),
+        ('{"format": "other"}', "format", "not a baseline file"),
+        (f'{{"format": "{FORMAT}", "version": 9}}', "version", "not supported"),
+        (f'{{"format": "{FORMAT}", "version": 1}}', "metrics", "expected an object"),
+        (f'{{"format": "{FORMAT}", "version": 1, "metrics": {{"m": {{"values": ["a"]}}}}}}', 'metrics."m".values', "list of numbers"),
+        (f'{{"format": "{FORMAT}", "version": 1, "metrics": {{}}, "rules": {{"m": {{"allowed": 0}}}}}}', 'rules."m".allowed', "ratio"),
+    ],
+)
+def test_bad_baseline_file(tmp_path, content, field, fragment):
+    path = tmp_path / "b.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load(path, "b.json")
+    assert (info.value.where, info.value.field) == ("b.json", field)
+    assert fragment in info.value.problem
+
+
+def test_collect_series_from_records():
+    record = TestRecord("t::a", "smoke")
+    record.add_metric("GET /json", 3.0, "ms")
+    record.add_metric("GET /json", 4.0, "ms")
+    load_run = {
+        "profile": {"users": 5},
+        "series": [
+            {"t": t, "endpoints": {"/get": {"requests": 10 * t, "failures": t, "p50": 2.0, "p95": None}}} for t in range(1, 6)
+        ],
+    }
+    other = TestRecord("t::b", "load", load_runs=[load_run])
+    series, units = collect([record, other])
+    assert series["GET /json"] == [3.0, 4.0] and units["GET /json"] == "ms"
+    assert series["load /get rps"] == [20.0, 30.0, 40.0]  # first and last second left out
+    assert series["load /get fail_ratio"] == [0.1, 0.1, 0.1]
+    assert "load /get p95" not in series and units["load /get rps"] == "1/s"
