@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -76,6 +78,10 @@ def test_save_then_compare_same_slower_and_too_few(checkout, pytester):
     assert checkout_metric["classification"] == "High" and checkout_metric["shift"] > 150
     assert checkout_metric["ci"][0] > 150 and checkout_metric["current"]["median"] > 200
     slower.stdout.fnmatch_lines(["*✗*GET /checkout*FAIL (High: x*>= critical_ratio 20)"])
+    shown = subprocess.run(
+        [sys.executable, "-m", "pytest_staging", "show", VERDICT, "--format", "markdown"], cwd=pytester.path, capture_output=True, text=True
+    )
+    assert "**Baseline** FAIL" in shown.stdout and "| ✗ | GET /checkout |" in shown.stdout, shown.stdout + shown.stderr
 
     few = checkout("/delay/0", 10, "--staging-baseline=baseline.json")
     assert few.ret == EXIT_NOT_PROMOTED
