@@ -21,11 +21,12 @@ status=0
            --staging-target="$STAGING_HTTPBIN_URL" --staging-release=httpbin-0.10.4 \
            --staging-signing-key=.demo/signing.key \
            --staging-artifact-file=.venv-httpbin/staging-requirements.txt \
-           --staging-verdict='"$verdict"' "$@"' demo "$@" || status=$?
+           --staging-verdict='"$verdict"' --staging-report=.demo/staging-report.html "$@"' demo "$@" || status=$?
 
 echo
 echo "== the verdict, as release tooling sees it =="
 .venv/bin/pytest-staging show "$verdict" --key .demo/signing.pub
+echo "HTML report: .demo/staging-report.html"
 echo
 echo "release tooling promotes only if this succeeds:"
 echo "  .venv/bin/pytest-staging verify $verdict --key .demo/signing.pub --expect PROMOTE"

@@ -110,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("--owner", default="TODO-owner", help="owner for the suggested entries")
     suggest.add_argument("--days", type=int, default=30, help="until = today + DAYS (default 30)")
 
+    report = commands.add_parser(
+        "report",
+        help="render a verdict as one self-contained HTML file",
+        description="Render the verdict alone into an HTML report (no network, no script): decision and reasons, "
+        "signature status, tiers, failing, flaky and quarantined tests, baseline metrics with charts, load runs, SLIs.",
+    )
+    report.add_argument("file", metavar="VERDICT")
+    report.add_argument("--html", required=True, metavar="OUT", help="where to write the HTML report")
+    report.add_argument("--key", metavar="PUB", help="verify the signature with this public key and show the result")
+    report.add_argument(
+        "--trace-url", metavar="TEMPLATE", help="link the trace id, e.g. https://tracing.example/trace/{trace_id}"
+    )
+
     show = commands.add_parser("show", help="print a human summary of a verdict")
     show.add_argument("file", metavar="FILE")
     show.add_argument("--format", choices=("text", "markdown"), default="text")
@@ -133,7 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        commands = {"keygen": cmd_keygen, "verify": cmd_verify, "show": cmd_show, "quarantine": cmd_quarantine, "load-worker": cmd_load_worker}
+        commands = {
+            "keygen": cmd_keygen,
+            "verify": cmd_verify,
+            "show": cmd_show,
+            "report": cmd_report,
+            "quarantine": cmd_quarantine,
+            "load-worker": cmd_load_worker,
+        }
         return commands[args.command](args)
     except ConfigError as exc:
         print(f"pytest-staging {args.command}: {exc.where}: {exc.problem}", file=sys.stderr)
@@ -253,23 +273,41 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def statement_and_signature(path: str, key_path: str | None) -> tuple[dict[str, Any], tuple[str, str]]:
+    """The statement, and the signature's status (``verified`` | ``failed`` | ``unchecked`` |
+    ``unsigned``) with words for people. A statement whose signature fails is still shown."""
+    status = None
+    if key_path:
+        try:
+            statement, key = verified_statement(path, key_path)
+            return statement, ("verified", f"verified with key {key[:16]}…")
+        except Failed as exc:
+            status = ("failed", f"NOT VERIFIED: {exc}")
+    document = _envelope(path)
+    statement = _payload_statement(path, document)
+    if status is None:
+        status = ("unchecked", "signed, not checked (pass --key)") if document.get("signatures") else ("unsigned", "UNSIGNED")
+    return statement, status
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report.html import render
+    from .verdict.files import write_atomic
+
+    statement, signature = statement_and_signature(args.file, args.key)
+    out = Path(args.html)
+    try:
+        write_atomic(out, render(statement, signature=signature, trace_url=args.trace_url).encode("utf-8"))
+    except OSError as exc:
+        raise Failed(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out}: {statement['predicate']['decision']}; signature {signature[1]}")
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from .report.text import baseline_lines, flaky_quarantine_lines, markdown, summary_lines
 
-    signature = None
-    if args.key:
-        try:
-            statement, key = verified_statement(args.file, args.key)
-            signature = f"verified with key {key[:16]}…"
-        except Failed as exc:
-            signature = f"NOT VERIFIED: {exc}"
-            statement = None
-    else:
-        statement = None
-    if statement is None:
-        document = _envelope(args.file)
-        statement = _payload_statement(args.file, document)
-        signature = signature or ("signed, not checked (pass --key)" if document.get("signatures") else "UNSIGNED")
+    statement, (_, signature) = statement_and_signature(args.file, args.key)
     if args.format == "markdown":
         sys.stdout.write(markdown(statement, signature=signature))
     else:

@@ -61,6 +61,13 @@ class Settings:
     load: Any = None
     #: --staging-baseline / --staging-save-baseline and their ini keys (None when neither is used).
     baseline: BaselineSettings | None = None
+    #: --staging-report: the HTML report written after the verdict (controller only).
+    report_path: Path | None = None
+    #: Where the Markdown summary goes: --staging-summary and/or $GITHUB_STEP_SUMMARY (appended).
+    summary_path: Path | None = None
+    step_summary_path: Path | None = None
+    #: ini staging_trace_url: a link template with {trace_id}.
+    trace_url: str | None = None
 
     def policy_fields(self) -> dict[str, Any]:
         """The gate settings recorded (with their digest) in the verdict's ``policy``."""
@@ -227,12 +234,25 @@ def add_options(parser: pytest.Parser) -> None:
         "baseline file; the result gates the verdict. Ini staging_baseline.",
     )
     group.addoption(
+        "--staging-report",
+        metavar="PATH",
+        help="write a self-contained HTML report of the verdict to PATH at the end of the run "
+        "(the same as `pytest-staging report VERDICT --html PATH`).",
+    )
+    group.addoption(
+        "--staging-summary",
+        metavar="PATH",
+        help="write the verdict's Markdown summary to PATH; with GITHUB_STEP_SUMMARY set it is also "
+        "appended there (the GitHub Actions job summary).",
+    )
+    group.addoption(
         "--staging-save-baseline",
         metavar="PATH",
         help="write this run's metric series to PATH as a baseline for later runs.",
     )
     parser.addini("staging_target", "default staging target (name or URL)", default="")
     parser.addini("staging_baseline", "baseline file to compare with (see --staging-baseline)", default="")
+    parser.addini("staging_trace_url", "link template for trace ids in reports, e.g. https://tracing.example/trace/{trace_id}", default="")
     parser.addini(
         "staging_baseline_strict",
         "a baseline from another target or load profile holds the release instead of warning",
@@ -359,6 +379,10 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     trace_parent, warnings = _telemetry(config, environ)
     load = _load_distribution(config)
     baseline = _baseline(config, controller)
+    here = Path(config.invocation_params.dir)
+    report = config.option.staging_report
+    summary = config.option.staging_summary
+    step_summary = environ.get("GITHUB_STEP_SUMMARY")
     return Settings(
         target=dataclasses.replace(target, release=release),
         selected_tiers=selected,
@@ -382,6 +406,10 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         warnings=warnings,
         load=load,
         baseline=baseline,
+        report_path=here / report if report and controller else None,
+        summary_path=here / summary if summary and controller else None,
+        step_summary_path=Path(step_summary) if step_summary and controller else None,
+        trace_url=_trace_url(config),
     )
 
 
@@ -420,6 +448,17 @@ def _load_distribution(config: pytest.Config) -> Any:
         if wait <= 0:
             raise ConfigError("--staging-load-worker-wait", "", f"expected seconds > 0, got {option.staging_load_worker_wait!r}")
     return Distribution(processes=processes, workers=workers, worker_wait=wait, master_bind_host=host, master_bind_port=port)
+
+
+def _trace_url(config: pytest.Config) -> str | None:
+    template = str(config.getini("staging_trace_url")).strip()
+    if not template:
+        return None
+    if "{trace_id}" not in template or not template.startswith(("http://", "https://")):
+        raise ConfigError(
+            _ini_source(config), "staging_trace_url", f"{template!r} is not an http(s) URL with {{trace_id}} in it, e.g. https://tracing.example/trace/{{trace_id}}"
+        )
+    return template
 
 
 def _choice(config: pytest.Config, name: str, choices: tuple[str, ...]) -> str:

@@ -77,6 +77,8 @@ class Gate:
         self.issued: Any = None
         #: (path, metrics) of the baseline this run saved (--staging-save-baseline).
         self.saved_baseline: tuple[Path, int] | None = None
+        #: (what, path, error or None) of each report written at the end.
+        self.reports_written: list[tuple[str, Path, str | None]] = []
         self.telemetry: Any = None  # a telemetry.Telemetry when a tracer provider is in play
         self._crash_log: tiers.SharedLog | None = None
         if self.role == "main":
@@ -514,7 +516,62 @@ class Gate:
         self.issued = self._issue(decision, policy, preflight)
         if baseline is not None and baseline.save_path is not None:
             self._save_baseline(baseline.save_path, decision.decision)
+        self._reports()
         return decision
+
+    def _reports(self) -> None:
+        """--staging-report (HTML), --staging-summary and $GITHUB_STEP_SUMMARY (Markdown). A report
+        that cannot be written is a line in the summary, never a lost verdict."""
+        settings = self.settings
+        if not (settings.report_path or settings.summary_path or settings.step_summary_path):
+            return
+        from .report.text import markdown
+        from .verdict.files import write_atomic
+
+        statement, signature = self._written_verdict()
+        outputs: list[tuple[str, Path, bytes, bool]] = []  # what, where, bytes, append?
+        if settings.report_path:
+            from .report.html import render
+
+            html = render(statement, signature=signature, trace_url=settings.trace_url)
+            outputs.append(("report", settings.report_path, html.encode("utf-8"), False))
+        text = markdown(statement, signature=signature[1], trace_url=settings.trace_url).encode("utf-8")
+        if settings.summary_path:
+            outputs.append(("summary", settings.summary_path, text, False))
+        if settings.step_summary_path:  # GitHub Actions collects every step's lines: append
+            outputs.append(("job summary", settings.step_summary_path, text, True))
+        written: list[tuple[str, Path, str | None]] = []
+        for what, path, data, append in outputs:
+            try:
+                if append:
+                    with path.open("ab") as handle:
+                        handle.write(data)
+                else:
+                    write_atomic(path, data)
+                written.append((what, path, None))
+            except OSError as exc:
+                written.append((what, path, exc.strerror or str(exc)))
+        self.reports_written = written
+
+    def _written_verdict(self) -> tuple[dict[str, Any], tuple[str, str]]:
+        """The verdict file as written (reports render from it alone), and its signature checked
+        with the public half of the signing key."""
+        import base64
+        import json
+
+        from .verdict.dsse import VerificationError, verify
+
+        document = json.loads(self.issued.path.read_bytes())
+        key = self.settings.signing_key
+        if key is None:
+            status = "unsigned", "UNSIGNED: no signing key, it will not verify"
+        else:
+            try:
+                verify(document, key.public_key())
+                status = "verified", f"verified with the gate's key {self.issued.keyid[:16]}…"
+            except VerificationError as exc:
+                status = "failed", f"NOT VERIFIED: {exc}"
+        return json.loads(base64.b64decode(document["payload"])), status
 
     def _judge(self, baseline: Any) -> dict[str, Any]:
         """This run's series against the baseline's: the verdict's ``baseline`` section."""
@@ -616,6 +673,11 @@ class Gate:
         if self.saved_baseline is not None:
             saved, count = self.saved_baseline
             terminalreporter.write_line(f"baseline saved: {self._shown_path(saved)} ({count} metric{'' if count == 1 else 's'})")
+        for what, written, error in self.reports_written:
+            if error is None:
+                terminalreporter.write_line(f"{what}: {self._shown_path(written)}")
+            else:
+                terminalreporter.write_line(f"{what}: could not write {self._shown_path(written)}: {error}", red=True)
 
     def _shown_path(self, path: Path) -> Path:
         here = self.config.invocation_params.dir

@@ -37,6 +37,7 @@ def usage_error() -> type[Usage]:
 @pytest.fixture
 def staging_env(monkeypatch):
     """No staging setting leaks in from the environment running the tests."""
-    for name in ("STAGING_TARGET", "STAGING_RELEASE", "STAGING_SIGNING_KEY", "TRACEPARENT", "OTEL_TRACES_EXPORTER"):
+    names = ("STAGING_TARGET", "STAGING_RELEASE", "STAGING_SIGNING_KEY", "TRACEPARENT", "OTEL_TRACES_EXPORTER", "GITHUB_STEP_SUMMARY")
+    for name in names:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch

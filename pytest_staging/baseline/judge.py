@@ -191,15 +191,16 @@ def percentile(values: np.ndarray, q: float) -> float | None:
     return float(np.percentile(values, q)) if values.size else None
 
 
+#: Percentiles kept per side: the table shows median and p95, a report draws the distribution.
+QUANTILES = {"min": 0, "p5": 5, "p25": 25, "median": 50, "p75": 75, "p95": 95, "max": 100}
+
+
 def summary(values: np.ndarray) -> dict[str, Any]:
+    """Count, mean and the :data:`QUANTILES` of sorted finite values (None each when empty)."""
     if not values.size:
-        return {"count": 0, "mean": None, "median": None, "p95": None}
-    return {
-        "count": int(values.size),
-        "mean": float(values.mean()),
-        "median": percentile(values, 50),
-        "p95": percentile(values, 95),
-    }
+        return {"count": 0, "mean": None, **dict.fromkeys(QUANTILES)}
+    found = np.percentile(values, list(QUANTILES.values()))
+    return {"count": int(values.size), "mean": float(values.mean()), **{k: float(v) for k, v in zip(QUANTILES, found)}}
 
 
 def gate_value(gate: Threshold, values: np.ndarray) -> float | None:

@@ -144,7 +144,7 @@ def flaky_quarantine_lines(statement: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(statement: dict[str, Any], *, signature: str | None = None) -> str:
+def markdown(statement: dict[str, Any], *, signature: str | None = None, trace_url: str | None = None) -> str:
     """A GitHub-flavoured Markdown summary (``pytest-staging show --format markdown``)."""
     predicate = statement["predicate"]
     icon = {"PROMOTE": "✅", "HOLD": "⏸️", "REJECT": "❌"}[predicate["decision"]]
@@ -154,11 +154,15 @@ def markdown(statement: dict[str, Any], *, signature: str | None = None) -> str:
     out += [f"- {_md(reason)}" for reason in predicate["reasons"]]
     out += [
         "",
-        f"**Target** `{_md(target.get('name', '?'))}` ({_md(target.get('url', '?'))}), "
-        f"environment {_md(target.get('environment', '?'))} · **Release** `{_md(release.get('id') or release.get('deployedVersion') or 'unknown')}`",
+        f"- **Target** `{_md(target.get('name', '?'))}` ({_md(target.get('url', '?'))}), "
+        f"environment {_md(target.get('environment', '?'))}",
+        f"- **Release** `{_md(release.get('id') or release.get('deployedVersion') or 'unknown')}`",
     ]
     if signature:
-        out.append(f"**Signature** {signature}")
+        out.append(f"- **Signature** {_md(signature)}")
+    trace_id = predicate.get("traceId")
+    if trace_id:
+        out.append(f"- **Trace** [{trace_id}]({trace_url.replace('{trace_id}', trace_id)})" if trace_url else f"- **Trace** `{trace_id}`")
     out += ["", "| tier | result | required | tests |", "| --- | --- | --- | --- |"]
     for tier in TIERS:
         entry = predicate["tiers"][tier]
@@ -174,6 +178,21 @@ def markdown(statement: dict[str, Any], *, signature: str | None = None) -> str:
         out += ["", "| failing test | tier | outcome | error |", "| --- | --- | --- | --- |"]
         for test in failing:
             out.append(f"| `{_md(test['nodeid'])}` | {test['tier']} | {test['outcome']} | {_md(test.get('error') or '')} |")
+    if predicate.get("flaky"):
+        out += ["", "| flaky test | attempts |", "| --- | --- |"]
+        out += [f"| `{_md(t['nodeid'])}` | {_md(_attempts(t))} |" for t in predicate["flaky"]]
+    quarantined = (predicate.get("quarantine") or {}).get("tests") or []
+    if quarantined:
+        out += ["", "| quarantined test | outcome | owner | until | reason |", "| --- | --- | --- | --- | --- |"]
+        out += [
+            f"| `{_md(t['nodeid'])}` | {t['outcome']} | {_md(t['quarantine']['owner'])} | {t['quarantine']['until']} | {_md(t['quarantine']['reason'])} |"
+            for t in quarantined
+        ]
+    for run in (predicate.get("load") or {}).get("runs", []):
+        total = run["total"]
+        marks = ", ".join(f"{'✓' if t['ok'] else '✗'} `{_md(t['expression'])}`" for t in run["thresholds"])
+        out += ["", f"**Load** `{_md(run['test'])}`: {total['requests']} requests, {total['rps']:.1f} rps, p95 {total['p95']} ms, "
+                f"{total['failures']} failed" + (f"; {marks}" if marks else "")]
     out += ["", f"Verified {predicate['timeVerified']} by pytest-staging {predicate['verifier']['versions'].get('pytest-staging', '?')}."]
     return "\n".join(out) + "\n"
 

@@ -1,0 +1,378 @@
+"""A self-contained HTML promotion report, rendered from a verdict statement alone. Pure.
+
+One file: inline CSS (light and dark, print), inline SVG charts, no script, nothing fetched, so
+it opens from an artifact store or an e-mail. Everything is escaped; every chart has a text
+alternative and the tables carry the same numbers, so it reads without colour or images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import Any
+
+from ..tiers import TIERS
+from .text import MARKS, tier_counts
+
+#: How the decision is shown: symbol and CSS class (the word itself is always written out).
+DECISIONS = {"PROMOTE": ("✔", "promote"), "HOLD": ("⏸", "hold"), "REJECT": ("✘", "reject")}
+#: Line styles for chart series: distinguishable without colour (dash patterns) as well as with.
+STYLES = (("var(--c1)", ""), ("var(--c2)", "6 3"), ("var(--c3)", "2 3"), ("var(--c4)", "8 3 2 3"), ("var(--c5)", "1 5"))
+
+CSS = """
+:root { color-scheme: light dark; --fg: #1b1f24; --bg: #ffffff; --muted: #57606a; --line: #d0d7de;
+  --panel: #f6f8fa; --promote: #1a7f37; --hold: #9a6700; --reject: #cf222e;
+  --c1: #0969da; --c2: #bf3989; --c3: #1a7f37; --c4: #9a6700; --c5: #6e7781; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e6edf3; --bg: #0d1117; --muted: #9198a1; --line: #3d444d; --panel: #151b23;
+    --promote: #3fb950; --hold: #d29922; --reject: #f85149;
+    --c1: #4493f8; --c2: #db61a2; --c3: #3fb950; --c4: #d29922; --c5: #9198a1; } }
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
+  background: var(--bg); margin: 0 auto; max-width: 70rem; padding: 1.5rem; }
+h1 { font-size: 1.3rem; margin: 0 0 .3rem; } h2 { font-size: 1.1rem; margin: 2rem 0 .6rem;
+  border-bottom: 1px solid var(--line); padding-bottom: .2rem; }
+.banner { border: 3px solid currentColor; border-radius: 8px; padding: 1rem 1.2rem; margin: 1rem 0; }
+.banner.promote { color: var(--promote); } .banner.hold { color: var(--hold); } .banner.reject { color: var(--reject); }
+.banner .decision { font-size: 2rem; font-weight: 700; letter-spacing: .04em; }
+.banner ul { color: var(--fg); margin: .4rem 0 0; padding-left: 1.2rem; }
+.signature { display: inline-block; margin-top: .6rem; padding: .2rem .6rem; border-radius: 4px;
+  border: 2px solid currentColor; font-weight: 600; color: var(--fg); }
+.signature.verified { color: var(--promote); } .signature.failed, .signature.unsigned { color: var(--reject); }
+table { border-collapse: collapse; width: 100%; margin: .4rem 0 1rem; font-size: .92rem; }
+caption { text-align: left; font-weight: 600; padding: .3rem 0; }
+th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left; vertical-align: top; }
+th { background: var(--panel); } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88em; overflow-wrap: break-word; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .4rem 0; }
+dt { color: var(--muted); } dd { margin: 0; }
+.muted { color: var(--muted); } .charts { display: flex; flex-wrap: wrap; gap: 1rem; }
+figure { margin: 0; } figcaption { font-size: .85rem; color: var(--muted); }
+svg text { fill: var(--fg); font: 11px system-ui, sans-serif; } svg .axis { stroke: var(--line); }
+a { color: var(--c1); }
+@media print { body { max-width: none; padding: 0; font-size: 11pt; } h2 { break-after: avoid; }
+  table, figure { break-inside: avoid; } a { color: inherit; } }
+"""
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
+
+
+def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()) -> str:
+    """A table; cells are HTML already (escape before), ``numeric`` columns right-aligned."""
+    out = [f"<table><caption>{_e(caption)}</caption><thead><tr>"]
+    out += [f'<th scope="col">{_e(h)}</th>' for h in head]
+    out.append("</tr></thead><tbody>")
+    for row in rows:
+        cells = [f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row)]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def render(statement: dict[str, Any], *, signature: tuple[str, str] | None = None, trace_url: str | None = None) -> str:
+    """The whole page. ``signature``: (``verified`` | ``failed`` | ``unsigned`` | ``unchecked``,
+    words shown); ``trace_url``: a template with ``{trace_id}`` that makes the trace id a link."""
+    predicate = statement["predicate"]
+    decision = predicate["decision"]
+    symbol, css = DECISIONS.get(decision, ("?", "hold"))
+    target = predicate.get("target") or {}
+    release = predicate.get("release") or {}
+    title = f"Staging gate: {decision} · {target.get('name', '?')} · release {release.get('id') or 'unknown'}"
+    body = [
+        f'<header><h1>{_e(title)}</h1><p class="muted">Verified {_e(predicate.get("timeVerified"))} by pytest-staging '
+        f'{_e(predicate.get("verifier", {}).get("versions", {}).get("pytest-staging", "?"))}</p></header>',
+        "<main>",
+        _banner(predicate, symbol, css, signature),
+        _identity(statement, trace_url),
+        _tiers(predicate),
+        _failing(predicate),
+        _flaky(predicate),
+        _quarantine(predicate),
+        _baseline(predicate),
+        _load(predicate),
+        _sli(predicate),
+        "</main>",
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="color-scheme" content="light dark">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>" + "\n".join(part for part in body if part) + "</body></html>\n"
+    )
+
+
+def _banner(predicate: dict[str, Any], symbol: str, css: str, signature: tuple[str, str] | None) -> str:
+    reasons = "".join(f"<li>{_e(reason)}</li>" for reason in predicate["reasons"])
+    sig = ""
+    if signature is not None:
+        status, words = signature
+        sig = f'<p class="signature {_e(status)}" id="signature">Signature: {_e(words)}</p>'
+    return (
+        f'<section class="banner {css}" aria-labelledby="decision"><div class="decision" id="decision">'
+        f'<span aria-hidden="true">{symbol}</span> {_e(predicate["decision"])}</div>'
+        f"<ul>{reasons}</ul>{sig}</section>"
+    )
+
+
+def _identity(statement: dict[str, Any], trace_url: str | None) -> str:
+    predicate = statement["predicate"]
+    target = predicate.get("target") or {}
+    release = predicate.get("release") or {}
+    session = predicate.get("session") or {}
+    rows = [
+        ("Release", f"<code>{_e(release.get('id') or 'unknown')}</code>"
+         + (f" (deployed version <code>{_e(release['deployedVersion'])}</code>)" if release.get("deployedVersion") else "")),
+        ("Target", f"{_e(target.get('name'))} — <code>{_e(target.get('url'))}</code>, environment {_e(target.get('environment'))}"
+         + (" (sensitive)" if target.get("sensitive") else "")),
+    ]
+    rows += [("Subject", f"<code>{_e(s['name'])}@sha256:{_e(s['digest']['sha256'])}</code>") for s in statement.get("subject", [])]
+    rows.append(("Session", f"{_e(session.get('start'))} → {_e(session.get('end'))}, {_num(session.get('durationSeconds'))} s, "
+                 f"exit status {_e(session.get('exitStatus'))}, xdist workers {_e(session.get('xdistWorkers'))}"))
+    trace_id = predicate.get("traceId")
+    if trace_id:
+        shown = f"<code>{_e(trace_id)}</code>"
+        if trace_url:
+            shown = f'<a href="{_e(trace_url.replace("{trace_id}", trace_id))}">{shown}</a>'
+        rows.append(("Trace", shown))
+    items = "".join(f"<dt>{_e(name)}</dt><dd>{value}</dd>" for name, value in rows)
+    return f'<section aria-labelledby="identity"><h2 id="identity">Release identity</h2><dl>{items}</dl></section>'
+
+
+def _tiers(predicate: dict[str, Any]) -> str:
+    rows = []
+    for tier in TIERS:
+        entry = predicate["tiers"][tier]
+        rows.append((_e(tier), _e(entry["result"]), "required" if entry["required"] else "optional", _e(tier_counts(entry)), _num(entry.get("duration"))))
+    table = _table("Tests per tier, in the order they ran", ("tier", "result", "required", "tests", "seconds"), rows, numeric=(4,))
+    return f'<section aria-labelledby="tiers"><h2 id="tiers">Tiers</h2>{table}</section>'
+
+
+def _failing(predicate: dict[str, Any]) -> str:
+    failing = [t for t in predicate["tests"] if t["outcome"] in ("failed", "error", "crashed")]
+    if not failing:
+        return ""
+    rows = [
+        (
+            f"<code>{_e(t['nodeid'])}</code>",
+            _e(t["tier"]),
+            _e(t["outcome"]) + (" (quarantined)" if (t.get("quarantine") or {}).get("status") == "active" else ""),
+            _e(t.get("error") or ""),
+            f"<code>{_e(t.get('correlationId') or '')}</code>",
+        )
+        for t in failing
+    ]
+    table = _table(f"{len(failing)} failing test(s)", ("test", "tier", "outcome", "error", "correlation id"), rows)
+    return f'<section aria-labelledby="failing"><h2 id="failing">Failing tests</h2>{table}</section>'
+
+
+def _attempts(test: dict[str, Any]) -> str:
+    items = "".join(
+        f"<li>{_e(a['outcome'])} in {_num(a['duration'])} s" + (f": {_e(a['error'])}" if a.get("error") else "") + "</li>"
+        for a in test["attempts"]
+    )
+    return f"<ol>{items}</ol>"
+
+
+def _flaky(predicate: dict[str, Any]) -> str:
+    flaky = predicate.get("flaky") or []
+    if not flaky:
+        return ""
+    rows = [(f"<code>{_e(t['nodeid'])}</code>", _e(t["tier"]), _attempts(t)) for t in flaky]
+    table = _table(f"{len(flaky)} test(s) failed, then passed on a re-run", ("test", "tier", "attempts"), rows)
+    return f'<section aria-labelledby="flaky"><h2 id="flaky">Flaky tests</h2>{table}</section>'
+
+
+def _quarantine(predicate: dict[str, Any]) -> str:
+    quarantine = predicate.get("quarantine") or {}
+    tests, expired, stale = quarantine.get("tests") or [], quarantine.get("expired") or [], quarantine.get("stale") or []
+    if not (tests or expired or stale):
+        return ""
+    parts = []
+    if tests:
+        rows = [
+            (
+                f"<code>{_e(t['nodeid'])}</code>",
+                _e(t["outcome"]),
+                _e(t["quarantine"]["status"]),
+                _e(t["quarantine"]["owner"]),
+                _e(t["quarantine"]["until"]),
+                _e(t["quarantine"].get("ticket") or ""),
+                _e(t["quarantine"]["reason"]),
+            )
+            for t in tests
+        ]
+        parts.append(_table("Quarantined tests (they ran; an active entry keeps a failure from blocking)",
+                            ("test", "outcome", "entry", "owner", "until", "ticket", "reason"), rows))
+    if expired:
+        rows = [(f"<code>{_e(e['test'])}</code>", _e(e["owner"]), _e(e["until"]), _e(e.get("source"))) for e in expired]
+        parts.append(_table("Expired entries: these tests block again", ("test", "owner", "until", "source"), rows))
+    if stale:
+        rows = [(f"<code>{_e(e['test'])}</code>", _e(e["owner"]), _e(e["until"]), _e(e.get("source"))) for e in stale]
+        parts.append(_table("Stale entries: they match no collected test", ("test", "owner", "until", "source"), rows))
+    return f'<section aria-labelledby="quarantine"><h2 id="quarantine">Quarantine</h2>{"".join(parts)}</section>'
+
+
+def _baseline(predicate: dict[str, Any]) -> str:
+    baseline = predicate.get("baseline")
+    if not baseline:
+        return ""
+    level = f"{baseline['confidence'] * 100:g}%"
+    head = (
+        f"<p><strong>{_e(baseline['result'])}</strong> — {_e(baseline['reason'])}; against <code>{_e(baseline['file'])}</code> "
+        f"(release {_e(baseline.get('release') or 'unknown')}, {_e(baseline.get('created') or 'undated')}, "
+        f"<code>{_e(baseline['digest'])}</code>)</p>"
+    )
+    warnings = "".join(f"<p><strong>Warning:</strong> {_e(text)}</p>" for text in baseline.get("mismatches", []))
+    rows = []
+    for metric in baseline["metrics"]:
+        unit = metric.get("unit") or ""
+        then, now = metric["baseline"], metric["current"]
+        shift = "–"
+        if metric.get("shift") is not None:
+            shift = f"{_num(metric['shift'])} [{_num(metric['ci'][0])}, {_num(metric['ci'][1])}]"
+        rows.append(
+            (
+                f'<span aria-hidden="true">{MARKS.get(metric["result"], "?")}</span> {_e(metric["result"])}',
+                f"<code>{_e(metric['name'])}</code>" + (f" <span class='muted'>({_e(unit)})</span>" if unit else ""),
+                f"{_num(then['median'])} / {_num(then['p95'])} <span class='muted'>n={_num(then['count'])}</span>",
+                f"{_num(now['median'])} / {_num(now['p95'])} <span class='muted'>n={_num(now['count'])}</span>",
+                _e(shift),
+                _e(metric["reason"]),
+                _distribution_chart(metric),
+            )
+        )
+    table = _table(
+        f"Every metric: baseline against this run (median / p95; shift = Hodges-Lehmann, {level} interval)",
+        ("result", "metric", "baseline", "current", "shift [CI]", "why", "distributions"),
+        rows,
+    )
+    return f'<section aria-labelledby="baseline"><h2 id="baseline">Baseline comparison</h2>{head}{warnings}{table}</section>'
+
+
+def _distribution_chart(metric: dict[str, Any], width: int = 250, height: int = 58) -> str:
+    """Two box plots on one axis (p5-p95 whiskers, p25-p75 box, median line): baseline, current."""
+    sides = [(name, metric[name]) for name in ("baseline", "current") if metric[name].get("count") and metric[name].get("p25") is not None]
+    if not sides:
+        return '<span class="muted">no data</span>'
+    low = min(s["p5"] for _, s in sides)
+    high = max(s["p95"] for _, s in sides)
+    span = (high - low) or 1.0
+    left, right = 56, 8
+
+    def x(value: float) -> float:
+        return round(left + (value - low) / span * (width - left - right), 1)
+
+    parts = []
+    for row, (name, s) in enumerate(sides):
+        y = 4 + row * 20
+        colour = "var(--c5)" if name == "baseline" else "var(--c1)"
+        parts.append(
+            f'<text x="0" y="{y + 10}">{name}</text>'
+            f'<line x1="{x(s["p5"])}" x2="{x(s["p95"])}" y1="{y + 6}" y2="{y + 6}" stroke="{colour}" stroke-width="1.5"/>'
+            f'<rect x="{x(s["p25"])}" y="{y}" width="{max(x(s["p75"]) - x(s["p25"]), 1)}" height="12" fill="none" stroke="{colour}" stroke-width="2"/>'
+            f'<line x1="{x(s["median"])}" x2="{x(s["median"])}" y1="{y - 2}" y2="{y + 14}" stroke="{colour}" stroke-width="3"/>'
+        )
+    parts.append(f'<text x="{left}" y="{height - 2}">{_e(_num(low))}</text>')
+    parts.append(f'<text x="{width - right}" y="{height - 2}" text-anchor="end">{_e(_num(high))}</text>')
+    words = "; ".join(
+        f"{name}: median {_num(s['median'])}, middle half {_num(s['p25'])} to {_num(s['p75'])}, p5 {_num(s['p5'])} to p95 {_num(s['p95'])}"
+        for name, s in sides
+    )
+    return (
+        f'<svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f"<title>{_e(metric['name'])} — {_e(words)}</title>{''.join(parts)}</svg>"
+    )
+
+
+def _line_chart(title: str, unit: str, lines: Sequence[tuple[str, Sequence[tuple[float, float | None]]]], width: int = 330, height: int = 170) -> str:
+    """A line chart of (t, value) series sharing one axis; a legend names each (dash patterns too)."""
+    points = [(t, v) for _, series in lines for t, v in series if v is not None]
+    if not points:
+        return ""
+    left, right, top, bottom = 44, 8, 10, 22 + 14 * len(lines)
+    t0, t1 = min(t for t, _ in points), max(t for t, _ in points)
+    v1 = max(v for _, v in points) or 1.0
+    tspan = (t1 - t0) or 1.0
+    plot_h = height - top - bottom
+
+    def xy(t: float, v: float) -> str:
+        return f"{left + (t - t0) / tspan * (width - left - right):.1f},{top + plot_h - v / v1 * plot_h:.1f}"
+
+    parts = [
+        f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}"/>',
+        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>',
+        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{_e(_num(v1))}</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>',
+        f'<text x="{width - right}" y="{top + plot_h + 12}" text-anchor="end">{_e(_num(t1 - t0))} s</text>',
+    ]
+    for i, (name, series) in enumerate(lines):
+        colour, dash = STYLES[i % len(STYLES)]
+        coords = " ".join(xy(t, v) for t, v in series if v is not None)
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"{dashed}/>')
+        y = top + plot_h + 26 + 14 * i
+        parts.append(f'<line x1="{left}" x2="{left + 24}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="2"{dashed}/>')
+        parts.append(f'<text x="{left + 30}" y="{y}">{_e(name)}</text>')
+    summary = "; ".join(
+        f"{name}: {len([v for _, v in s if v is not None])} seconds, peak {_num(max((v for _, v in s if v is not None), default=None))}"
+        for name, s in lines
+    )
+    return (
+        f'<figure><svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f"<title>{_e(title)} ({_e(unit)}) — {_e(summary)}</title>{''.join(parts)}</svg>"
+        f"<figcaption>{_e(title)} ({_e(unit)})</figcaption></figure>"
+    )
+
+
+def _load(predicate: dict[str, Any]) -> str:
+    runs = (predicate.get("load") or {}).get("runs") or []
+    if not runs:
+        return ""
+    parts = []
+    for run in runs:
+        profile, total = run.get("profile") or {}, run["total"]
+        parts.append(
+            f"<h3>{_e(run['test'])}</h3><p>{_e(profile.get('users'))} users, spawn rate {_e(profile.get('spawnRate'))}/s, "
+            f"{_e(profile.get('duration'))} s, <code>{_e(profile.get('locustfile'))}</code>: {_num(total['requests'])} requests, "
+            f"{_num(total['rps'])} rps, p95 {_num(total['p95'])} ms, {_num(total['failures'])} failed"
+            + (f" — <strong>aborted</strong> after {_num(run['aborted']['after'])} s" if run.get("aborted") else "")
+            + "</p>"
+        )
+        if run.get("thresholds"):
+            rows = [(f'<span aria-hidden="true">{"✓" if t["ok"] else "✗"}</span> {"ok" if t["ok"] else "breached"}',
+                     f"<code>{_e(t['expression'])}</code>", _num(t["value"])) for t in run["thresholds"]]
+            parts.append(_table("Thresholds", ("result", "threshold", "measured"), rows, numeric=(2,)))
+        series = run.get("series") or []
+        names = sorted({name for second in series for name in second["endpoints"]})
+        rps = [(s["t"], float(sum(e.get("requests") or 0 for e in s["endpoints"].values()))) for s in series]
+        failures = [(s["t"], float(sum(e.get("failures") or 0 for e in s["endpoints"].values()))) for s in series]
+        p95 = [(name, [(s["t"], s["endpoints"].get(name, {}).get("p95")) for s in series]) for name in names[: len(STYLES)]]
+        charts = [
+            _line_chart("Requests per second", "rps", [("all endpoints", rps)]),
+            _line_chart("Failures per second", "failures/s", [("all endpoints", failures)]),
+            _line_chart("p95 latency per endpoint", "ms", p95),
+        ]
+        parts.append(f'<div class="charts">{"".join(charts)}</div>')
+    return f'<section aria-labelledby="load"><h2 id="load">Load runs</h2>{"".join(parts)}</section>'
+
+
+def _sli(predicate: dict[str, Any]) -> str:
+    sli = predicate.get("sli") or {}
+    rate = sli.get("validationPassRate")
+    rows = [
+        ("Contract validations passed", "no validations" if rate is None else f"{rate * 100:.2f}%"),
+        ("Flakiness (share of tests that ran and were flaky)", f"{(sli.get('flakinessRate') or 0) * 100:.2f}%"),
+    ]
+    items = "".join(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>" for name, value in rows)
+    return f'<section aria-labelledby="sli"><h2 id="sli">Service level indicators</h2><dl>{items}</dl></section>'

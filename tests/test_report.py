@@ -1,0 +1,330 @@
+"""Reports people look at: HTML from real verdicts, the CI job summary, JUnit properties, Chromium."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from pytest_staging.cli import main as cli
+
+pytestmark = pytest.mark.usefixtures("staging_env")
+
+VERDICT = "staging-verdict.intoto.json"
+FUTURE = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+README = Path(__file__).parents[1] / "README.md"
+
+#: A gate suite with a bit of everything: passing smoke tests with latency metrics, a quarantined
+#: failure, a flaky test (fails its first attempt in every run), a contract test that fails when
+#: ORDERS points at a broken endpoint, and (with LOAD=1) a short load run.
+SUITE = """
+import os
+import pathlib
+import pytest
+
+HERE = pathlib.Path(__file__).parent
+
+@pytest.mark.parametrize("i", range(6))
+def test_json(staging_http, i):
+    assert staging_http.get("/json").ok
+
+def test_payments_refund():
+    assert False, "sandbox flapped"
+
+def test_search_flaky():
+    state = HERE / "attempts"
+    count = int(state.read_text()) if state.exists() else 0
+    state.write_text(str(count + 1))
+    assert count % 2 == 1, "first attempt times out"
+
+@pytest.mark.contract
+def test_orders(staging_http):
+    assert staging_http.get(os.environ.get("ORDERS", "/json")).status_code == 200
+
+@pytest.mark.load
+@pytest.mark.skipif(not os.environ.get("LOAD"), reason="LOAD not set")
+def test_browse(staging_load):
+    staging_load.run("locustfile.py", users=4, spawn_rate=4, duration=3, thresholds=["p(95) < 2000", "rate(failures) < 0.01"])
+"""
+
+LOCUSTFILE = """
+from locust import HttpUser, constant_throughput, task
+
+class Browse(HttpUser):
+    wait_time = constant_throughput(10)
+
+    @task
+    def json(self):
+        self.client.get("/json")
+"""
+
+QUARANTINE = f"""
+[[quarantine]]
+test = "test_gate.py::test_payments_refund"
+reason = "sandbox flaps"
+owner = "payments-team"
+until = "{FUTURE}"
+ticket = "PAY-123"
+"""
+
+PYPROJECT = """
+[tool.pytest_staging.metrics."GET /*"]
+min_samples = 5
+allowed = 5
+critical_ratio = 50
+"""
+
+
+class StrictHTML(HTMLParser):
+    """Well-formedness: every element closed in order (void elements excepted), one <html>."""
+
+    VOID = {"meta", "link", "br", "img", "hr", "input", "rect", "line", "polyline"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.seen: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.seen.append(tag)
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.seen.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID:
+            return
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(html: str) -> StrictHTML:
+    assert html.startswith("<!DOCTYPE html>")
+    parser = StrictHTML()
+    parser.feed(html)
+    parser.close()
+    assert parser.stack == [], parser.stack
+    assert parser.seen.count("html") == 1 and "script" not in parser.seen
+    assert "http://" not in html.split("<body>")[0] and "<link" not in html  # nothing fetched
+    return parser
+
+
+def statement_of(path: Path) -> dict:
+    return json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> tuple[Path, Path]:
+    prefix = tmp_path_factory.mktemp("keys") / "gate"
+    assert cli(["keygen", "--out", str(prefix)]) == 0
+    return prefix.with_suffix(".key"), prefix.with_suffix(".pub")
+
+
+@pytest.fixture(scope="module")
+def verdicts(tmp_path_factory, httpbin_url, keys) -> dict[str, Path]:
+    """Real verdicts of every decision kind from one project: PROMOTE (with a baseline and a
+    load run), HOLD (the contract tier deselected), REJECT (the contract test fails)."""
+    project = tmp_path_factory.mktemp("gate")
+    (project / "test_gate.py").write_text(SUITE)
+    (project / "locustfile.py").write_text(LOCUSTFILE)
+    (project / "staging-quarantine.toml").write_text(QUARANTINE)
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    # The load test runs in the PROMOTE run only: the load tier is not required.
+    (project / "pytest.ini").write_text("[pytest]\nstaging_required_tiers = smoke contract\n")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("STAGING_", "GITHUB_", "PYTEST_XDIST"))}
+    common = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--staging-target={httpbin_url}", "--staging-reruns=1",
+        f"--staging-signing-key={keys[0]}", "--staging-release=2.0.1",
+    ]
+
+    def run(name: str, *args: str, **extra: str) -> Path:
+        result = subprocess.run([*common, f"--staging-verdict={name}.json", *args], cwd=project, env={**env, **extra}, capture_output=True, text=True)
+        assert result.returncode in (0, 1, 6), result.stdout + result.stderr
+        return project / f"{name}.json"
+
+    run("first", "--staging-save-baseline=baseline.json")
+    found = {
+        "PROMOTE": run("promote", "--staging-baseline=baseline.json", LOAD="1"),
+        "HOLD": run("hold", "--staging-tier=smoke"),
+        "REJECT": run("reject", "--staging-baseline=baseline.json", ORDERS="/status/500"),
+    }
+    for decision, path in found.items():
+        assert statement_of(path)["predicate"]["decision"] == decision
+    return found
+
+
+@pytest.mark.parametrize("decision", ["PROMOTE", "HOLD", "REJECT"])
+def test_html_report_of_each_decision(verdicts, keys, tmp_path, decision, capsys):
+    out = tmp_path / "report.html"
+    assert cli(["report", str(verdicts[decision]), "--html", str(out), "--key", str(keys[1])]) == 0
+    assert f"wrote {out}: {decision}; signature verified with key" in capsys.readouterr().out
+    html = out.read_text()
+    text = " ".join(parse(html).text)
+    predicate = statement_of(verdicts[decision])["predicate"]
+    assert decision in text and 'id="signature"' in html and "Signature: verified with key" in text
+    for reason in predicate["reasons"]:
+        assert reason in text
+    failing = [t["nodeid"] for t in predicate["tests"] if t["outcome"] in ("failed", "error", "crashed")]
+    flaky = [t["nodeid"] for t in predicate["flaky"]]
+    quarantined = [t["nodeid"] for t in predicate["quarantine"]["tests"]]
+    assert flaky == ["test_gate.py::test_search_flaky"] and quarantined == ["test_gate.py::test_payments_refund"]
+    for nodeid in failing + flaky + quarantined:
+        assert nodeid in text
+    assert "payments-team" in text and FUTURE in text and "first attempt times out" in text
+    if decision == "REJECT":
+        assert failing == ["test_gate.py::test_orders"]
+    metrics = (predicate.get("baseline") or {}).get("metrics", [])
+    if decision != "HOLD":
+        assert {m["name"] for m in metrics} >= {"GET /json"}
+    for metric in metrics:
+        assert metric["name"] in text
+        assert f"<title>{metric['name']} — baseline: median" in html or metric["result"] == "NODATA"
+    if decision == "PROMOTE":
+        assert predicate["load"]["runs"] and "Requests per second (rps)" in text and "<polyline" in html
+        assert '✓</span> ok</td><td><code>p(95) &lt; 2000</code>' in html
+
+
+def test_signature_status_not_verified_and_unsigned(verdicts, tmp_path, capsys):
+    other = tmp_path / "other"
+    assert cli(["keygen", "--out", str(other)]) == 0
+    out = tmp_path / "r.html"
+    assert cli(["report", str(verdicts["PROMOTE"]), "--html", str(out), "--key", str(other) + ".pub"]) == 0
+    assert "Signature: NOT VERIFIED:" in " ".join(parse(out.read_text()).text)
+    unsigned = tmp_path / "unsigned.json"
+    envelope = json.loads(verdicts["PROMOTE"].read_text())
+    unsigned.write_text(json.dumps({**envelope, "signatures": []}))
+    assert cli(["report", str(unsigned), "--html", str(out)]) == 0
+    assert 'class="signature unsigned"' in out.read_text() and "Signature: UNSIGNED" in out.read_text()
+    assert cli(["report", str(verdicts["PROMOTE"]), "--html", str(out)]) == 0
+    assert "Signature: signed, not checked (pass --key)" in out.read_text()
+    assert cli(["report", str(tmp_path / "missing.json"), "--html", str(out)]) == 2
+
+
+def test_trace_link_and_escaping(verdicts, tmp_path):
+    statement = statement_of(verdicts["REJECT"])
+    statement["predicate"]["traceId"] = "4bf92f3577b34da6a3ce929d0e0e4736"
+    statement["predicate"]["reasons"] = ["<script>alert(1)</script> & more"]
+    from pytest_staging.report.html import render
+
+    html = render(statement, trace_url="https://tracing.example/trace/{trace_id}")
+    parse(html)
+    assert '<a href="https://tracing.example/trace/4bf92f3577b34da6a3ce929d0e0e4736">' in html
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
+
+
+def test_report_summary_and_job_summary_at_the_end_of_a_run(pytester, httpbin_url, keys, staging_env):
+    pytester.makepyfile(test_gate="def test_ok(staging_http):\n    assert staging_http.get('/get').ok\n")
+    step = pytester.path / "step-summary.md"
+    step.write_text("## earlier step\n")
+    staging_env.setenv("GITHUB_STEP_SUMMARY", str(step))
+    args = [
+        f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "--staging-report=out/report.html",
+        "--staging-summary=summary.md", "-o", "staging_trace_url=https://tracing.example/trace/{trace_id}",
+    ]
+    for _ in range(2):
+        result = pytester.runpytest(*args)
+        assert result.ret == 0
+    result.stdout.fnmatch_lines(["report: out/report.html", "summary: summary.md", "job summary: step-summary.md"])
+    html = (pytester.path / "out" / "report.html").read_text()
+    assert "Signature: verified with the gate&#x27;s key" in html and "PROMOTE" in html
+    parse(html)
+    summary = (pytester.path / "summary.md").read_text()
+    assert summary.startswith("## ✅ Staging gate: PROMOTE") and "- **Signature** verified" in summary
+    steps = step.read_text()
+    assert steps.startswith("## earlier step\n") and steps.count("Staging gate: PROMOTE") == 2  # appended
+
+
+@pytest.mark.parametrize("template", ["https://tracing.example/trace/", "tracing.example/{trace_id}"])
+def test_bad_trace_url_template(pytester, httpbin_url, usage_error, template):
+    pytester.makepyfile("def test_never(): raise SystemExit('ran')")
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", "-o", f"staging_trace_url={template}")
+    usage_error.check(result, "staging_trace_url", "with {trace_id} in it")
+
+
+def test_unwritable_report_is_a_line_not_a_lost_verdict(pytester, httpbin_url):
+    pytester.makepyfile(test_gate="def test_ok(): pass\n")
+    (pytester.path / "blocked").write_text("a file, not a directory")
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-report=blocked/report.html")
+    assert result.ret == 0 and (pytester.path / VERDICT).exists()
+    result.stdout.fnmatch_lines(["report: could not write blocked/report.html: *"])
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_junit_properties_for_flaky_and_quarantined(pytester, httpbin_url, xdist):
+    pytester.makepyfile(test_gate=SUITE)
+    pytester.makefile(".toml", **{"staging-quarantine": QUARANTINE})
+    result = pytester.runpytest_subprocess(
+        f"--staging-target={httpbin_url}", "--staging-reruns=1", "--junitxml=junit.xml", "--staging-tier=smoke", *xdist
+    )
+    assert result.ret == 0, result.stdout.str()
+    import xml.etree.ElementTree as ET
+
+    cases = {case.get("name"): case for case in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")}
+    props = {name: {p.get("name"): p.get("value") for p in case.iter("property")} for name, case in cases.items()}
+    assert props["test_payments_refund"] == {
+        "tier": "smoke",
+        "quarantine_owner": "payments-team",
+        "quarantine_until": FUTURE,
+    }
+    assert props["test_search_flaky"] == {"tier": "smoke", "flaky_attempts": "2"}
+    assert props["test_json[0]"]["tier"] == "smoke" and len(props["test_json[0]"]["correlation_id"]) == 32
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("STAGING_REQUIRE_CHROMIUM"):
+            pytest.fail("chromium is not installed (STAGING_REQUIRE_CHROMIUM is set: .ci/run installs Debian's chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return found
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+
+def test_chromium_renders_the_report(verdicts, keys, tmp_path):
+    browser = chromium()
+    out = tmp_path / "report.html"
+    assert cli(["report", str(verdicts["REJECT"]), "--html", str(out), "--key", str(keys[1])]) == 0
+    url = out.as_uri()
+    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
+    dom = subprocess.run([browser, *CHROMIUM_FLAGS, *profile, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert '<div class="decision" id="decision">' in dom.stdout and "REJECT" in dom.stdout
+    assert "test_gate.py::test_orders" in dom.stdout and "<svg" in dom.stdout
+    shot = tmp_path / "report.png"
+    taken = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, *profile, "--hide-scrollbars", "--window-size=1200,1800", f"--screenshot={shot}", url],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert taken.returncode == 0 and shot.is_file(), taken.stderr[-2000:]
+    data = shot.read_bytes()
+    assert _png_size(data) == (1200, 1800)
+    # A blank page compresses to a few kilobytes; a rendered report with text and charts does not.
+    assert len(data) > 60_000, len(data)
+
+
+def test_readme_shows_the_screenshot():
+    text = README.read_text()
+    assert "![" in text and "example_suites/httpbin/report.png" in text
+    assert _png_size((README.parent / "example_suites/httpbin/report.png").read_bytes())[0] >= 800
