@@ -496,9 +496,12 @@ def _baseline(config: pytest.Config, controller: bool) -> BaselineSettings | Non
         raise ConfigError(
             _ini_source(config), "staging_baseline_marginal_score", f"{marginal_score:g} is above the pass score {pass_score:g}; lower it"
         )
+    save_path = Path(config.invocation_params.dir) / save if save else None
+    if save_path is not None and controller and (save_path.is_dir() or save_path.parent.exists() and not save_path.parent.is_dir()):
+        raise ConfigError("--staging-save-baseline", "", f"{save} is a directory or inside a file; give a file path")
     settings = BaselineSettings(
         shown=shown,
-        save_path=Path(config.invocation_params.dir) / save if save else None,
+        save_path=save_path,
         confidence=confidence,
         pass_score=pass_score,
         marginal_score=marginal_score,
@@ -530,7 +533,11 @@ def _metric_tables(config: pytest.Config) -> tuple[Path | None, Any]:
         data = tomllib().loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(str(path), "", f"cannot read it as TOML ({exc}); fix the file") from None
-    tables = data.get("tool", {}).get("pytest_staging", {}).get("metrics")
+    tables: Any = data
+    for key in ("tool", "pytest_staging", "metrics"):
+        if not isinstance(tables, dict):
+            raise ConfigError(str(path), "tool.pytest_staging", "expected a table such as [tool.pytest_staging.metrics.\"GET /*\"]")
+        tables = tables.get(key)
     return path, tables
 
 

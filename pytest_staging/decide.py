@@ -19,6 +19,8 @@ from .ledger import FAILING, RAN, Ledger, TestRecord
 from .tiers import TIERS
 
 PROMOTE, HOLD, REJECT = "PROMOTE", "HOLD", "REJECT"
+#: HOLD reasons a deliberately partial run (deselected tiers) is expected to give.
+PARTIAL_RUN = frozenset({"required-tier-deselected", "baseline-inconclusive", "baseline-nodata"})
 #: How many node ids a reason names before it says "and N more".
 NAMED = 3
 
@@ -57,8 +59,10 @@ class Decision(NamedTuple):
 
     @property
     def only_user_deselection(self) -> bool:
-        """A HOLD that comes only from the user's own --staging-tier/-m/-k: local runs stay green."""
-        return self.decision == HOLD and all(r.code == "required-tier-deselected" for r in self.reasons)
+        """A HOLD that comes only from the user's own --staging-tier/-m/-k (and a baseline that a
+        partial run could not fill): local runs stay green."""
+        codes = {r.code for r in self.reasons}
+        return self.decision == HOLD and "required-tier-deselected" in codes and codes <= PARTIAL_RUN
 
 
 def _names(nodeids: Sequence[str]) -> str:

@@ -75,8 +75,8 @@ class Gate:
         self._shared: tiers.SharedTierGate | None = None
         self._quarantine_marked = False  # some test has @pytest.mark.quarantine
         self.issued: Any = None
-        #: (path, metrics) of the baseline this run saved (--staging-save-baseline).
-        self.saved_baseline: tuple[Path, int] | None = None
+        #: (path, metrics, problem or None) of the baseline this run saved (--staging-save-baseline).
+        self.saved_baseline: tuple[Path, int, str | None] | None = None
         #: (what, path, error or None) of each report written at the end.
         self.reports_written: list[tuple[str, Path, str | None]] = []
         self.telemetry: Any = None  # a telemetry.Telemetry when a tracer provider is in play
@@ -515,7 +515,7 @@ class Gate:
         facts.exit_status = int(session.exitstatus)
         self.issued = self._issue(decision, policy, preflight)
         if baseline is not None and baseline.save_path is not None:
-            self._save_baseline(baseline.save_path, decision.decision)
+            self._save_baseline(baseline, decision.decision)
         self._reports()
         return decision
 
@@ -576,10 +576,10 @@ class Gate:
     def _judge(self, baseline: Any) -> dict[str, Any]:
         """This run's series against the baseline's: the verdict's ``baseline`` section."""
         from .baseline.judge import Scores, judge
-        from .baseline.store import collect, load_profiles, mismatches
+        from .baseline.store import load_profiles, mismatches
 
         records = list(self.ledger.records.values())
-        series, units = collect(records)
+        series, units = self._series(records)
         compare = baseline.compare
         result = judge(
             series,
@@ -601,32 +601,52 @@ class Gate:
             "confidence": baseline.confidence,
             "scores": {"pass": baseline.pass_score, "marginal": baseline.marginal_score},
             "strict": baseline.strict,
-            "mismatches": mismatches(compare, self.target.public(), load_profiles(records)),
+            "mismatches": mismatches(compare, self._public_target(), load_profiles(records)),
             "metrics": result["metrics"],
         }
 
-    def _save_baseline(self, path: Path, decision: str) -> None:
-        from .baseline.store import build, collect, load_profiles
+    def _series(self, records: list[TestRecord]) -> tuple[dict[str, list[float]], dict[str, str]]:
+        """Every metric series of the run, names scrubbed (a request path may hold a secret)."""
+        from .baseline.store import collect
+
+        series, units = collect(records)
+        if self._scrubbing:
+            series = {self.scrub(name): values for name, values in series.items()}
+            units = {self.scrub(name): unit for name, unit in units.items()}
+        return series, units
+
+    def _public_target(self) -> dict[str, Any]:
+        return {key: self.scrub(value) if isinstance(value, str) else value for key, value in self.target.public().items()}
+
+    def _save_baseline(self, baseline: Any, decision: str) -> None:
+        """--staging-save-baseline. Rolling a baseline forward (the same file compared and saved)
+        takes a PROMOTE: a regressed run must not become the next run's yardstick."""
+        from .baseline.store import build, load_profiles
         from .verdict.files import write_atomic
         from .verdict.statement import iso, tool_versions
 
+        path = baseline.save_path
+        if baseline.compare is not None and decision != "PROMOTE" and path.resolve() == baseline.compare.path.resolve():
+            self.saved_baseline = (path, 0, f"not saved: the run decided {decision}; only a PROMOTE replaces the baseline it was compared with")
+            return
         records = list(self.ledger.records.values())
-        series, units = collect(records)
-        if self._scrubbing:  # a metric is named after a request path, which may hold a secret
-            series = {self.scrub(name): values for name, values in series.items()}
-            units = {self.scrub(name): unit for name, unit in units.items()}
+        series, units = self._series(records)
         data = build(
             series=series,
             units=units,
-            target=self.target.public(),
+            target=self._public_target(),
             release=self.settings.release,
             decision=decision,
             profiles=load_profiles(records),
             tools=tool_versions(),
             created=iso(time.time()),
         )
-        write_atomic(path, data)
-        self.saved_baseline = (path, len(series))
+        try:
+            write_atomic(path, data)
+        except OSError as exc:
+            self.saved_baseline = (path, 0, f"could not write it: {exc.strerror or exc}")
+            return
+        self.saved_baseline = (path, len(series), None)
 
     def _issue(self, decision: Any, policy: Any, preflight: Preflight) -> Any:
         from .verdict.issue import issue
@@ -671,8 +691,11 @@ class Gate:
         for line in summary_lines(self.issued.statement, path=path, keyid=self.issued.keyid, public_key=self._public_key_hint()):
             terminalreporter.write_line(line)
         if self.saved_baseline is not None:
-            saved, count = self.saved_baseline
-            terminalreporter.write_line(f"baseline saved: {self._shown_path(saved)} ({count} metric{'' if count == 1 else 's'})")
+            saved, count, problem = self.saved_baseline
+            if problem is None:
+                terminalreporter.write_line(f"baseline saved: {self._shown_path(saved)} ({count} metric{'' if count == 1 else 's'})")
+            else:
+                terminalreporter.write_line(f"baseline {self._shown_path(saved)} {problem}", red=True)
         for what, written, error in self.reports_written:
             if error is None:
                 terminalreporter.write_line(f"{what}: {self._shown_path(written)}")

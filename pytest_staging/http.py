@@ -76,6 +76,8 @@ class StagingSession(requests.Session):
                     headers.setdefault(name, value)
             kwargs["headers"] = headers
         metric = kwargs.pop("metric", None)
+        if metric is not None and (not isinstance(metric, str) or not metric.strip()):
+            raise TypeError(f"staging_http: metric= names the latency series and must be a non-empty string, got {metric!r}")
         full_url = self.url_for(url)
         started = time.perf_counter()
         response = super().request(method, full_url, *args, **kwargs)

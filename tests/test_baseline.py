@@ -138,6 +138,10 @@ def test_marginal_policy_and_strict_mismatch(checkout, pytester, httpbin_url):
         # Malformed TOML in pyproject.toml: pytest itself says so first, in the same one-line form.
         ({"b.json": "VALID", "pyproject.toml": "[tool.pytest_staging\n"}, ["--staging-baseline=b.json"], ["pyproject.toml", "Expected ']'"]),
         ({}, ["--staging-save-baseline=b.json", "-o", "staging_baseline_confidence=1.5"], ["staging_baseline_confidence", "0.5 to 1"]),
+        ({"b.json/": ""}, ["--staging-save-baseline=b.json"], ["--staging-save-baseline", "b.json is a directory"]),
+        ({"b.json": "VALID", "pyproject.toml": '[tool]\npytest_staging = "x"\n'}, ["--staging-baseline=b.json"], ["pyproject.toml: tool.pytest_staging"]),
+        ({"b.json": "CREATED"}, ["--staging-baseline=b.json"], ["b.json: created: expected a string or null, got 7"]),
+        ({"b.json": "HUGE"}, ["--staging-baseline=b.json"], ['b.json: metrics."m".values: a value is too large for a float']),
         ({}, ["--staging-save-baseline=b.json", "-o", "staging_baseline_marginal=maybe"], ["staging_baseline_marginal", "hold, allow, reject"]),
         (
             {},
@@ -147,15 +151,24 @@ def test_marginal_policy_and_strict_mismatch(checkout, pytester, httpbin_url):
     ],
 )
 def test_usage_errors(pytester, httpbin_url, usage_error, files, args, fragments):
-    valid = json.dumps({"format": "pytest-staging-baseline", "version": 1, "metrics": {}})
+    valid = {"format": "pytest-staging-baseline", "version": 1, "metrics": {}}
+    special = {
+        "VALID": json.dumps(valid),
+        "CREATED": json.dumps({**valid, "created": 7}),
+        "HUGE": json.dumps(valid).replace('"metrics": {}', '"metrics": {"m": {"values": [1' + "0" * 400 + ']}}'),
+    }
     for name, content in files.items():
-        (pytester.path / name).write_text(valid if content == "VALID" else content)
+        if name.endswith("/"):
+            (pytester.path / name).mkdir()
+        else:
+            (pytester.path / name).write_text(special.get(content, content))
     pytester.makepyfile("def test_never(): raise SystemExit('ran')")
     result = pytester.runpytest(f"--staging-target={httpbin_url}", *args)
     usage_error.check(result, *fragments)
     assert not (pytester.path / VERDICT).exists()
     if not files:  # nothing half-written either
         assert not (pytester.path / "b.json").exists()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_staging_metrics_rejects_bad_values(pytester, httpbin_url):
@@ -175,3 +188,54 @@ def test_staging_metrics_rejects_bad_values(pytester, httpbin_url):
     result = pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-save-baseline=b.json")
     assert result.ret == 0
     assert json.loads((pytester.path / "b.json").read_text())["metrics"]["m"]["values"] == [None, 2]
+
+
+def test_secrets_stay_out_of_the_baseline_file(pytester, httpbin_url, staging_env):
+    secret = "b4seline-s3cret-77"
+    staging_env.setenv("STAGING_KEY", secret)
+    pytester.makefile(".toml", **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}/anything/${{STAGING_KEY}}"\n'})
+    pytester.makepyfile("def test_call(staging_http):\n    assert staging_http.get('/x').ok\n")
+    result = pytester.runpytest("--staging-target=qa", "--staging-save-baseline=b.json")
+    assert result.ret == 0
+    saved = (pytester.path / "b.json").read_text()
+    assert secret not in saved and "/anything/***" in saved
+    # Compared with itself, the scrubbed names meet again: no NODATA pair.
+    result = pytester.runpytest("--staging-target=qa", "--staging-baseline=b.json", "-o", "staging_baseline_inconclusive=allow")
+    [metric] = predicate(pytester)["baseline"]["metrics"]
+    assert metric["name"] == "GET /anything/***/x" and metric["result"] == "INCONCLUSIVE"
+    assert predicate(pytester)["baseline"]["mismatches"] == [] and secret not in result.stdout.str()
+
+
+def test_a_regressed_run_does_not_replace_the_baseline_it_was_compared_with(checkout, pytester):
+    checkout("/delay/0", 60, "--staging-save-baseline=rolling.json")
+    before = (pytester.path / "rolling.json").read_bytes()
+    slower = checkout("/delay/0.2", 60, "--staging-baseline=rolling.json", "--staging-save-baseline=rolling.json")
+    assert predicate(pytester)["decision"] == "REJECT"
+    slower.stdout.fnmatch_lines(["baseline rolling.json not saved: the run decided REJECT; only a PROMOTE replaces *"])
+    assert (pytester.path / "rolling.json").read_bytes() == before
+    same = checkout("/delay/0", 60, "--staging-baseline=rolling.json", "--staging-save-baseline=rolling.json")
+    assert same.ret == 0 and (pytester.path / "rolling.json").read_bytes() != before
+
+
+def test_a_partial_local_run_stays_green_with_a_baseline_in_the_ini(pytester, httpbin_url, staging_env):
+    pytester.makepyfile(
+        "import pytest\n"
+        "def test_smoke(staging_http):\n    assert staging_http.get('/get').ok\n"
+        "@pytest.mark.contract\ndef test_contract(staging_http):\n    assert staging_http.get('/json').ok\n"
+    )
+    assert pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-save-baseline=b.json").ret == 0
+    pytester.makeini("[pytest]\nstaging_baseline = b.json\n")
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-tier=smoke")
+    assert result.ret == 0
+    verdict = predicate(pytester)
+    # GET /json (contract) is missing from the run: half the baseline's metrics, NODATA. Expected
+    # of a partial run, so it does not turn the exit status red.
+    assert verdict["decision"] == "HOLD" and set(verdict["reasonCodes"]) == {"required-tier-deselected", "baseline-nodata"}
+
+
+def test_a_bad_metric_name_fails_the_test_not_the_session(pytester, httpbin_url):
+    pytester.makepyfile("def test_call(staging_http):\n    staging_http.get('/get', metric=42)\n")
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-save-baseline=b.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*TypeError: staging_http: metric= names the latency series and must be a non-empty string, got 42"])
+    assert (pytester.path / "b.json").exists() and (pytester.path / VERDICT).exists()

@@ -91,7 +91,56 @@ def test_large_samples_use_the_selection_not_the_listing(monkeypatch):
 def test_every_value_tied():
     x = np.full(60, 5.0)
     found = shift(x, x.copy())
-    assert found == (1800.0, 1.0, 0.0, 0.0, 0.0)
+    assert found == (1800.0, 1.0, 0.0, 0.0, 0.0, True)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: (np.zeros(5000), np.repeat([0.0, 1.0], 2500)),  # the median straddles two tie blocks
+        lambda rng: (rng.poisson(3, 5000).astype(float), rng.poisson(4.5, 5000).astype(float)),
+        lambda rng: (rng.integers(0, 40, 4000).astype(float), rng.integers(0, 41, 4000).astype(float)),
+    ],
+    ids=["two-blocks", "poisson", "integer-ms"],
+)
+def test_tied_samples_are_selected_not_listed(monkeypatch, make):
+    """Tied values used to stall the narrowing and list the whole window (25M differences)."""
+    x, y = (clean(a)[0] for a in make(np.random.default_rng(11)))
+    biggest = []
+    values = judge_module._values
+
+    def watched(x_, z_, window, first, last):
+        if isinstance(window, tuple):
+            biggest.append(int((window[1] - window[0]).sum()))
+        return values(x_, z_, window, first, last)
+
+    monkeypatch.setattr(judge_module, "_values", watched)
+    found = shift(x, y)
+    assert max(biggest, default=0) <= judge_module._GATHER + 1
+    assert (found.estimate, found.low, found.high) == reference(x, y, 0.98)
+
+
+def test_values_far_apart_round_alike():
+    """Differences of 1e16-scale values round to the same float over many columns."""
+    rng = np.random.default_rng(12)
+    x, y = clean(rng.random(600) + 1e16)[0], clean(rng.random(700))[0]
+    found = shift(x, y)
+    assert (found.estimate, found.low, found.high) == reference(x, y, 0.98)
+
+
+def test_an_interval_too_wide_for_the_samples_is_inconclusive():
+    entry = judge_metric("m", [10.0, 11.0], [1.0, 2.0], Rule(min_samples=2, critical=True))
+    assert entry["result"] == INCONCLUSIVE and "too few samples for a 98% interval" in entry["reason"]
+
+
+def test_a_shift_hidden_by_ties_is_still_seen():
+    rng = np.random.default_rng(13)
+    then, now = rng.poisson(3, 5000).astype(float), rng.poisson(3.3, 5000).astype(float)
+    entry = judge_metric("queue depth", now, then, Rule(allowed=1.05))
+    assert entry["ci"] == [0.0, 0.0] and entry["pValue"] < 1e-6  # the interval alone would not see it
+    assert entry["classification"] == "High" and entry["result"] == MARGINAL and "rank test p=" in entry["reason"]
+    failures = judge_metric("load /x fail_ratio", [0.0] * 90 + [0.2] * 10, [0.0] * 100, Rule())
+    assert failures["classification"] == "High" and failures["result"] == FAIL  # from none to some
 
 
 def test_identical_samples_pass():
@@ -144,8 +193,9 @@ def test_too_few_samples_is_inconclusive_never_pass():
 
 
 def test_nodata_either_side():
-    assert judge_metric("m", None, [1.0] * 60, Rule())["result"] == NODATA
-    assert judge_metric("m", [float("nan")] * 60, [1.0] * 60, Rule())["result"] == NODATA
+    assert judge_metric("m", None, [1.0] * 60, Rule())["reason"] == "not measured in this run"
+    assert judge_metric("m", [float("nan")] * 60, [1.0] * 60, Rule())["reason"] == "no values in this run"
+    assert judge_metric("m", [1.0] * 60, [float("nan")] * 60, Rule())["reason"] == "no values in the baseline"
     assert judge_metric("m", [1.0] * 60, None, Rule())["reason"] == "not in the baseline"
 
 
@@ -156,8 +206,16 @@ def test_gates_are_absolute():
     assert entry["result"] == FAIL and "p(95) < 90" in entry["reason"]
     assert [g["ok"] for g in entry["gates"]] == [False, True]
     assert entry["gates"][0]["value"] == pytest.approx(95.05)
-    # A breached gate fails even with too few samples to compare.
-    assert judge_metric("m", [500.0] * 5, [1.0] * 5, Rule(gates=(parse("max < 100"),)))["result"] == FAIL
+    # Absolute: a breached gate fails with too few samples to compare, or nothing to compare with.
+    gate = Rule(gates=(parse("max < 100"),))
+    assert judge_metric("m", [500.0] * 5, [1.0] * 5, gate)["result"] == FAIL
+    assert judge_metric("m", [500.0] * 5, None, gate)["result"] == FAIL
+    assert judge_metric("m", None, [1.0] * 5, gate)["result"] == NODATA  # no values: nothing breached
+    # ... and it fails the whole comparison, however many other metrics pass.
+    base = list(np.random.default_rng(8).lognormal(1, 0.1, 100))
+    rules = Rules(parse_tables({"slow": {"gates": ["max < 100"]}}, "pyproject.toml"))
+    result = judge({**{f"m{i}": base for i in range(30)}, "slow": [500.0]}, {f"m{i}": base for i in range(30)}, rules)
+    assert result["result"] == FAIL and result["reason"] == "absolute gate breached: slow"
 
 
 def _runs(**series):
@@ -192,6 +250,15 @@ def test_missing_metrics():
     assert result["result"] == NODATA and "2 of 3" in result["reason"]
     must = Rules(parse_tables({"c": {"must_have_data": True}}, "pyproject.toml"))
     assert judge({"a": base, "b": base}, baseline, must)["result"] == FAIL
+    # The baseline lacking values is not this run missing data.
+    assert judge({"a": base, "b": base, "c": base}, {**baseline, "c": [float("nan")]}, must)["result"] == PASS
+    # A critical metric that could not be judged holds the comparison, never lets it pass.
+    critical = Rules(parse_tables({"c": {"critical": True}}, "pyproject.toml"))
+    result = judge({"a": base, "b": base, "c": base[:10]}, baseline, critical)
+    assert result["result"] == INCONCLUSIVE and "critical metric not judged: c" in result["reason"]
+    assert judge({"a": base, "b": base}, baseline, critical)["result"] == NODATA
+    # Half or more of the metrics too small to judge: inconclusive, even if the rest pass.
+    assert judge({"a": base, "b": base[:10], "c": base[:10]}, baseline, Rules())["result"] == INCONCLUSIVE
     # New metrics are reported, not counted as missing.
     result = judge({"a": base, "b": base, "c": base, "new": base}, baseline, Rules())
     assert result["result"] == PASS and result["metrics"][-1]["result"] == NODATA
@@ -223,6 +290,8 @@ def test_rules_merge_in_order():
         ({"x": {"gates": ["rps > 3"]}}, '."x".gates', "without {name:...}"),
         ({"x": {"gates": ["avg{name:/a} < 3"]}}, '."x".gates', "without {name:...}"),
         ({"x": {"weight": -1}}, '."x".weight', "weight >= 0"),
+        ({"x": {"weight": float("inf")}}, '."x".weight', "weight >= 0"),
+        ({"x": {"allowed": float("nan")}}, '."x".allowed', "ratio >= 1"),
         ({"x": {"alowed": 2}}, '."x".alowed', "unknown field"),
         ({"x": 3}, '."x"', "expected a table"),
     ],

@@ -9,21 +9,26 @@ Per metric (:func:`judge_metric`):
    Hodges-Lehmann shift of current over baseline: the median of every difference
    ``current[i] - baseline[j]``, with its distribution-free confidence interval (the order
    statistics ``k`` and ``mn + 1 - k`` of those differences, ``k = floor(mn/2 - z * sd(U))``).
-3. Classification: ``High`` when the interval lies above zero, ``Low`` when below, else ``Pass``.
-   A shift in the rule's bad direction whose effect size (the ratio of the means, worse over
-   better) is beyond ``allowed`` makes the metric ``MARGINAL``; at or beyond ``critical_ratio``,
-   ``FAIL``. A breached absolute gate (k6 syntax over the current values) is a ``FAIL`` too.
+3. Classification: ``High`` when the interval lies above zero, ``Low`` when below, else ``Pass``;
+   when ties pin the interval to zero but the test's p-value is below 1 - confidence, ``High`` or
+   ``Low`` by the means. A shift in the rule's bad direction whose effect size (the ratio of the
+   means, worse over better) is beyond ``allowed`` makes the metric ``MARGINAL``; at or beyond
+   ``critical_ratio``, ``FAIL``. Samples too small for an interval at this confidence are
+   ``INCONCLUSIVE``. Absolute gates (k6 syntax) are checked on the current values whatever the
+   baseline holds; a breach is a ``FAIL``.
 
-Overall (:func:`judge`): the score is the weighted share of judged metrics (``PASS``,
-``MARGINAL`` or ``FAIL``) that passed, 0-100. A ``FAIL`` on a ``critical`` metric, ``NODATA`` on
-a ``must_have_data`` one, or a score below the marginal score fails the comparison (evidence of a
-regression outweighs whatever is missing). Otherwise half or more of the baseline's metrics
-without data in this run is ``NODATA``; nothing judged is ``INCONCLUSIVE`` (some metric had too
-few samples) or ``NODATA``; else the score gives ``PASS`` (>= pass score) or ``MARGINAL``.
+Overall (:func:`overall`), in this order: a breached gate, a ``FAIL`` on a ``critical`` metric,
+``NODATA`` in this run on a ``must_have_data`` one, or a score (the weighted share of judged
+metrics that passed, 0-100) below the marginal score fails the comparison: evidence of a
+regression outweighs whatever is missing. A ``critical`` metric that could not be judged makes it
+``INCONCLUSIVE``/``NODATA``; so do half or more of the baseline's metrics without data in this
+run (``NODATA``) or with too few samples (``INCONCLUSIVE``); nothing judged is ``NODATA``; else
+the score gives ``PASS`` (>= pass score) or ``MARGINAL``.
 
 Differences are counted, never listed: the median and interval of ``m * n`` differences are found
-by randomised selection over the sorted samples in O((m + n) log(m + n)) per round, so 5,000
-samples a side take milliseconds, not the 25 million differences' worth.
+by randomised selection over the sorted samples in O((m + n) log(m + n)) per round (blocks of
+tied values split three ways around a pivot), so 5,000 samples a side take milliseconds and a
+few megabytes, not the 25 million differences' worth.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ from .rules import Rule
 
 PASS, MARGINAL, FAIL, INCONCLUSIVE, NODATA = "PASS", "MARGINAL", "FAIL", "INCONCLUSIVE", "NODATA"
 RESULTS = (PASS, MARGINAL, FAIL, INCONCLUSIVE, NODATA)
+#: A metric this run measured that the baseline does not have: reported, never counted as missing.
+NOT_IN_BASELINE = "not in the baseline"
+#: NODATA reasons that mean this run lacks the metric (``must_have_data``, "half or more").
+MISSING = ("not measured in this run", "no values in this run")
 
 #: Windows of at most this many differences are sorted outright; bigger ones are narrowed first.
 _GATHER = 16384
@@ -57,6 +66,9 @@ class Shift(NamedTuple):
     estimate: float
     low: float
     high: float
+    #: False when the samples are too small for an interval at this confidence (the widest one,
+    #: smallest to largest difference, is given then).
+    reachable: bool = True
 
 
 class Scores(NamedTuple):
@@ -94,13 +106,14 @@ def shift(current: np.ndarray, baseline: np.ndarray, confidence: float = 0.98, s
     pairs = n1 * n2
     z_crit = NormalDist().inv_cdf(0.5 + confidence / 2)
     middle = (pairs + 1) // 2
-    k = min(middle, max(1, math.floor(mean_u - z_crit * math.sqrt(variance))))
+    wanted = math.floor(mean_u - z_crit * math.sqrt(variance))
+    k = min(middle, max(1, wanted))
     # Differences x[i] - y[j] == x[i] + z[j] with z = -y ascending: every row is sorted.
     low, centre, high = _order_statistics(
         x, -y[::-1], [(k, k), (middle, middle + 1 - pairs % 2), (pairs + 1 - k, pairs + 1 - k)], seed
     )
     estimate = centre[0] if pairs % 2 else (centre[0] + centre[1]) / 2
-    return Shift(u, p_value, float(estimate), float(low[0]), float(high[0]))
+    return Shift(u, p_value, float(estimate), float(low[0]), float(high[0]), wanted >= 1)
 
 
 def _counts(x: np.ndarray, z: np.ndarray, pivot: float, right: bool) -> np.ndarray:
@@ -109,7 +122,7 @@ def _counts(x: np.ndarray, z: np.ndarray, pivot: float, right: bool) -> np.ndarr
     # Ascending keys let searchsorted start each search where the last one ended.
     count = np.searchsorted(z, (pivot - x)[::-1], "right" if right else "left")[::-1]
     last = z.size
-    while True:  # pivot - x[i] is rounded: move each split to where the sums really cross
+    for _ in range(3):  # pivot - x[i] is rounded: move each split to where the sums really cross
         sums = x + z[np.maximum(count - 1, 0)]
         back = (count > 0) & ((sums > pivot) if right else (sums >= pivot))
         sums = x + z[np.minimum(count, last - 1)]
@@ -117,6 +130,16 @@ def _counts(x: np.ndarray, z: np.ndarray, pivot: float, right: bool) -> np.ndarr
         if not (back.any() or ahead.any()):
             return count
         count = count - back + ahead
+    # Still moving: values so far apart that the rounding spans many columns. Bisect every row
+    # on the sums themselves (rows are sorted, so the test is monotone): O(log n) vector steps.
+    low, high = np.zeros(x.size, dtype=np.int64), np.full(x.size, last, dtype=np.int64)
+    while (open_ := low < high).any():
+        middle = (low + high) // 2
+        sums = x + z[np.minimum(middle, last - 1)]
+        inside = (sums <= pivot) if right else (sums < pivot)
+        low = np.where(open_ & inside, middle + 1, low)
+        high = np.where(open_ & ~inside, middle, high)
+    return low
 
 
 def _order_statistics(x: np.ndarray, z: np.ndarray, groups: Sequence[tuple[int, int]], seed: int) -> list[np.ndarray]:
@@ -126,12 +149,12 @@ def _order_statistics(x: np.ndarray, z: np.ndarray, groups: Sequence[tuple[int, 
     window = np.zeros(x.size, dtype=np.int64), np.full(x.size, z.size, dtype=np.int64)
     first, last = min(g[0] for g in groups), max(g[1] for g in groups)
     shared = _narrow(x, z, window, first, last, rng, stop=2 * (last - first + 1) + _GATHER)
-    return [_values(x, z, _narrow(x, z, shared, a, b, rng, stop=_GATHER + b - a), a, b) for a, b in groups]
+    return [_values(x, z, _narrow(x, z, shared, a, b, rng, stop=_GATHER + b - a, ties=True), a, b) for a, b in groups]
 
 
-def _values(x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] | float, first: int, last: int) -> np.ndarray:
-    if not isinstance(window, tuple):  # one tied value fills the window
-        return np.full(last - first + 1, window)
+def _values(x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] | np.ndarray, first: int, last: int) -> np.ndarray:
+    if not isinstance(window, tuple):  # found while narrowing (tied values)
+        return window
     left, right = window
     width = right - left
     total = int(width.sum())
@@ -144,12 +167,13 @@ def _values(x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] 
 
 
 def _narrow(
-    x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] | float, first: int, last: int,
-    rng: np.random.Generator, stop: int,
-) -> tuple[np.ndarray, np.ndarray] | float:
+    x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] | np.ndarray, first: int, last: int,
+    rng: np.random.Generator, stop: int, ties: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
     """Shrink the window (per row, the columns ``left[i]:right[i]`` still in play; everything left
-    of it ranks below, everything right of it above) around ranks first..last, until it holds at
-    most ``stop`` differences. Returns the window, or the value when one tied value fills it."""
+    of it ranks below, everything right of it above) around ranks first..last (at most two, when
+    ``ties``), until it holds at most ``stop`` differences. Returns the window, or the values
+    themselves when tied values settle them."""
     if not isinstance(window, tuple):
         return window
     left, right = window
@@ -173,8 +197,6 @@ def _narrow(
         new_right = right if high_pivot is None else np.clip(_counts(x, z, high_pivot, True), left, right)
         under = int(new_left.sum())  # ranks below the low pivot
         upto = int(new_right.sum())  # ranks up to the high pivot
-        if low_pivot is not None and low_pivot == high_pivot and under < first and last <= upto:
-            return float(low_pivot)
         if last <= under:  # every wanted rank lies below the low pivot
             right = new_left
         elif first > upto:  # every wanted rank lies above the high pivot
@@ -182,8 +204,26 @@ def _narrow(
         else:
             left = new_left if first > under else left
             right = new_right if last <= upto else right
-        if int((right - left).sum()) == total:  # no progress (a sample this size all but never)
+        if int((right - left).sum()) < total:
+            continue
+        # No progress: blocks of tied values span the bracket. Split three ways on the value at
+        # the first wanted rank: below it, equal to it (settles those ranks), above it.
+        if not ties:
             return left, right
+        pivot = sample[min(max(math.floor((first - below - 0.5) / total * _SAMPLE), 0), _SAMPLE - 1)]
+        less = np.clip(_counts(x, z, pivot, False), left, right)
+        most = np.clip(_counts(x, z, pivot, True), left, right)
+        under, upto = int(less.sum()), int(most.sum())
+        if first <= under:
+            right = less
+        elif first > upto:
+            left = most
+        elif last <= upto:
+            return np.full(last - first + 1, pivot)
+        else:  # the second rank is the next value up: the smallest first column past the ties
+            rows = most < right
+            following = (x[rows] + z[most[rows]]).min()
+            return np.array([pivot, following])
 
 
 def percentile(values: np.ndarray, q: float) -> float | None:
@@ -258,31 +298,35 @@ def judge_metric(
         "effectSize": None,
         "gates": [],
     }
-    gates_failed = []
+    breached = []  # gates are absolute: checked on this run's values whatever the baseline has
     for gate in rule.gates:
         value = gate_value(gate, now)
         ok = gate.holds(value)
         entry["gates"].append({"expression": gate.expression, "value": value, "ok": ok})
-        if not ok and now.size:
-            gates_failed.append(gate.expression)
-    if baseline is None:
-        return {**entry, "result": NODATA, "reason": "not in the baseline"}
-    if not now.size or not then.size:
-        side = "this run" if not now.size else "the baseline"
-        return {**entry, "result": NODATA, "reason": f"no values in {side}"}
-    if gates_failed:
-        entry.update(result=FAIL, reason=f"gate breached: {', '.join(gates_failed)}")
+        if not ok and value is not None:
+            breached.append(gate.expression)
+    if breached:
+        entry.update(result=FAIL, reason=f"gate breached: {', '.join(breached)}")
+    if current is None or not now.size:
+        why = "not measured in this run" if current is None else "no values in this run"
+        return entry if breached else {**entry, "result": NODATA, "reason": why}
+    if baseline is None or not then.size:
+        why = NOT_IN_BASELINE if baseline is None else "no values in the baseline"
+        return entry if breached else {**entry, "result": NODATA, "reason": why}
     if now.size < rule.min_samples or then.size < rule.min_samples:
-        if gates_failed:
-            return entry
-        return {
-            **entry,
-            "result": INCONCLUSIVE,
-            "reason": f"too few samples ({then.size} baseline, {now.size} current; min_samples {rule.min_samples})",
-        }
+        why = f"too few samples ({then.size} baseline, {now.size} current; min_samples {rule.min_samples})"
+        return entry if breached else {**entry, "result": INCONCLUSIVE, "reason": why}
     found = shift(now, then, confidence)
-    classification = "High" if found.low > 0 else "Low" if found.high < 0 else "Pass"
     effect = effect_size(entry["current"]["mean"], entry["baseline"]["mean"], rule.direction)
+    if found.low > 0 or found.high < 0:
+        classification, note = ("High" if found.low > 0 else "Low"), ""
+    elif found.p_value < 1 - confidence and entry["current"]["mean"] != entry["baseline"]["mean"]:
+        # Ties (counts, mostly-zero ratios) can pin the shift's interval to 0 while the rank test
+        # sees a difference: the means say which way it went.
+        higher = entry["current"]["mean"] > entry["baseline"]["mean"]
+        classification, note = ("High" if higher else "Low"), f" (rank test p={found.p_value:.2g}; shift within ties)"
+    else:
+        classification, note = "Pass", ""
     entry.update(
         classification=classification,
         shift=found.estimate,
@@ -290,20 +334,24 @@ def judge_metric(
         pValue=found.p_value,
         effectSize=None if math.isinf(effect) else effect,
     )
-    if gates_failed:
+    if breached:
         return entry
+    if not found.reachable:
+        level = f"{confidence * 100:g}%"
+        why = f"too few samples for a {level} interval ({then.size} baseline, {now.size} current)"
+        return {**entry, "result": INCONCLUSIVE, "reason": why}
     bad = classification != "Pass" and (
         rule.direction == "either" or (classification == "High") == (rule.direction == "increase")
     )
     shown = "no ratio" if math.isinf(effect) else f"x{effect:.2f}"
     if bad and effect >= rule.critical_ratio:
-        return {**entry, "result": FAIL, "reason": f"{classification}: {shown} >= critical_ratio {rule.critical_ratio:g}"}
+        return {**entry, "result": FAIL, "reason": f"{classification}: {shown} >= critical_ratio {rule.critical_ratio:g}{note}"}
     if bad and effect > rule.allowed:
-        return {**entry, "result": MARGINAL, "reason": f"{classification}: {shown} > allowed {rule.allowed:g}"}
+        return {**entry, "result": MARGINAL, "reason": f"{classification}: {shown} > allowed {rule.allowed:g}{note}"}
     if bad:
-        why = f"{classification}: {shown} within allowed {rule.allowed:g}"
+        why = f"{classification}: {shown} within allowed {rule.allowed:g}{note}"
     else:
-        why = "no significant shift" if classification == "Pass" else f"{classification}: {shown}, the good way"
+        why = "no significant shift" if classification == "Pass" else f"{classification}: {shown}, the good way{note}"
     return {**entry, "result": PASS, "reason": why}
 
 
@@ -332,25 +380,36 @@ def judge(
 
 def overall(metrics: Sequence[dict[str, Any]], rules: Sequence[Rule], scores: Scores, known: int) -> tuple[str, float | None, str]:
     """The comparison's result, score (None when nothing was judged) and a one-line reason."""
-    critical = [m["name"] for m, rule in zip(metrics, rules) if m["result"] == FAIL and rule.critical]
-    missing = [
-        m["name"] for m, rule in zip(metrics, rules) if m["result"] == NODATA and rule.must_have_data and m["reason"] != "not in the baseline"
-    ]
-    judged = [(m, rule) for m, rule in zip(metrics, rules) if m["result"] in (PASS, MARGINAL, FAIL)]
+    pairs = list(zip(metrics, rules))
+    judged = [(m, rule) for m, rule in pairs if m["result"] in (PASS, MARGINAL, FAIL)]
     weight = sum(rule.weight for _, rule in judged)
     score = round(100.0 * sum(rule.weight for m, rule in judged if m["result"] == PASS) / weight, 2) if weight > 0 else None
+
+    def names(found: Iterable[dict[str, Any]]) -> str:
+        return ", ".join(m["name"] for m in found)
+
+    breached = [m for m, _ in pairs if any(not g["ok"] and g["value"] is not None for g in m["gates"])]
+    if breached:
+        return FAIL, score, f"absolute gate breached: {names(breached)}"
+    critical = [m for m, rule in pairs if m["result"] == FAIL and rule.critical]
     if critical:
-        return FAIL, score, f"critical metric failed: {', '.join(critical)}"
+        return FAIL, score, f"critical metric failed: {names(critical)}"
+    missing = [m for m, rule in pairs if m["result"] == NODATA and rule.must_have_data and m["reason"] in MISSING]
     if missing:
-        return FAIL, score, f"no data for a metric that must have it: {', '.join(missing)}"
+        return FAIL, score, f"no data for a metric that must have it: {names(missing)}"
     if score is not None and score < scores.marginal:  # evidence of a regression, whatever is missing
         return FAIL, score, f"score {score:g} < {scores.marginal:g} (marginal)"
-    nodata = sum(1 for m in metrics if m["result"] == NODATA and m["reason"] != "not in the baseline")
+    unjudged = [m for m, rule in pairs if rule.critical and m["result"] in (INCONCLUSIVE, NODATA) and m["reason"] != NOT_IN_BASELINE]
+    if unjudged:  # a metric that can fail the comparison alone was not judged: no pass without it
+        result = INCONCLUSIVE if any(m["result"] == INCONCLUSIVE for m in unjudged) else NODATA
+        return result, score, f"critical metric not judged: {', '.join(m['name'] + ' (' + m['reason'] + ')' for m in unjudged)}"
+    nodata = sum(1 for m in metrics if m["result"] == NODATA and m["reason"] in MISSING)
     if known and nodata * 2 >= known:
         return NODATA, score, f"{nodata} of {known} baseline metrics have no data in this run"
+    inconclusive = sum(1 for m in metrics if m["result"] == INCONCLUSIVE)
+    if known and inconclusive * 2 >= known:
+        return INCONCLUSIVE, score, f"{inconclusive} of {known} baseline metrics had too few samples to judge"
     if score is None:
-        if any(m["result"] == INCONCLUSIVE for m in metrics):
-            return INCONCLUSIVE, None, "no metric had enough samples to judge"
         return NODATA, None, "no metric to compare"
     if score >= scores.passing:
         return PASS, score, f"score {score:g} >= {scores.passing:g}"

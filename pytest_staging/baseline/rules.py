@@ -8,6 +8,7 @@ mistake is a :class:`ConfigError` naming the file and the field. Pure: no pytest
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -48,7 +49,7 @@ class Table(NamedTuple):
 
 
 def _number(value: Any, where: str, field: str, minimum: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not minimum <= value < math.inf:
         raise ConfigError(where, field, f"expected {what}, got {value!r}")
     return float(value)
 
@@ -127,11 +128,3 @@ class Rules:
                     fields.update(table.fields)
             rule = self._cache[name] = Rule(**fields)
         return rule
-
-
-def to_toml_tables(tables: Sequence[Table]) -> dict[str, dict[str, Any]]:
-    """Tables as plain data again (gates as their expressions), for the baseline file."""
-    return {
-        table.glob: {key: [g.expression for g in value] if key == "gates" else value for key, value in table.fields.items()}
-        for table in tables
-    }

@@ -128,7 +128,7 @@ def load(path: Path, shown: str | None = None) -> Baseline:
         raise ConfigError(where, "", f"cannot read the baseline file ({exc.strerror or exc}); check the path") from None
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: JSONDecodeError, huge integers
         raise ConfigError(where, "", f"not a baseline file: invalid JSON ({exc}); {_REGENERATE}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigError(where, "format", f"not a baseline file (expected format {FORMAT!r}); {_REGENERATE}")
@@ -145,15 +145,21 @@ def load(path: Path, shown: str | None = None) -> Baseline:
             v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values
         ):
             raise ConfigError(where, f'metrics."{name}".values', "expected a list of numbers (null for a missing value)")
-        series[name] = [math.nan if v is None else float(v) for v in values]
+        try:
+            series[name] = [math.nan if v is None else float(v) for v in values]
+        except OverflowError:
+            raise ConfigError(where, f'metrics."{name}".values', "a value is too large for a float") from None
         unit = entry.get("unit", "")
         units[name] = unit if isinstance(unit, str) else ""
     profiles = data.get("loadProfiles") or []
     if not isinstance(profiles, list) or not all(isinstance(p, dict) for p in profiles):
         raise ConfigError(where, "loadProfiles", "expected a list of load profiles")
     target = data.get("target") or {}
-    if not isinstance(target, dict):
-        raise ConfigError(where, "target", "expected an object with name, url, environment")
+    if not isinstance(target, dict) or not all(v is None or isinstance(v, str) for v in target.values()):
+        raise ConfigError(where, "target", "expected an object with name, url, environment (strings)")
+    for field in ("created", "release", "decision"):
+        if not (data.get(field) is None or isinstance(data[field], str)):
+            raise ConfigError(where, field, f"expected a string or null, got {data[field]!r}")
     tables = parse_tables(data["rules"], where, "rules") if data.get("rules") is not None else []
     return Baseline(
         path=path,
