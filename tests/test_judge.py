@@ -67,22 +67,28 @@ def test_shift_matches_brute_force_and_scipy(pair, confidence):
         assert found.p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
 
 
-def test_large_samples_use_the_selection_not_the_listing(monkeypatch):
+@pytest.fixture
+def listed(monkeypatch) -> list[int]:
+    """How many differences each final window listed (sorted outright) while selecting."""
+    sizes: list[int] = []
+    values = judge_module._values
+
+    def watched(x, z, window, first, last):
+        if isinstance(window, tuple):
+            sizes.append(int((window[1] - window[0]).sum()))
+        return values(x, z, window, first, last)
+
+    monkeypatch.setattr(judge_module, "_values", watched)
+    return sizes
+
+
+def test_large_samples_use_the_selection_not_the_listing(listed):
     """5,000 a side: 25 million differences, never built (the window is bounded), same answer as
     a listing of them."""
     rng = np.random.default_rng(7)
     x, y = clean(rng.lognormal(1.1, 0.5, 5000))[0], clean(rng.lognormal(1, 0.5, 5000))[0]
-    biggest = []
-    values = judge_module._values
-
-    def watched(x_, z_, window, first, last):
-        if isinstance(window, tuple):
-            biggest.append(int((window[1] - window[0]).sum()))
-        return values(x_, z_, window, first, last)
-
-    monkeypatch.setattr(judge_module, "_values", watched)
     found = shift(x, y)
-    assert max(biggest) <= judge_module._GATHER + 1
+    assert max(listed) <= judge_module._GATHER + 1
     differences = np.subtract.outer(x, y).ravel()
     assert found.estimate == float(np.median(differences))
     assert found.low < found.estimate < found.high and found.low > 0
@@ -103,20 +109,11 @@ def test_every_value_tied():
     ],
     ids=["two-blocks", "poisson", "integer-ms"],
 )
-def test_tied_samples_are_selected_not_listed(monkeypatch, make):
+def test_tied_samples_are_selected_not_listed(listed, make):
     """Tied values used to stall the narrowing and list the whole window (25M differences)."""
     x, y = (clean(a)[0] for a in make(np.random.default_rng(11)))
-    biggest = []
-    values = judge_module._values
-
-    def watched(x_, z_, window, first, last):
-        if isinstance(window, tuple):
-            biggest.append(int((window[1] - window[0]).sum()))
-        return values(x_, z_, window, first, last)
-
-    monkeypatch.setattr(judge_module, "_values", watched)
     found = shift(x, y)
-    assert max(biggest, default=0) <= judge_module._GATHER + 1
+    assert max(listed, default=0) <= judge_module._GATHER + 1
     assert (found.estimate, found.low, found.high) == reference(x, y, 0.98)
 
 
