@@ -242,8 +242,8 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--staging-summary",
         metavar="PATH",
-        help="write the verdict's Markdown summary to PATH; with GITHUB_STEP_SUMMARY set it is also "
-        "appended there (the GitHub Actions job summary).",
+        help="write the verdict's Markdown summary to PATH. Whenever GITHUB_STEP_SUMMARY is set (GitHub "
+        "Actions), the summary is also appended there, with or without this option.",
     )
     group.addoption(
         "--staging-save-baseline",
