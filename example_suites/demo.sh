@@ -31,5 +31,6 @@ echo
 echo "release tooling promotes only if this succeeds:"
 echo "  .venv/bin/pytest-staging verify $verdict --key .demo/signing.pub --expect PROMOTE"
 # The signature alone here: a partial demo run (--staging-tier=smoke) is a HOLD, on purpose.
+echo "the signature alone (OK says it verifies; the decision it names is what --expect checks):"
 .venv/bin/pytest-staging verify "$verdict" --key .demo/signing.pub || status=$?
 exit "$status"

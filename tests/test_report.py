@@ -87,7 +87,7 @@ critical_ratio = 50
 class StrictHTML(HTMLParser):
     """Well-formedness: every element closed in order (void elements excepted), one <html>."""
 
-    VOID = {"meta", "link", "br", "img", "hr", "input", "rect", "line", "polyline"}
+    VOID = {"meta", "link", "br", "img", "hr", "input", "rect", "line", "polyline", "circle"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

@@ -16,7 +16,9 @@ from ..tiers import TIERS
 from .text import MARKS, tier_counts
 
 #: How the decision is shown: symbol and CSS class (the word itself is always written out).
-DECISIONS = {"PROMOTE": ("✔", "promote"), "HOLD": ("⏸", "hold"), "REJECT": ("✘", "reject")}
+DECISIONS = {"PROMOTE": ("✔", "promote"), "HOLD": ("❚❚", "hold"), "REJECT": ("✘", "reject")}
+#: Endpoints drawn in one p95 chart (the slowest); the table below it lists every endpoint.
+CHARTED = 5
 #: Line styles for chart series: distinguishable without colour (dash patterns) as well as with.
 STYLES = (("var(--c1)", ""), ("var(--c2)", "6 3"), ("var(--c3)", "2 3"), ("var(--c4)", "8 3 2 3"), ("var(--c5)", "1 5"))
 
@@ -45,14 +47,15 @@ caption { text-align: left; font-weight: 600; padding: .3rem 0; }
 th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left; vertical-align: top; }
 th { background: var(--panel); } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88em; overflow-wrap: break-word; }
-dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .4rem 0; }
+dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: .2rem 1rem; margin: .4rem 0; }
+dd { overflow-wrap: anywhere; } .wide { overflow-x: auto; }
 dt { color: var(--muted); } dd { margin: 0; }
 .muted { color: var(--muted); } .charts { display: flex; flex-wrap: wrap; gap: 1rem; }
 figure { margin: 0; } figcaption { font-size: .85rem; color: var(--muted); }
 svg text { fill: var(--fg); font: 11px system-ui, sans-serif; } svg .axis { stroke: var(--line); }
 a { color: var(--c1); }
 @media print { body { max-width: none; padding: 0; font-size: 11pt; } h2 { break-after: avoid; }
-  table, figure { break-inside: avoid; } a { color: inherit; } }
+  tr, figure { break-inside: avoid; } .wide { overflow: visible; } a { color: inherit; } }
 """
 
 
@@ -70,13 +73,14 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()) -> str:
     """A table; cells are HTML already (escape before), ``numeric`` columns right-aligned."""
-    out = [f"<table><caption>{_e(caption)}</caption><thead><tr>"]
+    # In a scrolling box: a narrow window scrolls the table instead of cutting it off.
+    out = [f'<div class="wide"><table><caption>{_e(caption)}</caption><thead><tr>']
     out += [f'<th scope="col">{_e(h)}</th>' for h in head]
     out.append("</tr></thead><tbody>")
     for row in rows:
         cells = [f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row)]
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -90,7 +94,7 @@ def render(statement: dict[str, Any], *, signature: tuple[str, str] | None = Non
     release = predicate.get("release") or {}
     title = f"Staging gate: {decision} · {target.get('name', '?')} · release {release.get('id') or 'unknown'}"
     body = [
-        f'<header><h1>{_e(title)}</h1><p class="muted">Verified {_e(predicate.get("timeVerified"))} by pytest-staging '
+        f'<header><h1>{_e(title)}</h1><p class="muted">Decided {_e(predicate.get("timeVerified"))} by pytest-staging '
         f'{_e(predicate.get("verifier", {}).get("versions", {}).get("pytest-staging", "?"))}</p></header>',
         "<main>",
         _banner(predicate, symbol, css, signature),
@@ -153,7 +157,9 @@ def _tiers(predicate: dict[str, Any]) -> str:
     rows = []
     for tier in TIERS:
         entry = predicate["tiers"][tier]
-        rows.append((_e(tier), _e(entry["result"]), "required" if entry["required"] else "optional", _e(tier_counts(entry)), _num(entry.get("duration"))))
+        ran = any(count for name, count in entry["counts"].items() if name != "deselected")
+        seconds = _num(entry.get("duration")) if ran else "–"
+        rows.append((_e(tier), _e(entry["result"]), "required" if entry["required"] else "optional", _e(tier_counts(entry)), seconds))
     table = _table("Tests per tier, in the order they ran", ("tier", "result", "required", "tests", "seconds"), rows, numeric=(4,))
     return f'<section aria-labelledby="tiers"><h2 id="tiers">Tiers</h2>{table}</section>'
 
@@ -295,44 +301,76 @@ def _distribution_chart(metric: dict[str, Any], width: int = 250, height: int = 
     )
 
 
-def _line_chart(title: str, unit: str, lines: Sequence[tuple[str, Sequence[tuple[float, float | None]]]], width: int = 330, height: int = 170) -> str:
-    """A line chart of (t, value) series sharing one axis; a legend names each (dash patterns too)."""
+def _ceiling(value: float) -> float:
+    """A round axis top about a tenth above the peak (1, 2, 2.5 or 5 times a power of ten)."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value * 1.1))
+    return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value * 1.1)
+
+
+def _line_chart(
+    title: str, unit: str, lines: Sequence[tuple[str, Sequence[tuple[float, float | None]]]], end: float | None = None,
+    note: str = "", width: int = 330,
+) -> str:
+    """A line chart of (t, value) series on one axis from 0 s; a legend names each (colour and dash
+    pattern), a gap in a series breaks its line, a lone point is a dot."""
     points = [(t, v) for _, series in lines for t, v in series if v is not None]
     if not points:
         return ""
-    left, right, top, bottom = 44, 8, 10, 22 + 14 * len(lines)
-    t0, t1 = min(t for t, _ in points), max(t for t, _ in points)
-    v1 = max(v for _, v in points) or 1.0
-    tspan = (t1 - t0) or 1.0
-    plot_h = height - top - bottom
+    left, right, top, plot_h = 44, 10, 10, 120
+    t1 = max([t for t, _ in points] + [end or 0.0]) or 1.0
+    v1 = _ceiling(max(v for _, v in points))
+    height = top + plot_h + 22 + 14 * len(lines)
 
-    def xy(t: float, v: float) -> str:
-        return f"{left + (t - t0) / tspan * (width - left - right):.1f},{top + plot_h - v / v1 * plot_h:.1f}"
+    def xy(t: float, v: float) -> tuple[float, float]:
+        return round(left + t / t1 * (width - left - right), 1), round(top + plot_h - v / v1 * plot_h, 1)
 
     parts = [
         f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}"/>',
         f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>',
         f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{_e(_num(v1))}</text>',
         f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>',
-        f'<text x="{width - right}" y="{top + plot_h + 12}" text-anchor="end">{_e(_num(t1 - t0))} s</text>',
+        f'<text x="{left}" y="{top + plot_h + 12}">0 s</text>',
+        f'<text x="{width - right}" y="{top + plot_h + 12}" text-anchor="end">{_e(_num(t1))} s</text>',
     ]
     for i, (name, series) in enumerate(lines):
         colour, dash = STYLES[i % len(STYLES)]
-        coords = " ".join(xy(t, v) for t, v in series if v is not None)
         dashed = f' stroke-dasharray="{dash}"' if dash else ""
-        parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"{dashed}/>')
-        y = top + plot_h + 26 + 14 * i
+        runs: list[list[tuple[float, float]]] = [[]]
+        for t, v in series:
+            if v is None:
+                runs.append([])
+            else:
+                runs[-1].append(xy(t, v))
+        for run in runs:
+            if len(run) == 1:
+                parts.append(f'<circle cx="{run[0][0]}" cy="{run[0][1]}" r="3" fill="{colour}"/>')
+            elif run:
+                coords = " ".join(f"{x},{y}" for x, y in run)
+                parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"{dashed}/>')
+        y = top + plot_h + 30 + 14 * i
         parts.append(f'<line x1="{left}" x2="{left + 24}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="2"{dashed}/>')
         parts.append(f'<text x="{left + 30}" y="{y}">{_e(name)}</text>')
     summary = "; ".join(
-        f"{name}: {len([v for _, v in s if v is not None])} seconds, peak {_num(max((v for _, v in s if v is not None), default=None))}"
-        for name, s in lines
+        f"{name}: {len(values)} s sampled, peak {_num(max(values))}"
+        for name, series in lines
+        if (values := [v for _, v in series if v is not None])
     )
+    caption = f"{title} ({unit})" + (f" — {note}" if note else "")
     return (
         f'<figure><svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-        f"<title>{_e(title)} ({_e(unit)}) — {_e(summary)}</title>{''.join(parts)}</svg>"
-        f"<figcaption>{_e(title)} ({_e(unit)})</figcaption></figure>"
+        f"<title>{_e(caption)}: {_e(summary)}</title>{''.join(parts)}</svg>"
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
     )
+
+
+def _unit(expression: str) -> str:
+    """The unit of a load threshold's measured value."""
+    text = expression.replace(" ", "")
+    if text.startswith("rate("):
+        return ""
+    return " rps" if text.startswith("rps") else " ms"
 
 
 def _load(predicate: dict[str, Any]) -> str:
@@ -351,17 +389,29 @@ def _load(predicate: dict[str, Any]) -> str:
         )
         if run.get("thresholds"):
             rows = [(f'<span aria-hidden="true">{"✓" if t["ok"] else "✗"}</span> {"ok" if t["ok"] else "breached"}',
-                     f"<code>{_e(t['expression'])}</code>", _num(t["value"])) for t in run["thresholds"]]
+                     f"<code>{_e(t['expression'])}</code>", _num(t["value"]) + (_unit(t["expression"]) if t["value"] is not None else ""))
+                    for t in run["thresholds"]]
             parts.append(_table("Thresholds", ("result", "threshold", "measured"), rows, numeric=(2,)))
+        endpoints = run.get("endpoints") or {}
+        if endpoints:
+            rows = [
+                (f"<code>{_e(name)}</code>", _num(e["requests"]), _num(e["failures"]), _num(e["rps"]), _num(e["p50"]), _num(e["p95"]), _num(e["p99"]), _num(e["max"]))
+                for name, e in sorted(endpoints.items())
+            ]
+            parts.append(_table("Every endpoint (times in ms)", ("endpoint", "requests", "failed", "rps", "p50", "p95", "p99", "max"), rows, numeric=range(1, 8)))
         series = run.get("series") or []
         names = sorted({name for second in series for name in second["endpoints"]})
+        # The slowest endpoints get a line each; the table above has every one.
+        names.sort(key=lambda name: -max((s["endpoints"].get(name, {}).get("p95") or 0 for s in series), default=0))
+        shown, hidden = names[:CHARTED], len(names) - CHARTED
         rps = [(s["t"], float(sum(e.get("requests") or 0 for e in s["endpoints"].values()))) for s in series]
         failures = [(s["t"], float(sum(e.get("failures") or 0 for e in s["endpoints"].values()))) for s in series]
-        p95 = [(name, [(s["t"], s["endpoints"].get(name, {}).get("p95")) for s in series]) for name in names[: len(STYLES)]]
+        p95 = [(name, [(s["t"], s["endpoints"].get(name, {}).get("p95")) for s in series]) for name in shown]
+        end = profile.get("duration")
         charts = [
-            _line_chart("Requests per second", "rps", [("all endpoints", rps)]),
-            _line_chart("Failures per second", "failures/s", [("all endpoints", failures)]),
-            _line_chart("p95 latency per endpoint", "ms", p95),
+            _line_chart("Requests per second", "rps", [("all endpoints", rps)], end),
+            _line_chart("Failures per second", "failures/s", [("all endpoints", failures)], end),
+            _line_chart("p95 latency per endpoint", "ms", p95, end, f"the {CHARTED} slowest; {hidden} more in the table" if hidden > 0 else ""),
         ]
         parts.append(f'<div class="charts">{"".join(charts)}</div>')
     return f'<section aria-labelledby="load"><h2 id="load">Load runs</h2>{"".join(parts)}</section>'
