@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,15 @@ def decision(text: str) -> str:
     if text.upper() not in DECISIONS:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(DECISIONS)}")
     return text.upper()
+
+
+def trace_url(text: str) -> str:
+    from .report import trace_url_problem
+
+    problem = trace_url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--html", required=True, metavar="OUT", help="where to write the HTML report")
     report.add_argument("--key", metavar="PUB", help="verify the signature with this public key and show the result")
     report.add_argument(
-        "--trace-url", metavar="TEMPLATE", help="link the trace id, e.g. https://tracing.example/trace/{trace_id}"
+        "--trace-url", type=trace_url, metavar="TEMPLATE", help="link the trace id, e.g. https://tracing.example/trace/{trace_id}"
     )
 
     show = commands.add_parser("show", help="print a human summary of a verdict")
@@ -277,7 +286,7 @@ def statement_and_signature(path: str, key_path: str | None) -> tuple[dict[str, 
     """The statement, and the signature's status (``verified`` | ``failed`` | ``unchecked`` |
     ``unsigned``) with words for people. A statement whose signature fails is still shown."""
     status = None
-    if key_path:
+    if key_path:  # a verdict whose signature fails is still shown, marked so, and the command fails
         try:
             statement, key = verified_statement(path, key_path)
             return statement, ("verified", f"verified with key {key[:16]}…")
@@ -286,7 +295,11 @@ def statement_and_signature(path: str, key_path: str | None) -> tuple[dict[str, 
     document = _envelope(path)
     statement = _payload_statement(path, document)
     if status is None:
-        status = ("unchecked", "signed, not checked (pass --key)") if document.get("signatures") else ("unsigned", "UNSIGNED")
+        signatures = document.get("signatures")
+        if isinstance(signatures, list) and signatures:
+            status = ("unchecked", f"{len(signatures)} signature(s), not checked (pass --key)")
+        else:
+            status = ("unsigned", "UNSIGNED")
     return statement, status
 
 
@@ -296,24 +309,35 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     statement, signature = statement_and_signature(args.file, args.key)
     out = Path(args.html)
+    html = rendered(args.file, lambda: render(statement, signature=signature, trace_url=args.trace_url))
     try:
-        write_atomic(out, render(statement, signature=signature, trace_url=args.trace_url).encode("utf-8"))
+        write_atomic(out, html.encode("utf-8"))
     except OSError as exc:
         raise Failed(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {out}: {statement['predicate']['decision']}; signature {signature[1]}")
-    return 0
+    return 1 if signature[0] == "failed" else 0
+
+
+def rendered(path: str, render: Callable[[], str]) -> str:
+    """A renderer's output; a verdict it cannot render (valid, but shaped unlike ours) is one line."""
+    try:
+        return render()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        raise Failed(f"cannot render {path}: {type(exc).__name__}: {exc}") from None
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from .report.text import baseline_lines, flaky_quarantine_lines, markdown, summary_lines
 
-    statement, (_, signature) = statement_and_signature(args.file, args.key)
+    statement, signature = statement_and_signature(args.file, args.key)
     if args.format == "markdown":
-        sys.stdout.write(markdown(statement, signature=signature))
+        sys.stdout.write(rendered(args.file, lambda: markdown(statement, signature=signature)))
     else:
-        print("\n".join(flaky_quarantine_lines(statement) + baseline_lines(statement) + summary_lines(statement)))
-        print(f"signature: {signature}")
-    return 0
+        lines = rendered(args.file, lambda: "\n".join(flaky_quarantine_lines(statement) + baseline_lines(statement) + summary_lines(statement)))
+        print(lines)
+        print(f"signature: {signature[1]}")
+    # With --key, a signature that does not verify is a failure, whatever the verdict claims.
+    return 1 if signature[0] == "failed" else 0
 
 
 def _payload_statement(path: str, document: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -383,6 +383,8 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     report = config.option.staging_report
     summary = config.option.staging_summary
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
+    if controller:
+        _no_clashes(here, verdict_path, report, summary, step_summary, baseline)
     return Settings(
         target=dataclasses.replace(target, release=release),
         selected_tiers=selected,
@@ -450,14 +452,33 @@ def _load_distribution(config: pytest.Config) -> Any:
     return Distribution(processes=processes, workers=workers, worker_wait=wait, master_bind_host=host, master_bind_port=port)
 
 
+def _no_clashes(here: Path, verdict: Path | None, report: str | None, summary: str | None, step: str | None, baseline: Any) -> None:
+    """Each output its own file: a report over the verdict would destroy the signed evidence."""
+    taken = {}
+    if verdict is not None:
+        taken[verdict.resolve()] = "the verdict (--staging-verdict)"
+    if step:
+        taken[(here / step).resolve()] = "GITHUB_STEP_SUMMARY (appended to already)"
+    if baseline is not None and baseline.save_path is not None:
+        taken[baseline.save_path.resolve()] = "--staging-save-baseline"
+    for option, value in (("--staging-report", report), ("--staging-summary", summary)):
+        if not value:
+            continue
+        path = (here / value).resolve()
+        if path in taken:
+            raise ConfigError(option, "", f"{value} is also {taken[path]}; give the {option[10:]} a file of its own")
+        taken[path] = option
+
+
 def _trace_url(config: pytest.Config) -> str | None:
     template = str(config.getini("staging_trace_url")).strip()
     if not template:
         return None
-    if "{trace_id}" not in template or not template.startswith(("http://", "https://")):
-        raise ConfigError(
-            _ini_source(config), "staging_trace_url", f"{template!r} is not an http(s) URL with {{trace_id}} in it, e.g. https://tracing.example/trace/{{trace_id}}"
-        )
+    from .report import trace_url_problem
+
+    problem = trace_url_problem(template)
+    if problem:
+        raise ConfigError(_ini_source(config), "staging_trace_url", problem)
     return template
 
 

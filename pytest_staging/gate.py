@@ -523,25 +523,31 @@ class Gate:
         """--staging-report (HTML), --staging-summary and $GITHUB_STEP_SUMMARY (Markdown). A report
         that cannot be written is a line in the summary, never a lost verdict."""
         settings = self.settings
-        if not (settings.report_path or settings.summary_path or settings.step_summary_path):
+        wanted = [
+            (what, path, append)  # GitHub Actions collects every step's lines: append to it
+            for what, path, append in (
+                ("report", settings.report_path, False),
+                ("summary", settings.summary_path, False),
+                ("job summary", settings.step_summary_path, True),
+            )
+            if path is not None
+        ]
+        if not wanted:
             return
+        from .report.html import render
         from .report.text import markdown
         from .verdict.files import write_atomic
 
-        statement, signature = self._written_verdict()
-        outputs: list[tuple[str, Path, bytes, bool]] = []  # what, where, bytes, append?
-        if settings.report_path:
-            from .report.html import render
-
-            html = render(statement, signature=signature, trace_url=settings.trace_url)
-            outputs.append(("report", settings.report_path, html.encode("utf-8"), False))
-        text = markdown(statement, signature=signature[1], trace_url=settings.trace_url).encode("utf-8")
-        if settings.summary_path:
-            outputs.append(("summary", settings.summary_path, text, False))
-        if settings.step_summary_path:  # GitHub Actions collects every step's lines: append
-            outputs.append(("job summary", settings.step_summary_path, text, True))
+        try:
+            statement, signature = self._written_verdict()
+            html = render(statement, signature=signature, trace_url=settings.trace_url) if settings.report_path else ""
+            text = markdown(statement, signature=signature, trace_url=settings.trace_url)
+        except Exception as exc:  # noqa: BLE001 - the verdict is written; a renderer bug must not undo the run
+            self.reports_written = [(what, path, f"{type(exc).__name__}: {exc}") for what, path, _ in wanted]
+            return
         written: list[tuple[str, Path, str | None]] = []
-        for what, path, data, append in outputs:
+        for what, path, append in wanted:
+            data = (html if what == "report" else text).encode("utf-8")
             try:
                 if append:
                     with path.open("ab") as handle:

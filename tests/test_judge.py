@@ -366,3 +366,16 @@ def test_collect_series_from_records():
     assert series["load /get rps"] == [20.0, 30.0, 40.0]  # first and last second left out
     assert series["load /get fail_ratio"] == [0.1, 0.1, 0.1]
     assert "load /get p95" not in series and units["load /get rps"] == "1/s"
+
+
+def test_worse_by_rank_is_not_an_improvement_by_the_means():
+    """One outlier pulls the baseline's mean up while the ranks say this run is worse: the effect
+    is sized from the medians, never read as "x0.07, within allowed"."""
+    entry = judge_metric("errors", [0.0] * 30 + [1.0] * 70, [0.0] * 50 + [1.0] * 49 + [1000.0], Rule())
+    assert entry["classification"] == "High" and entry["result"] == FAIL
+    assert "effect from the medians" in entry["reason"] and entry["effectSize"] == 2.0
+    rng = np.random.default_rng(14)
+    then = np.append(rng.lognormal(1.0, 0.1, 300), 10_000.0)
+    now = rng.lognormal(1.05, 0.1, 300)  # 5% slower by rank, far "faster" by the means
+    entry = judge_metric("GET /x", now, then, Rule())
+    assert entry["classification"] == "High" and entry["result"] == PASS and 1.0 < entry["effectSize"] < 1.2

@@ -176,7 +176,12 @@ def test_html_report_of_each_decision(verdicts, keys, tmp_path, decision, capsys
     html = out.read_text()
     text = " ".join(parse(html).text)
     predicate = statement_of(verdicts[decision])["predicate"]
-    assert decision in text and 'id="signature"' in html and "Signature: verified with key" in text
+    css = {"PROMOTE": "promote", "HOLD": "hold", "REJECT": "reject"}[decision]
+    assert f'<section class="banner {css}" aria-labelledby="decision"><div class="decision" id="decision">' in html
+    assert html.split('id="decision">', 1)[1].split("</div>", 1)[0].endswith(f"</span> {decision}")
+    assert 'id="signature"' in html and "Signature: verified with key" in text
+    for tier in ("smoke", "contract", "load"):
+        assert f"<tr><td>{tier}</td><td>{predicate['tiers'][tier]['result']}</td>" in html
     for reason in predicate["reasons"]:
         assert reason in text
     failing = [t["nodeid"] for t in predicate["tests"] if t["outcome"] in ("failed", "error", "crashed")]
@@ -199,11 +204,42 @@ def test_html_report_of_each_decision(verdicts, keys, tmp_path, decision, capsys
         assert '✓</span> ok</td><td><code>p(95) &lt; 2000</code>' in html
 
 
+@pytest.mark.parametrize("decision", ["PROMOTE", "HOLD", "REJECT"])
+def test_markdown_summary_of_each_decision(verdicts, keys, decision, capsys):
+    assert cli(["show", str(verdicts[decision]), "--format", "markdown", "--key", str(keys[1])]) == 0
+    text = capsys.readouterr().out
+    icon = {"PROMOTE": "✅", "HOLD": "⏸️", "REJECT": "❌"}[decision]
+    assert text.startswith(f"## {icon} Staging gate: {decision}\n") and "- **Signature** verified with key" in text
+    predicate = statement_of(verdicts[decision])["predicate"]
+    shown = [t["nodeid"] for t in predicate["tests"] if t["outcome"] == "failed"] + [t["nodeid"] for t in predicate["flaky"]]
+    for nodeid in shown + [t["nodeid"] for t in predicate["quarantine"]["tests"]]:
+        assert f"| <code>{nodeid.replace('_', chr(92) + '_')}</code> |" in text
+    assert "| active | xfailed | payments\\-team |" in text or "| active | xfailed | payments-team |" in text
+    assert "Decided " in text and "Verified " not in text
+
+
+def test_a_tampered_verdict_is_not_shown_as_the_gate_s_word(verdicts, keys, tmp_path, capsys):
+    envelope = json.loads(verdicts["HOLD"].read_text())
+    statement = statement_of(verdicts["HOLD"])
+    statement["predicate"]["decision"], statement["predicate"]["verificationResult"] = "PROMOTE", "PASSED"
+    envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(envelope))
+    out = tmp_path / "t.html"
+    assert cli(["report", str(tampered), "--html", str(out), "--key", str(keys[1])]) == 1
+    html = out.read_text()
+    assert '<section class="banner hold"' in html and "UNVERIFIED — claims PROMOTE" in html and "banner promote" not in html
+    assert "Signature: NOT VERIFIED" in html
+    capsys.readouterr()
+    assert cli(["show", str(tampered), "--format", "markdown", "--key", str(keys[1])]) == 1
+    assert capsys.readouterr().out.startswith("## ⚠️ Staging gate: UNVERIFIED (the verdict claims PROMOTE")
+
+
 def test_signature_status_not_verified_and_unsigned(verdicts, tmp_path, capsys):
     other = tmp_path / "other"
     assert cli(["keygen", "--out", str(other)]) == 0
     out = tmp_path / "r.html"
-    assert cli(["report", str(verdicts["PROMOTE"]), "--html", str(out), "--key", str(other) + ".pub"]) == 0
+    assert cli(["report", str(verdicts["PROMOTE"]), "--html", str(out), "--key", str(other) + ".pub"]) == 1
     assert "Signature: NOT VERIFIED:" in " ".join(parse(out.read_text()).text)
     unsigned = tmp_path / "unsigned.json"
     envelope = json.loads(verdicts["PROMOTE"].read_text())
@@ -211,8 +247,61 @@ def test_signature_status_not_verified_and_unsigned(verdicts, tmp_path, capsys):
     assert cli(["report", str(unsigned), "--html", str(out)]) == 0
     assert 'class="signature unsigned"' in out.read_text() and "Signature: UNSIGNED" in out.read_text()
     assert cli(["report", str(verdicts["PROMOTE"]), "--html", str(out)]) == 0
-    assert "Signature: signed, not checked (pass --key)" in out.read_text()
+    assert "Signature: 1 signature(s), not checked (pass --key)" in out.read_text()
     assert cli(["report", str(tmp_path / "missing.json"), "--html", str(out)]) == 2
+
+
+HOSTILE = "t.py::test_x[<b>|`](javascript:x)\r\n# heading <!-- *a* & _b_"
+
+
+def test_verdict_text_stays_text_in_html_and_markdown(verdicts):
+    """Names, errors and reasons can come from the target's answers: none of it becomes markup."""
+    from pytest_staging.report.html import render
+    from pytest_staging.report.text import markdown
+
+    statement = statement_of(verdicts["REJECT"])
+    predicate = statement["predicate"]
+    predicate["reasons"] = [HOSTILE]
+    failing = next(t for t in predicate["tests"] if t["outcome"] == "failed")
+    failing["nodeid"], failing["error"] = HOSTILE, HOSTILE
+    predicate["flaky"][0]["nodeid"] = HOSTILE
+    predicate["baseline"]["metrics"][0]["name"] = HOSTILE
+    html = render(statement)
+    parse(html)
+    assert "<b>" not in html and "<!--" not in html and "&lt;b&gt;|`](javascript:x)" in html
+    text = markdown(statement)
+    body = text.split("\n", 1)[1]
+    assert "<b>" not in body and "<!--" not in body and "\r" not in text and "javascript:x)" not in text
+    assert not any(line.startswith("#") for line in body.splitlines())
+    for line in text.splitlines():
+        if line.startswith("| ") and HOSTILE[:5] in line.replace("\\", ""):
+            assert line.count(" | ") == line.replace("\\|", "").count(" | ")  # no pipe split a cell
+
+
+def test_odd_but_valid_verdicts_render_or_fail_in_one_line(verdicts, tmp_path, capsys):
+    from pytest_staging.report.html import render
+    from pytest_staging.report.text import markdown
+
+    statement = statement_of(verdicts["PROMOTE"])
+    predicate = statement["predicate"]
+    metric = predicate["baseline"]["metrics"][0]
+    metric["ci"], metric["current"]["p5"] = None, None
+    run = predicate["load"]["runs"][0]
+    run["total"]["rps"], run["aborted"] = None, {}
+    run["series"][0]["t"] = None
+    predicate["quarantine"]["tests"][0]["quarantine"] = None
+    predicate["session"]["durationSeconds"] = 10**400
+    html = render(statement)
+    parse(html)
+    assert "A part of this report could not be shown" in html and "PROMOTE" in html
+    markdown(statement)
+    envelope = json.loads(verdicts["PROMOTE"].read_text())
+    envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps(envelope))
+    code = cli(["report", str(odd), "--html", str(tmp_path / "odd.html")])
+    err = capsys.readouterr().err
+    assert code in (0, 1) and "Traceback" not in err
 
 
 def test_trace_link_and_escaping(verdicts, tmp_path):
@@ -227,7 +316,8 @@ def test_trace_link_and_escaping(verdicts, tmp_path):
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
 
 
-def test_report_summary_and_job_summary_at_the_end_of_a_run(pytester, httpbin_url, keys, staging_env):
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_report_summary_and_job_summary_at_the_end_of_a_run(pytester, httpbin_url, keys, staging_env, xdist):
     pytester.makepyfile(test_gate="def test_ok(staging_http):\n    assert staging_http.get('/get').ok\n")
     step = pytester.path / "step-summary.md"
     step.write_text("## earlier step\n")
@@ -237,7 +327,7 @@ def test_report_summary_and_job_summary_at_the_end_of_a_run(pytester, httpbin_ur
         "--staging-summary=summary.md", "-o", "staging_trace_url=https://tracing.example/trace/{trace_id}",
     ]
     for _ in range(2):
-        result = pytester.runpytest(*args)
+        result = pytester.runpytest_subprocess(*args, *xdist)
         assert result.ret == 0
     result.stdout.fnmatch_lines(["report: out/report.html", "summary: summary.md", "job summary: step-summary.md"])
     html = (pytester.path / "out" / "report.html").read_text()
@@ -246,7 +336,30 @@ def test_report_summary_and_job_summary_at_the_end_of_a_run(pytester, httpbin_ur
     summary = (pytester.path / "summary.md").read_text()
     assert summary.startswith("## ✅ Staging gate: PROMOTE") and "- **Signature** verified" in summary
     steps = step.read_text()
-    assert steps.startswith("## earlier step\n") and steps.count("Staging gate: PROMOTE") == 2  # appended
+    assert steps.startswith("## earlier step\n") and steps.count("Staging gate: PROMOTE") == 2  # appended, once a run
+    # Without a key the summary says so, never "verified".
+    result = pytester.runpytest_subprocess(f"--staging-target={httpbin_url}", "--staging-summary=summary.md", *xdist)
+    assert result.ret == 0 and "- **Signature** UNSIGNED: no signing key" in (pytester.path / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--staging-report=staging-verdict.intoto.json"], "--staging-report: staging-verdict.intoto.json is also the verdict"),
+        (["--staging-summary=step.md"], "--staging-summary: step.md is also GITHUB_STEP_SUMMARY"),
+        (["--staging-report=r.html", "--staging-summary=r.html"], "--staging-summary: r.html is also --staging-report"),
+    ],
+)
+def test_outputs_never_overwrite_each_other(pytester, httpbin_url, usage_error, staging_env, args, fragment):
+    staging_env.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "step.md"))
+    pytester.makepyfile("def test_never(): raise SystemExit('ran')")
+    usage_error.check(pytester.runpytest(f"--staging-target={httpbin_url}", *args), fragment)
+
+
+def test_report_trace_url_must_be_a_web_link(verdicts, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["report", str(verdicts["PROMOTE"]), "--html", str(tmp_path / "r.html"), "--trace-url", "javascript:alert(1)//{trace_id}"])
+    assert exit_info.value.code == 2 and "is not an http(s) URL with {trace_id}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("template", ["https://tracing.example/trace/", "tracing.example/{trace_id}"])

@@ -320,10 +320,10 @@ def judge_metric(
     effect = effect_size(entry["current"]["mean"], entry["baseline"]["mean"], rule.direction)
     if found.low > 0 or found.high < 0:
         classification, note = ("High" if found.low > 0 else "Low"), ""
-    elif found.p_value < 1 - confidence and entry["current"]["mean"] != entry["baseline"]["mean"]:
+    elif found.p_value < 1 - confidence:
         # Ties (counts, mostly-zero ratios) can pin the shift's interval to 0 while the rank test
-        # sees a difference: the means say which way it went.
-        higher = entry["current"]["mean"] > entry["baseline"]["mean"]
+        # sees a difference; U says which way (above its mean: the current values rank higher).
+        higher = found.u > now.size * then.size / 2
         classification, note = ("High" if higher else "Low"), f" (rank test p={found.p_value:.2g}; shift within ties)"
     else:
         classification, note = "Pass", ""
@@ -343,6 +343,14 @@ def judge_metric(
     bad = classification != "Pass" and (
         rule.direction == "either" or (classification == "High") == (rule.direction == "increase")
     )
+    current_mean, baseline_mean = entry["current"]["mean"], entry["baseline"]["mean"]
+    if bad and current_mean != baseline_mean and (classification == "High") != (current_mean > baseline_mean):
+        # Worse by rank while outliers pull the means the other way: the ratio of the means would
+        # call it an improvement. Size it by the ratio of the medians instead, which outliers
+        # do not move.
+        effect = effect_size(entry["current"]["median"], entry["baseline"]["median"], rule.direction)
+        entry["effectSize"] = None if math.isinf(effect) else effect
+        note += " (means moved the other way: effect from the medians)"
     shown = "no ratio" if math.isinf(effect) else f"x{effect:.2f}"
     if bad and effect >= rule.critical_ratio:
         return {**entry, "result": FAIL, "reason": f"{classification}: {shown} >= critical_ratio {rule.critical_ratio:g}{note}"}

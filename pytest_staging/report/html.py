@@ -8,7 +8,7 @@ alternative and the tables carry the same numbers, so it reads without colour or
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import Any
 
@@ -63,12 +63,18 @@ def _e(value: Any) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+def _num(value: Any, digits: int = 3) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "–" if value is None else _e(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond floats: show its order of magnitude
+        return f"~1e{len(str(abs(value))) - 1}"
+    if not math.isfinite(number):
         return "–"
-    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
+    if number.is_integer() and abs(number) < 1e15:
+        return f"{int(number):,}"
+    return f"{number:.{digits}g}" if abs(number) < 10 ** (digits - 1) else f"{number:,.0f}"
 
 
 def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()) -> str:
@@ -90,22 +96,19 @@ def render(statement: dict[str, Any], *, signature: tuple[str, str] | None = Non
     predicate = statement["predicate"]
     decision = predicate["decision"]
     symbol, css = DECISIONS.get(decision, ("?", "hold"))
+    shown = decision
+    if signature is not None and signature[0] == "failed":  # not the gate's word: no green banner
+        symbol, css, shown = "⚠", "hold", f"UNVERIFIED — claims {decision}"
     target = predicate.get("target") or {}
     release = predicate.get("release") or {}
-    title = f"Staging gate: {decision} · {target.get('name', '?')} · release {release.get('id') or 'unknown'}"
+    title = f"Staging gate: {shown} · {target.get('name', '?')} · release {release.get('id') or 'unknown'}"
     body = [
         f'<header><h1>{_e(title)}</h1><p class="muted">Decided {_e(predicate.get("timeVerified"))} by pytest-staging '
         f'{_e(predicate.get("verifier", {}).get("versions", {}).get("pytest-staging", "?"))}</p></header>',
         "<main>",
-        _banner(predicate, symbol, css, signature),
-        _identity(statement, trace_url),
-        _tiers(predicate),
-        _failing(predicate),
-        _flaky(predicate),
-        _quarantine(predicate),
-        _baseline(predicate),
-        _load(predicate),
-        _sli(predicate),
+        _banner(predicate, shown, symbol, css, signature),
+        _guarded(_identity, statement, trace_url),
+        *(_guarded(part, predicate) for part in (_tiers, _failing, _flaky, _quarantine, _baseline, _load, _sli)),
         "</main>",
     ]
     return (
@@ -116,7 +119,16 @@ def render(statement: dict[str, Any], *, signature: tuple[str, str] | None = Non
     )
 
 
-def _banner(predicate: dict[str, Any], symbol: str, css: str, signature: tuple[str, str] | None) -> str:
+def _guarded(part: Callable[..., str], *args: Any) -> str:
+    """One section; a verdict shaped unlike ours (valid, but with odd values) loses that section,
+    said so in place, not the whole report."""
+    try:
+        return part(*args)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        return f"<section><p><strong>A part of this report could not be shown</strong> ({_e(type(exc).__name__)}: {_e(exc)}).</p></section>"
+
+
+def _banner(predicate: dict[str, Any], shown: str, symbol: str, css: str, signature: tuple[str, str] | None) -> str:
     reasons = "".join(f"<li>{_e(reason)}</li>" for reason in predicate["reasons"])
     sig = ""
     if signature is not None:
@@ -124,7 +136,7 @@ def _banner(predicate: dict[str, Any], symbol: str, css: str, signature: tuple[s
         sig = f'<p class="signature {_e(status)}" id="signature">Signature: {_e(words)}</p>'
     return (
         f'<section class="banner {css}" aria-labelledby="decision"><div class="decision" id="decision">'
-        f'<span aria-hidden="true">{symbol}</span> {_e(predicate["decision"])}</div>'
+        f'<span aria-hidden="true">{symbol}</span> {_e(shown)}</div>'
         f"<ul>{reasons}</ul>{sig}</section>"
     )
 

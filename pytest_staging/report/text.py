@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,20 @@ def summary_lines(
 MARKS = {"PASS": "✓", "MARGINAL": "~", "FAIL": "✗", "INCONCLUSIVE": "?", "NODATA": "-"}
 
 
-def _figure(value: float | None) -> str:
-    if value is None:
+def _figure(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-" if value is None else str(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return f"~1e{len(str(abs(value))) - 1}"
+    if not math.isfinite(number):
         return "-"
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return f"{number:.3g}" if abs(number) < 999.5 else f"{number:.0f}"
 
 
-def _signed(value: float) -> str:
-    return ("+" if value >= 0 else "") + _figure(value)
+def _signed(value: Any) -> str:
+    return ("+" if isinstance(value, (int, float)) and value >= 0 else "") + _figure(value)
 
 
 def baseline_rows(baseline: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -76,7 +83,7 @@ def baseline_rows(baseline: dict[str, Any]) -> list[tuple[str, ...]]:
         unit = f" {metric['unit']}" if metric.get("unit") else ""
         then, now = metric["baseline"], metric["current"]
         shift = "-"
-        if metric.get("shift") is not None:
+        if metric.get("shift") is not None and metric.get("ci"):
             low, high = metric["ci"]
             shift = f"{_signed(metric['shift'])} [{_signed(low)}, {_signed(high)}]{unit}"
         rows.append(
@@ -144,58 +151,89 @@ def flaky_quarantine_lines(statement: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(statement: dict[str, Any], *, signature: str | None = None, trace_url: str | None = None) -> str:
-    """A GitHub-flavoured Markdown summary (``pytest-staging show --format markdown``)."""
+def markdown(statement: dict[str, Any], *, signature: tuple[str, str] | None = None, trace_url: str | None = None) -> str:
+    """A GitHub-flavoured Markdown summary (``pytest-staging show --format markdown``, the CI job
+    summary). Every text from the verdict is escaped: it may come from the target's answers."""
     predicate = statement["predicate"]
-    icon = {"PROMOTE": "✅", "HOLD": "⏸️", "REJECT": "❌"}[predicate["decision"]]
+    decision = str(predicate["decision"])
     target = predicate.get("target") or {}
     release = predicate.get("release") or {}
-    out = [f"## {icon} Staging gate: {predicate['decision']}", ""]
+    if signature is not None and signature[0] == "failed":
+        heading = f"## ⚠️ Staging gate: UNVERIFIED (the verdict claims {_md(decision)}; its signature does not verify)"
+    else:
+        icon = {"PROMOTE": "✅", "HOLD": "⏸️", "REJECT": "❌"}.get(decision, "❔")
+        heading = f"## {icon} Staging gate: {_md(decision)}"
+    out = [heading, ""]
     out += [f"- {_md(reason)}" for reason in predicate["reasons"]]
     out += [
         "",
-        f"- **Target** `{_md(target.get('name', '?'))}` ({_md(target.get('url', '?'))}), "
-        f"environment {_md(target.get('environment', '?'))}",
-        f"- **Release** `{_md(release.get('id') or release.get('deployedVersion') or 'unknown')}`",
+        f"- **Target** {_code(target.get('name', '?'))} ({_md(target.get('url', '?'))}), environment {_md(target.get('environment', '?'))}",
+        f"- **Release** {_code(release.get('id') or release.get('deployedVersion') or 'unknown')}",
     ]
-    if signature:
-        out.append(f"- **Signature** {_md(signature)}")
+    if signature is not None:
+        out.append(f"- **Signature** {_md(signature[1])}")
     trace_id = predicate.get("traceId")
     if trace_id:
-        out.append(f"- **Trace** [{trace_id}]({trace_url.replace('{trace_id}', trace_id)})" if trace_url else f"- **Trace** `{trace_id}`")
+        link = trace_url.replace("{trace_id}", str(trace_id)) if trace_url else None
+        out.append(f"- **Trace** [{_md(trace_id)}](<{_md(link)}>)" if link else f"- **Trace** {_code(trace_id)}")
     out += ["", "| tier | result | required | tests |", "| --- | --- | --- | --- |"]
     for tier in TIERS:
         entry = predicate["tiers"][tier]
-        out.append(f"| {tier} | {entry['result']} | {'yes' if entry['required'] else 'no'} | {tier_counts(entry)} |")
+        out.append(f"| {tier} | {_md(entry['result'])} | {'yes' if entry['required'] else 'no'} | {_md(tier_counts(entry))} |")
     baseline = predicate.get("baseline")
     if baseline:
-        out += ["", f"**Baseline** {baseline['result']}: {_md(baseline['reason'])} (against `{_md(baseline['file'])}`)", ""]
-        out += [f"- ⚠️ {_md(text)}" for text in baseline["mismatches"]]
+        out += ["", f"**Baseline** {_md(baseline['result'])}: {_md(baseline['reason'])} (against {_code(baseline['file'])})", ""]
+        out += [f"- ⚠️ {_md(text)}" for text in baseline.get("mismatches") or []]
         out += ["| | metric | baseline med / p95 | current med / p95 | shift [CI] | result |", "| --- | --- | --- | --- | --- | --- |"]
         out += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in baseline_rows(baseline)]
     failing = [t for t in predicate["tests"] if t["outcome"] in ("failed", "error", "crashed")]
     if failing:
         out += ["", "| failing test | tier | outcome | error |", "| --- | --- | --- | --- |"]
         for test in failing:
-            out.append(f"| `{_md(test['nodeid'])}` | {test['tier']} | {test['outcome']} | {_md(test.get('error') or '')} |")
+            out.append(f"| {_code(test['nodeid'])} | {_md(test['tier'])} | {_md(test['outcome'])} | {_md(test.get('error') or '')} |")
     if predicate.get("flaky"):
         out += ["", "| flaky test | attempts |", "| --- | --- |"]
-        out += [f"| `{_md(t['nodeid'])}` | {_md(_attempts(t))} |" for t in predicate["flaky"]]
-    quarantined = (predicate.get("quarantine") or {}).get("tests") or []
-    if quarantined:
-        out += ["", "| quarantined test | outcome | owner | until | reason |", "| --- | --- | --- | --- | --- |"]
+        out += [f"| {_code(t['nodeid'])} | {_md(_attempts(t))} |" for t in predicate["flaky"]]
+    quarantine = predicate.get("quarantine") or {}
+    held = [t for t in quarantine.get("tests") or [] if t.get("quarantine")]
+    if held:
+        out += ["", "| quarantined test | entry | outcome | owner | until | reason |", "| --- | --- | --- | --- | --- | --- |"]
         out += [
-            f"| `{_md(t['nodeid'])}` | {t['outcome']} | {_md(t['quarantine']['owner'])} | {t['quarantine']['until']} | {_md(t['quarantine']['reason'])} |"
-            for t in quarantined
+            f"| {_code(t['nodeid'])} | {_md(t['quarantine'].get('status', '?'))} | {_md(t['outcome'])} | {_md(t['quarantine'].get('owner'))} "
+            f"| {_md(t['quarantine'].get('until'))} | {_md(t['quarantine'].get('reason'))} |"
+            for t in held
         ]
+    out += [
+        f"- ⚠️ quarantine expired, the test blocks again: {_code(e.get('test'))} (owner {_md(e.get('owner'))}, until {_md(e.get('until'))})"
+        for e in quarantine.get("expired") or []
+    ]
+    out += [f"- stale quarantine entry, matches no collected test: {_code(e.get('test'))}" for e in quarantine.get("stale") or []]
     for run in (predicate.get("load") or {}).get("runs", []):
-        total = run["total"]
-        marks = ", ".join(f"{'✓' if t['ok'] else '✗'} `{_md(t['expression'])}`" for t in run["thresholds"])
-        out += ["", f"**Load** `{_md(run['test'])}`: {total['requests']} requests, {total['rps']:.1f} rps, p95 {total['p95']} ms, "
-                f"{total['failures']} failed" + (f"; {marks}" if marks else "")]
-    out += ["", f"Verified {predicate['timeVerified']} by pytest-staging {predicate['verifier']['versions'].get('pytest-staging', '?')}."]
+        total = run.get("total") or {}
+        marks = ", ".join(f"{'✓' if t.get('ok') else '✗'} {_code(t.get('expression'))}" for t in run.get("thresholds") or [])
+        out += [
+            "",
+            f"**Load** {_code(run.get('test'))}: {_figure(total.get('requests'))} requests, {_figure(total.get('rps'))} rps, "
+            f"p95 {_figure(total.get('p95'))} ms, {_figure(total.get('failures'))} failed" + (f"; {marks}" if marks else ""),
+        ]
+    version = (predicate.get("verifier") or {}).get("versions", {}).get("pytest-staging", "?")
+    out += ["", f"Decided {_md(predicate.get('timeVerified'))} by pytest-staging {_md(version)}."]
     return "\n".join(out) + "\n"
 
 
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+#: Characters Markdown (GitHub's) would read as markup; each is backslash-escaped.
+_MARKUP = str.maketrans({c: "\\" + c for c in "\\`*_[]()#!|~"})
+#: Line breaks of any kind end a table row or start a block: one space each.
+_BREAKS = str.maketrans({c: " " for c in "\r\n\v\f\u0085\u2028\u2029"})
+
+
+def _md(text: Any) -> str:
+    """Verdict text as inert Markdown: one line, HTML entities for & < >, markup escaped."""
+    value = "" if text is None else str(text)
+    value = value.translate(_BREAKS).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value.translate(_MARKUP)
+
+
+def _code(text: Any) -> str:
+    """A code-styled name (node id, file) whose backticks cannot end the code span."""
+    return f"<code>{_md(text)}</code>"
