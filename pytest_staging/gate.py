@@ -498,8 +498,12 @@ class Gate:
         preflight = self.preflight or Preflight()
         self.ledger.preflight_kind, self.ledger.preflight_error = preflight.kind, preflight.error
         baseline = self.settings.baseline
+        records = list(self.ledger.records.values())
+        scrub = self.scrub if self._scrubbing else None
         if baseline is not None and baseline.compare is not None:
-            self.ledger.baseline = self._judge(baseline)
+            from .baseline.session import compare
+
+            self.ledger.baseline = compare(records, baseline, scrub, self._public_target())
         policy = Policy(
             required_tiers=self.settings.required_tiers,
             fail_fast=self.settings.fail_fast,
@@ -515,144 +519,19 @@ class Gate:
         facts.exit_status = int(session.exitstatus)
         self.issued = self._issue(decision, policy, preflight)
         if baseline is not None and baseline.save_path is not None:
-            self._save_baseline(baseline, decision.decision)
-        self._reports()
-        return decision
+            from .baseline.session import save
 
-    def _reports(self) -> None:
-        """--staging-report (HTML), --staging-summary and $GITHUB_STEP_SUMMARY (Markdown). A report
-        that cannot be written is a line in the summary, never a lost verdict."""
-        settings = self.settings
-        wanted = [
-            (what, path, append)  # GitHub Actions collects every step's lines: append to it
-            for what, path, append in (
-                ("report", settings.report_path, False),
-                ("summary", settings.summary_path, False),
-                ("job summary", settings.step_summary_path, True),
+            self.saved_baseline = save(
+                records, baseline, scrub, target=self._public_target(), release=self.settings.release, decision=decision.decision
             )
-            if path is not None
-        ]
-        if not wanted:
-            return
-        from .report.html import render
-        from .report.text import markdown
-        from .verdict.files import write_atomic
+        if self.settings.report_path or self.settings.summary_path or self.settings.step_summary_path:
+            from .report.outputs import write
 
-        try:
-            statement, signature = self._written_verdict()
-            html = render(statement, signature=signature, trace_url=settings.trace_url) if settings.report_path else ""
-            text = markdown(statement, signature=signature, trace_url=settings.trace_url)
-        except Exception as exc:  # noqa: BLE001 - the verdict is written; a renderer bug must not undo the run
-            self.reports_written = [(what, path, f"{type(exc).__name__}: {exc}") for what, path, _ in wanted]
-            return
-        written: list[tuple[str, Path, str | None]] = []
-        for what, path, append in wanted:
-            data = (html if what == "report" else text).encode("utf-8")
-            try:
-                if append:
-                    with path.open("ab") as handle:
-                        handle.write(data)
-                else:
-                    write_atomic(path, data)
-                written.append((what, path, None))
-            except OSError as exc:
-                written.append((what, path, exc.strerror or str(exc)))
-        self.reports_written = written
-
-    def _written_verdict(self) -> tuple[dict[str, Any], tuple[str, str]]:
-        """The verdict file as written (reports render from it alone), and its signature checked
-        with the public half of the signing key."""
-        import base64
-        import json
-
-        from .verdict.dsse import VerificationError, verify
-
-        document = json.loads(self.issued.path.read_bytes())
-        key = self.settings.signing_key
-        if key is None:
-            status = "unsigned", "UNSIGNED: no signing key, it will not verify"
-        else:
-            try:
-                verify(document, key.public_key())
-                status = "verified", f"verified with the gate's key {self.issued.keyid[:16]}…"
-            except VerificationError as exc:
-                status = "failed", f"NOT VERIFIED: {exc}"
-        return json.loads(base64.b64decode(document["payload"])), status
-
-    def _judge(self, baseline: Any) -> dict[str, Any]:
-        """This run's series against the baseline's: the verdict's ``baseline`` section."""
-        from .baseline.judge import Scores, judge
-        from .baseline.store import load_profiles, mismatches
-
-        records = list(self.ledger.records.values())
-        series, units = self._series(records)
-        compare = baseline.compare
-        result = judge(
-            series,
-            compare.series,
-            baseline.rules,
-            confidence=baseline.confidence,
-            scores=Scores(baseline.pass_score, baseline.marginal_score),
-            units={**compare.units, **units},
-        )
-        return {
-            "file": baseline.shown,
-            "digest": compare.digest,
-            "created": compare.created,
-            "release": compare.release,
-            "target": compare.target,
-            "result": result["result"],
-            "score": result["score"],
-            "reason": result["reason"],
-            "confidence": baseline.confidence,
-            "scores": {"pass": baseline.pass_score, "marginal": baseline.marginal_score},
-            "strict": baseline.strict,
-            "mismatches": mismatches(compare, self._public_target(), load_profiles(records)),
-            "metrics": result["metrics"],
-        }
-
-    def _series(self, records: list[TestRecord]) -> tuple[dict[str, list[float]], dict[str, str]]:
-        """Every metric series of the run, names scrubbed (a request path may hold a secret)."""
-        from .baseline.store import collect
-
-        series, units = collect(records)
-        if self._scrubbing:
-            series = {self.scrub(name): values for name, values in series.items()}
-            units = {self.scrub(name): unit for name, unit in units.items()}
-        return series, units
+            self.reports_written = write(self.settings, self.issued.path, self.issued.keyid)
+        return decision
 
     def _public_target(self) -> dict[str, Any]:
         return {key: self.scrub(value) if isinstance(value, str) else value for key, value in self.target.public().items()}
-
-    def _save_baseline(self, baseline: Any, decision: str) -> None:
-        """--staging-save-baseline. Rolling a baseline forward (the same file compared and saved)
-        takes a PROMOTE: a regressed run must not become the next run's yardstick."""
-        from .baseline.store import build, load_profiles
-        from .verdict.files import write_atomic
-        from .verdict.statement import iso, tool_versions
-
-        path = baseline.save_path
-        if baseline.compare is not None and decision != "PROMOTE" and path.resolve() == baseline.compare.path.resolve():
-            self.saved_baseline = (path, 0, f"not saved: the run decided {decision}; only a PROMOTE replaces the baseline it was compared with")
-            return
-        records = list(self.ledger.records.values())
-        series, units = self._series(records)
-        data = build(
-            series=series,
-            units=units,
-            target=self._public_target(),
-            release=self.settings.release,
-            decision=decision,
-            profiles=load_profiles(records),
-            tools=tool_versions(),
-            created=iso(time.time()),
-        )
-        try:
-            write_atomic(path, data)
-        except OSError as exc:
-            self.saved_baseline = (path, 0, f"could not write it: {exc.strerror or exc}")
-            return
-        self.saved_baseline = (path, len(series), None)
 
     def _issue(self, decision: Any, policy: Any, preflight: Preflight) -> Any:
         from .verdict.issue import issue
