@@ -11,9 +11,9 @@ Per metric (:func:`judge_metric`):
    statistics ``k`` and ``mn + 1 - k`` of those differences, ``k = floor(mn/2 - z * sd(U))``).
 3. Classification: ``High`` when the interval lies above zero, ``Low`` when below, else ``Pass``;
    when ties pin the interval to zero but the test's p-value is below 1 - confidence, ``High`` or
-   ``Low`` by the means. A shift in the rule's bad direction whose effect size (the ratio of the
-   means, worse over better) is beyond ``allowed`` makes the metric ``MARGINAL``; at or beyond
-   ``critical_ratio``, ``FAIL``. Samples too small for an interval at this confidence are
+   ``Low`` by the way the ranks moved (U against its mean). A shift in the rule's bad direction whose effect size (the ratio of the
+   means, worse over better; the medians' when outliers move the means against the ranks) is
+   beyond ``allowed`` makes the metric ``MARGINAL``; at or beyond ``critical_ratio``, ``FAIL``. Samples too small for an interval at this confidence are
    ``INCONCLUSIVE``. Absolute gates (k6 syntax) are checked on the current values whatever the
    baseline holds; a breach is a ``FAIL``.
 
