@@ -498,8 +498,9 @@ class Gate:
         preflight = self.preflight or Preflight()
         self.ledger.preflight_kind, self.ledger.preflight_error = preflight.kind, preflight.error
         baseline = self.settings.baseline
-        records = list(self.ledger.records.values())
-        scrub = self.scrub if self._scrubbing else None
+        if baseline is not None:  # the series are read only when a baseline is compared or saved
+            records = list(self.ledger.records.values())
+            scrub = self.scrub if self._scrubbing else None
         if baseline is not None and baseline.compare is not None:
             from .baseline.session import compare
 

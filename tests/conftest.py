@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 # pytester's in-process runs drop the modules an inner run imported; importing the plugin's lazy
@@ -11,6 +13,7 @@ import pytest_staging.gate  # noqa: F401
 import pytest_staging.http  # noqa: F401
 import pytest_staging.preflight  # noqa: F401
 import pytest_staging.xdist  # noqa: F401
+from pytest_staging.cli import main as cli
 
 
 class Usage:
@@ -41,3 +44,19 @@ def staging_env(monkeypatch):
     for name in names:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory) -> tuple[Path, Path]:
+    """An Ed25519 pair from ``pytest-staging keygen``: (private key, public key) paths."""
+    prefix = tmp_path_factory.mktemp("keys") / "gate"
+    assert cli(["keygen", "--out", str(prefix)]) == 0
+    return prefix.with_suffix(".key"), prefix.with_suffix(".pub")
+
+
+@pytest.fixture(scope="session")
+def other_keys(tmp_path_factory) -> tuple[Path, Path]:
+    """A second pair: a verdict signed with ``keys`` must not verify with it."""
+    prefix = tmp_path_factory.mktemp("other") / "other"
+    assert cli(["keygen", "--out", str(prefix)]) == 0
+    return prefix.with_suffix(".key"), prefix.with_suffix(".pub")

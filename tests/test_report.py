@@ -129,13 +129,6 @@ def statement_of(path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> tuple[Path, Path]:
-    prefix = tmp_path_factory.mktemp("keys") / "gate"
-    assert cli(["keygen", "--out", str(prefix)]) == 0
-    return prefix.with_suffix(".key"), prefix.with_suffix(".pub")
-
-
-@pytest.fixture(scope="module")
 def verdicts(tmp_path_factory, httpbin_url, keys) -> dict[str, Path]:
     """Real verdicts of every decision kind from one project: PROMOTE (with a baseline and a
     load run), HOLD (the contract tier deselected), REJECT (the contract test fails)."""
@@ -235,11 +228,9 @@ def test_a_tampered_verdict_is_not_shown_as_the_gate_s_word(verdicts, keys, tmp_
     assert capsys.readouterr().out.startswith("## ⚠️ Staging gate: UNVERIFIED (the verdict claims PROMOTE")
 
 
-def test_signature_status_not_verified_and_unsigned(verdicts, tmp_path, capsys):
-    other = tmp_path / "other"
-    assert cli(["keygen", "--out", str(other)]) == 0
+def test_signature_status_not_verified_and_unsigned(verdicts, other_keys, tmp_path, capsys):
     out = tmp_path / "r.html"
-    assert cli(["report", str(verdicts["PROMOTE"]), "--html", str(out), "--key", str(other) + ".pub"]) == 1
+    assert cli(["report", str(verdicts["PROMOTE"]), "--html", str(out), "--key", str(other_keys[1])]) == 1
     assert "Signature: NOT VERIFIED:" in " ".join(parse(out.read_text()).text)
     unsigned = tmp_path / "unsigned.json"
     envelope = json.loads(verdicts["PROMOTE"].read_text())

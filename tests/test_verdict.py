@@ -35,20 +35,6 @@ def test_contract(staging_http):
 """
 
 
-@pytest.fixture(scope="session")
-def keys(tmp_path_factory) -> tuple[Path, Path]:
-    prefix = tmp_path_factory.mktemp("keys") / "gate"
-    assert cli(["keygen", "--out", str(prefix)]) == 0
-    return prefix.with_suffix(".key"), prefix.with_suffix(".pub")
-
-
-@pytest.fixture(scope="session")
-def other_keys(tmp_path_factory) -> tuple[Path, Path]:
-    prefix = tmp_path_factory.mktemp("other") / "other"
-    assert cli(["keygen", "--out", str(prefix)]) == 0
-    return prefix.with_suffix(".key"), prefix.with_suffix(".pub")
-
-
 @pytest.fixture
 def gate(pytester, httpbin_url, keys):
     """Run an inner gate and return (result, statement, envelope)."""
