@@ -222,11 +222,14 @@ def _read(path: str, what: str) -> bytes:
 
 
 def load_statement(payload: bytes) -> dict[str, Any]:
-    """Parse a payload and check it against the shipped JSON Schema."""
+    """Parse a payload (an older verdict's reasons brought to today's shape) and check it
+    against the shipped JSON Schema."""
     import jsonschema
 
+    from .verdict.files import upgrade
+
     try:
-        statement = json.loads(payload.decode("utf-8"))
+        statement = upgrade(json.loads(payload.decode("utf-8")))
     except (UnicodeDecodeError, ValueError):
         raise Failed("the payload is not UTF-8 JSON") from None
     schema = json.loads(resources.files("pytest_staging.verdict").joinpath("schema.json").read_text("utf-8"))
@@ -264,7 +267,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     statement, key = verified_statement(args.file, args.key)
     predicate = statement["predicate"]
     if args.expect and predicate["decision"] != args.expect:
-        reasons = "; ".join(predicate["reasons"])
+        from .verdict.files import reason_texts
+
+        reasons = "; ".join(reason_texts(predicate))
         raise Failed(f"decision is {predicate['decision']}, expected {args.expect} ({reasons})")
     subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
     for name, digest in args.subject:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import Iterable
@@ -18,6 +19,8 @@ class Scrubber:
         # Longest first, so a secret that contains another is masked whole.
         ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._secrets = ordered
+        self._json_forms: tuple[bytes, ...] | None = None
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -26,6 +29,21 @@ class Scrubber:
         if self._pattern is None or not text:
             return text
         return self._pattern.sub(MASK, text)
+
+    def in_json(self, data: bytes) -> bool:
+        """Whether JSON text as ``json.dumps`` writes it (UTF-8, with or without ``ensure_ascii``)
+        holds a secret. The encoder escapes a string character by character, so a secret anywhere
+        in a string shows up as its own escaped form: looking for those forms misses none."""
+        if self._json_forms is None:
+            forms = {json.dumps(secret)[1:-1].encode("ascii") for secret in self._secrets}
+            for secret in self._secrets:
+                try:
+                    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1].encode("utf-8"))
+                except UnicodeEncodeError:  # a lone surrogate: such text is only written ASCII-escaped
+                    pass
+            self._json_forms = tuple(forms)
+        # A substring search per secret: a few, and much faster than one regex over megabytes.
+        return any(form in data for form in self._json_forms)
 
     def report(self, report) -> None:
         """Scrub a pytest TestReport/CollectReport in place: traceback, crash line, captured output.

@@ -101,7 +101,7 @@ def test_expired_entry_blocks_again_and_names_the_owner(pytester, httpbin_url, x
     )
     verdict = predicate(pytester)
     assert verdict["decision"] == "REJECT"
-    assert verdict["reasons"][0] == f"1 test failed: test_suite.py::test_payments_refund (quarantine expired {PAST}, owner payments)"
+    assert verdict["reasons"][0]["text"] == f"1 test failed: test_suite.py::test_payments_refund (quarantine expired {PAST}, owner payments)"
     assert verdict["quarantine"]["expired"][0]["owner"] == "payments"
 
 
@@ -126,7 +126,9 @@ def test_prefix_entry_and_over_budget_holds(pytester, httpbin_url, xdist):
     assert result.ret == 6  # every test "passed" as far as pytest goes, but the gate holds
     verdict = predicate(pytester)
     assert verdict["decision"] == "HOLD"
-    assert verdict["reasons"] == ["5 of 5 smoke tests are quarantined, over the budget of 20% (staging_max_quarantined)"]
+    assert verdict["reasons"] == [
+        {"code": "quarantine-over-budget", "text": "5 of 5 smoke tests are quarantined, over the budget of 20% (staging_max_quarantined)"}
+    ]
 
 
 FLAKY = """

@@ -176,7 +176,7 @@ def test_html_report_of_each_decision(verdicts, keys, tmp_path, decision, capsys
     for tier in ("smoke", "contract", "load"):
         assert f"<tr><td>{tier}</td><td>{predicate['tiers'][tier]['result']}</td>" in html
     for reason in predicate["reasons"]:
-        assert reason in text
+        assert reason["text"] in text
     failing = [t["nodeid"] for t in predicate["tests"] if t["outcome"] in ("failed", "error", "crashed")]
     flaky = [t["nodeid"] for t in predicate["flaky"]]
     quarantined = [t["nodeid"] for t in predicate["quarantine"]["tests"]]
@@ -228,6 +228,31 @@ def test_a_tampered_verdict_is_not_shown_as_the_gate_s_word(verdicts, keys, tmp_
     assert capsys.readouterr().out.startswith("## ⚠️ Staging gate: UNVERIFIED (the verdict claims PROMOTE")
 
 
+def test_an_older_verdict_with_plain_string_reasons_still_reads(verdicts, keys, tmp_path, capsys):
+    """Verdicts issued before each reason carried its code (plain strings, the codes in
+    ``reasonCodes``) still verify, show, render and feed ``quarantine suggest``."""
+    from pytest_staging.verdict import dsse
+    from pytest_staging.verdict.files import envelope_bytes
+
+    statement = statement_of(verdicts["REJECT"])
+    texts = [reason["text"] for reason in statement["predicate"]["reasons"]]
+    statement["predicate"]["reasons"] = texts
+    old = tmp_path / "old.json"
+    payload = json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    old.write_bytes(envelope_bytes(dsse.envelope(payload, dsse.load_private_key(keys[0].read_bytes(), "key"))))
+    assert cli(["verify", str(old), "--key", str(keys[1]), "--expect", "REJECT"]) == 0
+    assert cli(["verify", str(old), "--key", str(keys[1]), "--expect", "PROMOTE"]) == 1
+    assert capsys.readouterr().err.startswith(f"FAILED: decision is REJECT, expected PROMOTE ({texts[0]}")
+    assert cli(["show", str(old), "--key", str(keys[1])]) == 0
+    assert f"  - {texts[0]}" in capsys.readouterr().out.splitlines()
+    assert cli(["show", str(old), "--format", "markdown"]) == 0
+    assert capsys.readouterr().out.split("\n")[2].startswith("- 1 test failed: ")
+    out = tmp_path / "old.html"
+    assert cli(["report", str(old), "--html", str(out), "--key", str(keys[1])]) == 0
+    assert texts[0] in " ".join(parse(out.read_text()).text)
+    assert cli(["quarantine", "suggest", str(old), str(verdicts["PROMOTE"]), "--key", str(keys[1])]) == 0
+
+
 def test_signature_status_not_verified_and_unsigned(verdicts, other_keys, tmp_path, capsys):
     out = tmp_path / "r.html"
     assert cli(["report", str(verdicts["PROMOTE"]), "--html", str(out), "--key", str(other_keys[1])]) == 1
@@ -252,7 +277,7 @@ def test_verdict_text_stays_text_in_html_and_markdown(verdicts):
 
     statement = statement_of(verdicts["REJECT"])
     predicate = statement["predicate"]
-    predicate["reasons"] = [HOSTILE]
+    predicate["reasons"] = [{"code": "test-failed", "text": HOSTILE}]
     failing = next(t for t in predicate["tests"] if t["outcome"] == "failed")
     failing["nodeid"], failing["error"] = HOSTILE, HOSTILE
     predicate["flaky"][0]["nodeid"] = HOSTILE
@@ -298,7 +323,7 @@ def test_odd_but_valid_verdicts_render_or_fail_in_one_line(verdicts, tmp_path, c
 def test_trace_link_and_escaping(verdicts, tmp_path):
     statement = statement_of(verdicts["REJECT"])
     statement["predicate"]["traceId"] = "4bf92f3577b34da6a3ce929d0e0e4736"
-    statement["predicate"]["reasons"] = ["<script>alert(1)</script> & more"]
+    statement["predicate"]["reasons"] = [{"code": "test-failed", "text": "<script>alert(1)</script> & more"}]
     from pytest_staging.report.html import render
 
     html = render(statement, trace_url="https://tracing.example/trace/{trace_id}")

@@ -128,7 +128,8 @@ def test_failing_suite_rejects(gate, keys, pytester):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     predicate = statement["predicate"]
     assert predicate["decision"] == "REJECT" and predicate["verificationResult"] == "FAILED"
-    assert predicate["reasons"][0].startswith("1 test failed: test_failing_suite_rejects.py::test_smoke")
+    assert predicate["reasons"][0]["code"] == "test-failed" == predicate["reasonCodes"][0]
+    assert predicate["reasons"][0]["text"].startswith("1 test failed: test_failing_suite_rejects.py::test_smoke")
     failed = next(t for t in predicate["tests"] if t["outcome"] == "failed")
     assert failed["error"].startswith("AssertionError: assert False + where False = <Response [500]>.ok")
     schema_validate(statement)
@@ -162,7 +163,7 @@ def test_exit_status_6_when_all_passed_but_not_promoted(gate, pytester):
     pytester.makeini("[pytest]\nstaging_required_tiers = smoke load\n")
     result, statement, _ = gate(PASSING)
     assert statement["predicate"]["decision"] == "HOLD"
-    assert statement["predicate"]["reasons"] == ["required tier load has no test"]
+    assert statement["predicate"]["reasons"] == [{"code": "required-tier-empty", "text": "required tier load has no test"}]
     assert result.ret == 6
     assert statement["predicate"]["session"]["exitStatus"] == 6
 
@@ -172,6 +173,39 @@ def test_local_partial_run_holds_but_exits_0(gate):
     assert statement["predicate"]["decision"] == "HOLD"
     assert statement["predicate"]["reasonCodes"] == ["required-tier-deselected"]
     assert result.ret == 0
+
+
+def test_a_quarantine_reason_cannot_rewrite_the_verdict(gate, pytester, keys):
+    """Issue 14: the payload was a template whose test list replaced the first
+    ``"\\u0000tests\\u0000"`` in its text; a quarantine reason written so came first and
+    swallowed the list."""
+    suite = (
+        "import pytest\n\n"
+        "@pytest.mark.quarantine(reason='\\x00tests\\x00', owner='web', until='2999-01-01')\n"
+        "def test_flaps():\n    assert False\n\n"
+        "@pytest.mark.parametrize('i', range(5))\n"
+        "def test_ok(i):\n    pass\n"
+    )
+    result, statement, _ = gate(suite)
+    predicate = statement["predicate"]
+    assert len(predicate["tests"]) == 6 and predicate["tiers"]["smoke"]["counts"]["xfailed"] == 1
+    assert predicate["quarantine"]["tests"][0]["quarantine"]["reason"] == "\x00tests\x00"
+    schema_validate(statement)
+    assert verify_cli(pytester.path / VERDICT, keys[1], "--expect", "PROMOTE").returncode == 0
+
+
+def test_text_that_is_not_unicode_still_gives_a_verdict(pytester, httpbin_url, keys):
+    """A lone surrogate (what Python makes of bytes that are not UTF-8) in a skip reason and an
+    error: the verdict is still written, as ASCII-escaped JSON, and reads back unchanged."""
+    suite = "import pytest\n\ndef test_skips():\n    pytest.skip('caf\\udce9')\n\ndef test_fails():\n    assert False, '\\udcff'\n"
+    pytester.makepyfile(suite)
+    pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}")
+    payload = base64.b64decode(json.loads((pytester.path / VERDICT).read_text())["payload"])
+    assert payload.isascii()
+    tests = {t["nodeid"].split("::")[1]: t for t in json.loads(payload)["predicate"]["tests"]}
+    assert tests["test_skips"]["skipReason"] == "caf\udce9"
+    assert tests["test_fails"]["error"].startswith("AssertionError: \udcff")
+    assert verify_cli(pytester.path / VERDICT, keys[1], "--expect", "REJECT").returncode == 0
 
 
 def test_unreachable_target_rejects(pytester, keys):

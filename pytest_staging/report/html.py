@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from ..tiers import TIERS
+from ..verdict.files import reason_texts
 from .text import MARKS, tier_counts
 
 #: How the decision is shown: symbol and CSS class (the word itself is always written out).
@@ -129,7 +130,7 @@ def _guarded(part: Callable[..., str], *args: Any) -> str:
 
 
 def _banner(predicate: dict[str, Any], shown: str, symbol: str, css: str, signature: tuple[str, str] | None) -> str:
-    reasons = "".join(f"<li>{_e(reason)}</li>" for reason in predicate["reasons"])
+    reasons = "".join(f"<li>{_e(text)}</li>" for text in reason_texts(predicate))
     sig = ""
     if signature is not None:
         status, words = signature

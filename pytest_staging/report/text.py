@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..tiers import TIERS
+from ..verdict.files import reason_texts
 
 SHOWN_COUNTS = ("passed", "failed", "error", "crashed", "skipped", "xfailed", "xpassed", "notrun", "deselected")
 
@@ -25,7 +26,7 @@ def summary_lines(
     """The block printed at the end of a gate run and by ``pytest-staging show``."""
     predicate = statement["predicate"]
     lines = [f"decision: {predicate['decision']}"]
-    lines += [f"  - {reason}" for reason in predicate["reasons"]]
+    lines += [f"  - {text}" for text in reason_texts(predicate)]
     target = predicate.get("target") or {}
     release = predicate.get("release") or {}
     lines.append(
@@ -164,7 +165,7 @@ def markdown(statement: dict[str, Any], *, signature: tuple[str, str] | None = N
         icon = {"PROMOTE": "✅", "HOLD": "⏸️", "REJECT": "❌"}.get(decision, "❔")
         heading = f"## {icon} Staging gate: {_md(decision)}"
     out = [heading, ""]
-    out += [f"- {_md(reason)}" for reason in predicate["reasons"]]
+    out += [f"- {_md(text)}" for text in reason_texts(predicate)]
     out += [
         "",
         f"- **Target** {_code(target.get('name', '?'))} ({_md(target.get('url', '?'))}), environment {_md(target.get('environment', '?'))}",

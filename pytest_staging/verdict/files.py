@@ -1,4 +1,4 @@
-"""Writing a verdict atomically and reading one back."""
+"""Writing a verdict atomically and reading one back (strict when writing, lenient when reading)."""
 
 from __future__ import annotations
 
@@ -32,13 +32,30 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def envelope_bytes(envelope: dict[str, Any]) -> bytes:
-    """The envelope as compact JSON with sorted keys (what ``json.dumps`` writes).
+    """The envelope as compact JSON with sorted keys, one line: what ``json.dumps`` writes."""
+    return (json.dumps(envelope, sort_keys=True, separators=(",", ":")) + "\n").encode("ascii")
 
-    The payload, most of the file, is base64 (``A-Z a-z 0-9 + / =``), which JSON needs no escape
-    for: it is spliced in rather than scanned character by character by the encoder.
+
+def upgrade(statement: Any) -> Any:
+    """A statement from before reasons carried their code (plain strings in ``reasons``, the
+    codes in ``reasonCodes``, same order) in today's shape; anything else as it is.
+
+    Verdicts already issued stay readable: ``show``, ``verify``, ``quarantine suggest``.
     """
-    payload = envelope["payload"]
-    if '"' in payload or "\\" in payload or not payload.isascii():
-        raise ValueError("the DSSE payload is not standard base64")
-    text = json.dumps({**envelope, "payload": ""}, sort_keys=True, separators=(",", ":"))
-    return (text.replace('"payload":""', f'"payload":"{payload}"', 1) + "\n").encode("ascii")
+    predicate = statement.get("predicate") if isinstance(statement, dict) else None
+    if not isinstance(predicate, dict):
+        return statement
+    reasons, codes = predicate.get("reasons"), predicate.get("reasonCodes")
+    if (
+        isinstance(reasons, list)
+        and isinstance(codes, list)
+        and len(reasons) == len(codes)
+        and all(isinstance(reason, str) for reason in reasons)
+    ):
+        predicate["reasons"] = [{"code": code, "text": text} for code, text in zip(codes, reasons)]
+    return statement
+
+
+def reason_texts(predicate: dict[str, Any]) -> list[str]:
+    """The words of each reason, for people; a plain-string reason (an older verdict) is its text."""
+    return [str(reason.get("text", "")) if isinstance(reason, dict) else str(reason) for reason in predicate.get("reasons") or []]

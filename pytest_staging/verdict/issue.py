@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..decide import Decision, Policy
 from ..ledger import Ledger
+from ..redact import Scrubber
 from . import dsse
 from .files import envelope_bytes, write_atomic
-from .statement import Subject, build_statement, payload_bytes
+from .statement import Subject, build_statement, scrubbed_payload
 
 
 class Issued(NamedTuple):
@@ -31,7 +31,7 @@ def issue(
     subjects: tuple[Subject, ...],
     signing_key: Any,
     now: float,
-    scrub: Callable[[str], str],
+    scrub: Scrubber | None,
     quarantine: dict[str, Any] | None = None,
     trace_id: str | None = None,
 ) -> Issued:
@@ -46,10 +46,9 @@ def issue(
         subjects=subjects,
         time_verified=now,
         quarantine=quarantine,
-        scrub=scrub,
         trace_id=trace_id,
     )
-    payload = payload_bytes(statement, list(ledger.records.values()), scrub if scrub else None)
+    statement, payload = scrubbed_payload(statement, scrub)
     envelope = dsse.envelope(payload, signing_key)
     write_atomic(path, envelope_bytes(envelope))
     keyid = envelope["signatures"][0]["keyid"] if envelope["signatures"] else None

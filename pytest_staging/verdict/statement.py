@@ -13,14 +13,9 @@ from typing import Any, NamedTuple
 
 from ..decide import PROMOTE, Decision, tier_result
 from ..ledger import OUTCOMES, Ledger, TestRecord
+from ..redact import Scrubber
 from ..tiers import TIERS
 from . import PREDICATE_TYPE, STATEMENT_TYPE
-
-#: Stands in for ``predicate.tests`` in the statement dict until :func:`payload_bytes` writes the
-#: records: thousands of them go straight to JSON text instead of through a dict each.
-TESTS = "\x00tests\x00"
-_TESTS_JSON = json.dumps(TESTS)
-_encode_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for strings
 
 #: distribution name -> module whose __version__ says it, when the session imported that module.
 _TOOLS = {
@@ -58,8 +53,7 @@ def release_subject(release: str | None) -> Subject:
 
 
 def digest_of(data: dict[str, Any]) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return "sha256:" + hashlib.sha256(payload_bytes(data)).hexdigest()
 
 
 def iso(timestamp: float) -> str:
@@ -117,15 +111,16 @@ def build_statement(
     time_verified: float,
     trace_id: str | None = None,
     quarantine: dict[str, Any] | None = None,
-    scrub: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
+    """The statement as plain data. It may still hold secrets: :func:`scrubbed_payload` next."""
     facts = ledger.session
     records = list(ledger.records.values())
     ran = [r for r in records if r.outcome not in ("skipped", "notrun")]
     predicate = {
         "decision": decision.decision,
         "verificationResult": "PASSED" if decision.decision == PROMOTE else "FAILED",
-        "reasons": [reason.text for reason in decision.reasons],
+        "reasons": [{"code": reason.code, "text": reason.text} for reason in decision.reasons],
+        # The codes again, in the same order: what jq users of the first verdicts select on.
         "reasonCodes": [reason.code for reason in decision.reasons],
         "verifier": {"id": "https://pytest-staging.dev/verifier", "versions": tool_versions()},
         "timeVerified": iso(time_verified),
@@ -133,7 +128,7 @@ def build_statement(
         "target": target,
         "policy": {**policy, "digest": digest_of(policy)},
         "tiers": tiers_section(ledger, required),
-        "tests": TESTS,  # encoded straight to JSON by payload_bytes: the bulk of a big verdict
+        "tests": [record.to_dict() for record in records],
         "quarantine": {
             "tests": [r.to_dict() for r in records if r.quarantine is not None],
             "expired": list((quarantine or {}).get("expired", [])),
@@ -160,14 +155,12 @@ def build_statement(
         },
         "traceId": trace_id,
     }
-    statement = {
+    return {
         "_type": STATEMENT_TYPE,
         "subject": [subject.to_dict() for subject in subjects],
         "predicateType": PREDICATE_TYPE,
         "predicate": predicate,
     }
-    # Walking the whole tree costs as much as building it: only when there is a secret to hide.
-    return clean(statement, scrub) if scrub else statement
 
 
 def load_section(records: Sequence[TestRecord]) -> dict[str, Any] | None:
@@ -187,84 +180,56 @@ def _pass_rate(records: Sequence[TestRecord]) -> float | None:
 
 
 def clean(value: Any, scrub: Callable[[str], str] | None = None) -> Any:
-    """Scrub every string and turn NaN/inf into null, so the payload is valid, secret-free JSON."""
+    """Scrub every string (keys too) and turn NaN/inf into null: valid, secret-free JSON."""
     if isinstance(value, str):
         return scrub(value) if scrub else value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {key: clean(item, scrub) for key, item in value.items()}
+        if scrub:
+            return {scrub(key) if isinstance(key, str) else key: clean(item, scrub) for key, item in value.items()}
+        return {key: clean(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean(item, scrub) for item in value]
     return value
 
 
-def _dumps(value: Any) -> str:
-    """Compact JSON with sorted keys; NaN and infinities become null."""
+def scrubbed_payload(statement: dict[str, Any], scrub: Scrubber | None) -> tuple[dict[str, Any], bytes]:
+    """The statement with every secret masked, and its payload bytes.
+
+    Speed: masking walks every string of the tree, which for 10,000 tests costs more than
+    building and encoding the statement together (XX ms against YY ms). The payload holds every
+    string of the statement, so it is encoded first and searched for the secrets (ZZ ms); only
+    a statement that really holds one is walked and encoded again.
+    """
+    payload = payload_bytes(statement)
+    if scrub and scrub.in_json(payload):
+        statement = clean(statement, scrub)
+        payload = payload_bytes(statement)
+    return statement, payload
+
+
+def payload_bytes(statement: dict[str, Any]) -> bytes:
+    """The exact bytes that get signed (and that a digest covers): what one JSON encoder call
+    writes for the statement.
+
+    Compact, sorted keys, UTF-8; NaN and infinities become null (SPEC §5). Text that is not valid
+    Unicode (a lone surrogate, as in a node id from an undecodable file name) cannot be UTF-8:
+    then the encoder escapes every non-ASCII character (``\\udc80``), which JSON allows and
+    Python's json reads back unchanged (jq and Go put U+FFFD there). No verdict is lost to it.
+    """
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _dumps(statement, ascii=False)
     except ValueError:  # a NaN or infinity somewhere: null it (rare, so only then walk the tree)
-        return json.dumps(clean(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        statement = clean(statement)
+        text = _dumps(statement, ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _dumps(statement, ascii=True).encode("ascii")
 
 
-def seconds_json(value: float) -> str:
-    """``json.dumps(round(value, 6))`` for a finite float, formatted in one step.
-
-    ``round`` followed by ``repr`` converts the number to decimal twice (and back once), the
-    bulk of a big verdict's encoding time. Between 1e-4 and 1e9 the 6-decimal fixed notation,
-    trailing zeros dropped, is that same text: it holds at most 15 significant digits, so it is
-    the shortest repr of the float it parses to, which is ``round(value, 6)``. Outside that
-    range repr may use an exponent, so it is computed the long way.
-    """
-    if 1e-4 <= abs(value) < 1e9:
-        text = f"{value:.6f}".rstrip("0")
-        return text + "0" if text.endswith(".") else text
-    return repr(round(value, 6))
-
-
-def record_json(record: TestRecord, scrub: Callable[[str], str] | None = None) -> str:
-    """One test record as the JSON ``json.dumps(record.to_dict(), sort_keys=True, ...)`` gives.
-
-    The common record (one attempt, nothing to report but maybe a correlation id) is formatted
-    directly, keys in sorted order, which is several times faster; anything else goes through
-    json.dumps. tests/test_verdict.py checks the two agree byte for byte.
-    """
-    attempts = record.attempts
-    if (
-        len(attempts) == 1
-        and attempts[0].error is None
-        and not (record.destructive or record.skip_reason or record.error or record.flaky)
-        and not (record.validations or record.data_contracts)
-        and record.quarantine is None
-        and math.isfinite(record.duration)
-        and math.isfinite(attempts[0].duration)
-    ):
-        nodeid = scrub(record.nodeid) if scrub else record.nodeid
-        cid, span_id = record.correlation_id_value, record.span_id
-        duration = seconds_json(record.duration)
-        # A test that ran once: its attempt took the test's whole time (formatted once).
-        attempt = duration if attempts[0].duration == record.duration else seconds_json(attempts[0].duration)
-        return '{"attempts":[{"duration":%s,"outcome":"%s"}],%s"duration":%s,"nodeid":%s,"outcome":"%s",%s"tier":"%s"}' % (
-            attempt,
-            attempts[0].outcome,
-            f'"correlationId":{_encode_str(cid)},' if cid else "",
-            duration,
-            _encode_str(nodeid),
-            record.outcome,
-            f'"spanId":"{span_id}",' if span_id else "",
-            record.tier,
-        )
-    data = record.to_dict()
-    return _dumps(clean(data, scrub) if scrub else data)
-
-
-def payload_bytes(
-    statement: dict[str, Any], records: Sequence[TestRecord] = (), scrub: Callable[[str], str] | None = None
-) -> bytes:
-    """Compact UTF-8 JSON with sorted keys and no NaN: the exact bytes that get signed.
-
-    ``records`` fill the ``predicate.tests`` placeholder left by :func:`build_statement`.
-    """
-    text = _dumps(statement)
-    tests = "[" + ",".join([record_json(record, scrub) for record in records]) + "]"
-    return text.replace(_TESTS_JSON, tests, 1).encode("utf-8")
+def _dumps(value: Any, *, ascii: bool) -> str:
+    # check_circular off: the statement is a tree built here, and the check costs the encoder a
+    # set insert and delete per object, 10,000 tests with their attempts (about 10% of its time).
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=ascii, allow_nan=False, check_circular=False)
