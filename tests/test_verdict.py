@@ -136,6 +136,11 @@ def test_failing_suite_rejects(gate, keys, pytester):
     refused = verify_cli(pytester.path / VERDICT, keys[1], "--expect", "PROMOTE")
     assert refused.returncode == 1
     assert refused.stderr.startswith("FAILED: decision is REJECT, expected PROMOTE (1 test failed:")
+    # The README's jq line lists each reason's code and text.
+    line = re.search(r"```bash\n(.*?)```", README.read_text().split("<!-- reasons-jq -->", 1)[1], re.S).group(1)
+    listed = subprocess.run(["bash", "-c", "set -o pipefail\n" + line], cwd=pytester.path, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("test-failed\t1 test failed: test_failing_suite_rejects.py::test_smoke")
 
 
 @pytest.mark.parametrize(

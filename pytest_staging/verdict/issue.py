@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,20 +39,39 @@ def issue(
     trace_id: str | None = None,
 ) -> Issued:
     required = policy.required(ledger)
-    statement = build_statement(
-        ledger=ledger,
-        decision=decision,
-        policy={**policy_fields, "requiredTiers": list(required)},
-        required=required,
-        target=target,
-        release=release,
-        subjects=subjects,
-        time_verified=now,
-        quarantine=quarantine,
-        trace_id=trace_id,
-    )
-    statement, payload = scrubbed_payload(statement, scrub)
+    with collector_paused():
+        statement = build_statement(
+            ledger=ledger,
+            decision=decision,
+            policy={**policy_fields, "requiredTiers": list(required)},
+            required=required,
+            target=target,
+            release=release,
+            subjects=subjects,
+            time_verified=now,
+            quarantine=quarantine,
+            trace_id=trace_id,
+        )
+        statement, payload = scrubbed_payload(statement, scrub)
     envelope = dsse.envelope(payload, signing_key)
     write_atomic(path, envelope_bytes(envelope))
     keyid = envelope["signatures"][0]["keyid"] if envelope["signatures"] else None
     return Issued(path, statement, keyid)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while the statement is built and encoded.
+
+    Speed: the statement holds a few dicts and lists per test, and allocating some 30,000 of them
+    set off a full collection of the whole session's objects in the middle of it: 140 ms of a
+    215 ms verdict step for 10,000 tests (bench/verdict.py). The statement is a tree, so
+    reference counting frees it without the collector; a collection that was due runs later.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
