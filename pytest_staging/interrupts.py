@@ -1,0 +1,70 @@
+"""Stopping signals: SIGTERM and SIGHUP stop a gate run the way Ctrl-C does (SPEC §12).
+
+A CI time-out sends SIGTERM; a closed terminal or SSH session, SIGHUP. Python's default for
+either is to die on the spot, which would leave only the ``incomplete`` HOLD at the verdict path.
+Raised as KeyboardInterrupt instead, they take pytest's interrupt path: the run stops, the
+verdict is written (HOLD, or REJECT when failure evidence already exists) and the exit status
+is pytest's INTERRUPTED (2).
+
+While the final verdict is written, every stopping signal (SIGINT too) is held back: a second
+Ctrl-C must not turn a verdict that is nearly written into a traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+#: Signals that stop a run like Ctrl-C, where the platform has them.
+STOPPING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"{signal.Signals(signum).name} received")
+
+
+def _swap(signals: tuple[int, ...], handler: Any) -> dict[int, Any]:
+    """Install ``handler`` for each signal; the previous handlers, to put back. Signals can only
+    be handled on the main thread (an in-process run on another thread keeps the defaults)."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for signum in signals:
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except (OSError, ValueError):  # not settable here
+            continue
+    return previous
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+class StopSignals:
+    """SIGTERM/SIGHUP raise KeyboardInterrupt from :meth:`install` until :meth:`restore`."""
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        self._previous = _swap(STOPPING, _stop)
+
+    def restore(self) -> None:
+        _restore(self._previous)
+        self._previous = {}
+
+
+@contextmanager
+def held_back() -> Iterator[list[int]]:
+    """Stopping signals that arrive inside the block are noted (the list it yields), not raised."""
+    arrived: list[int] = []
+    previous = _swap((signal.SIGINT, *STOPPING), lambda signum, frame: arrived.append(signum))
+    try:
+        yield arrived
+    finally:
+        _restore(previous)
