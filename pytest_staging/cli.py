@@ -183,6 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Failed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `pytest-staging show ... | head`: the reader has all it wants
+        # Python flushes stdout again at exit: point it at /dev/null so that flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def cmd_load_worker(args: argparse.Namespace) -> int:

@@ -165,7 +165,8 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--staging-verdict",
         metavar="PATH",
-        help=f"where to write the signed promotion verdict (default {VERDICT_FILE}; ini staging_verdict).",
+        help=f"where to write the signed promotion verdict (default {VERDICT_FILE}; ini staging_verdict). "
+        "From the start of the run until the final verdict, it holds a HOLD with reason 'incomplete'.",
     )
     group.addoption(
         "--staging-signing-key",

@@ -21,7 +21,7 @@ import pytest
 from . import tiers
 from .config import Settings
 from .ledger import Ledger, TestRecord
-from .interrupts import StopSignals, held_back
+from .interrupts import StopSignals
 from .preflight import Preflight
 from .redact import Scrubber, ScrubbingFormatter
 from .targets import Target
@@ -553,8 +553,19 @@ class Gate:
 
     # -- the end: the verdict -------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self) -> None:
         self.ledger.session.interrupted = True
+        if self._signals is None:  # a worker, or a run that writes no verdict
+            return
+        self._signals.hold()  # the run is stopping: a second Ctrl-C must not cut the verdict short
+        # What is known now replaces the incomplete HOLD at once: xdist's teardown of its workers
+        # can take seconds that a CI time-out (SIGTERM, then SIGKILL) may not give. The final
+        # verdict, after the teardown, replaces this one.
+        from .decide import decide
+
+        policy = self._policy()
+        self._issue(decide(self.ledger, policy), policy, self.preflight or Preflight(), self.ledger)
 
     def pytest_internalerror(self) -> None:
         self.ledger.session.internal_error = True
@@ -583,10 +594,13 @@ class Gate:
             return
         self._finished = True
         decision = None
+        if self._signals is not None:
+            self._signals.hold()
         try:
-            with held_back():
-                decision = self._finish(session, session.exitstatus)
+            decision = self._finish(session, session.exitstatus)
         finally:
+            if self._signals is not None:
+                self._signals.restore()
             if self.telemetry is not None:
                 self.telemetry.end_session(decision, session.exitstatus)
 

@@ -6,16 +6,15 @@ Raised as KeyboardInterrupt instead, they take pytest's interrupt path: the run 
 verdict is written (HOLD, or REJECT when failure evidence already exists) and the exit status
 is pytest's INTERRUPTED (2).
 
-While the final verdict is written, every stopping signal (SIGINT too) is held back: a second
-Ctrl-C must not turn a verdict that is nearly written into a traceback.
+From the first interrupt until the verdict is written, further stopping signals (SIGINT too)
+are noted and ignored: a second Ctrl-C during the ending must not turn a verdict that is nearly
+written into a traceback. SIGKILL still stops the run at once, leaving the ``incomplete`` HOLD.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 #: Signals that stop a run like Ctrl-C, where the platform has them.
@@ -46,25 +45,24 @@ def _restore(previous: dict[int, Any]) -> None:
 
 
 class StopSignals:
-    """SIGTERM/SIGHUP raise KeyboardInterrupt from :meth:`install` until :meth:`restore`."""
+    """The run's stopping signals: SIGTERM/SIGHUP raise KeyboardInterrupt from :meth:`install`;
+    :meth:`hold` ignores every stopping signal; :meth:`restore` puts the original handlers back."""
 
     def __init__(self) -> None:
-        self._previous: dict[int, Any] = {}
+        self._original: dict[int, Any] = {}
+        #: Signals that arrived while held back.
+        self.held: list[int] = []
 
     def install(self) -> None:
-        self._previous = _swap(STOPPING, _stop)
+        self._keep(_swap(STOPPING, _stop))
+
+    def hold(self) -> None:
+        self._keep(_swap((signal.SIGINT, *STOPPING), lambda signum, frame: self.held.append(signum)))
 
     def restore(self) -> None:
-        _restore(self._previous)
-        self._previous = {}
+        _restore(self._original)
+        self._original = {}
 
-
-@contextmanager
-def held_back() -> Iterator[list[int]]:
-    """Stopping signals that arrive inside the block are noted (the list it yields), not raised."""
-    arrived: list[int] = []
-    previous = _swap((signal.SIGINT, *STOPPING), lambda signum, frame: arrived.append(signum))
-    try:
-        yield arrived
-    finally:
-        _restore(previous)
+    def _keep(self, previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            self._original.setdefault(signum, handler)
