@@ -565,7 +565,10 @@ class Gate:
         from .decide import decide
 
         policy = self._policy()
-        self._issue(decide(self.ledger, policy), policy, self.preflight or Preflight(), self.ledger)
+        try:
+            self._issue(decide(self.ledger, policy), policy, self.preflight or Preflight(), self.ledger)
+        except OSError:  # the final verdict tries again, and says so
+            pass
 
     def pytest_internalerror(self) -> None:
         self.ledger.session.internal_error = True
