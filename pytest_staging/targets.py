@@ -28,8 +28,9 @@ DEFAULT_TIMEOUT = 10.0
 MIN_SECRET_LENGTH = 4
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-#: ``scheme://user:password@``: the authority ends at the first ``/ ? #``, the user info at its last ``@``.
-_USERINFO = re.compile(r"^([\x00-\x20]*[A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+#: ``scheme://user:password@``: the authority ends at the first ``/ ? #``, the user info at its
+#: last ``@``. Loose about the scheme, so even a malformed URL is shown without it.
+_USERINFO = re.compile(r"^([^/?#@]*://)[^/?#]*@")
 _FIELDS = {
     "url": "the base URL (http or https)",
     "environment": "free text, e.g. staging",
@@ -226,11 +227,11 @@ def _parse_target(
         headers["Authorization"] = authorization
     version_url = text("version_url")
     version_authorization = None
-    if version_url is not None and without_userinfo(version_url) != version_url:
-        if not is_http_url(version_url):
-            shown = without_userinfo(table["version_url"])
-            raise ConfigError(where, f"{prefix}.version_url", f"{shown!r} is not an http(s) URL; write it as /path or https://host/path")
+    if version_url is not None and is_http_url(version_url):
         version_url, version_authorization = split_userinfo(version_url, secrets)
+    elif version_url is not None and without_userinfo(version_url) != version_url:
+        shown = without_userinfo(table["version_url"])
+        raise ConfigError(where, f"{prefix}.version_url", f"{shown!r} is not an http(s) URL; write it as /path or https://host/path")
 
     pointer = text("version_pointer")
     if pointer is not None and pointer != "" and not pointer.startswith("/"):

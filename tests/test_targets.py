@@ -182,10 +182,15 @@ version_url = "/version"
 
 
 def test_user_info_never_reaches_an_error(tmp_path):
-    for text in ('[targets.a]\nurl = "ftp://user:hunter22@x"\n', '[targets.a]\nurl = "http://user:hunter22@[::1"\n'):
+    for text, field in [
+        ('url = "ftp://user:hunter22@x"', "targets.a.url"),
+        ('url = "http://user:hunter22@[::1"', "targets.a.url"),
+        ('url = "http://user:${PW}@x:port"', "targets.a.url"),
+        ('url = "http://x"\nversion_url = "ftp://user:${PW}@x/v"', "targets.a.version_url"),
+    ]:
         with pytest.raises(ConfigError) as info:
-            load_targets(write(tmp_path, text), set(), {})
-        assert "hunter22" not in info.value.line() and "targets.a.url" in info.value.line()
+            load_targets(write(tmp_path, f"[targets.a]\n{text}\n"), set(), {"PW": "hunter22"})
+        assert "hunter22" not in info.value.line() and field in info.value.line()
     for url in ("ftp://user:hunter22@x", "http://user:hunter22@[::1", "http://user:hunter22@x:port"):
         with pytest.raises(ConfigError) as info:
             url_target(url, "--staging-target", set())
