@@ -94,16 +94,12 @@ SHORT_PASSWORD = "Pw"  # shorter than MIN_SECRET_LENGTH: never scrubbed by value
 
 USERINFO_SUITE = """
 import os
-import pytest
-
-def basic_auth(session, user, variable):
-    return session.get(f"/basic-auth/{user}/" + os.environ[variable])
 
 def test_credentials_arrive(staging_http):
-    answer = basic_auth(staging_http, "deploy", "DEPLOY_PASSWORD")
+    answer = staging_http.get("/basic-auth/deploy/" + os.environ["DEPLOY_PASSWORD"])
     assert answer.status_code == 200
     assert answer.json() == {"authenticated": True, "user": "deploy"}
-    # One Authorization header, the Basic one: requests takes none from the (clean) URL.
+    # The target's Basic header; the URL requests got has no user info to take another from.
     assert answer.request.headers["Authorization"].startswith("Basic ")
     assert "@" not in answer.request.url and "@" not in answer.url
 
@@ -157,9 +153,9 @@ def test_url_target_credentials_reach_the_target_and_show_nowhere(pytester, http
 
 VERSION_PROBES = {
     # the probe is on the target: it gets the target's credentials
-    "relative": ("/basic-auth/deploy/${DEPLOY_PASSWORD}", "DEPLOY_PASSWORD"),
+    "relative": "/basic-auth/deploy/${DEPLOY_PASSWORD}",
     # an absolute probe URL with user info of its own: those are its credentials
-    "absolute": ("http://probe:${PROBE_PASSWORD}@{host}/basic-auth/probe/${PROBE_PASSWORD}", "PROBE_PASSWORD"),
+    "absolute": "http://probe:${PROBE_PASSWORD}@{host}/basic-auth/probe/${PROBE_PASSWORD}",
 }
 
 
@@ -167,7 +163,6 @@ VERSION_PROBES = {
 @pytest.mark.parametrize("probe", sorted(VERSION_PROBES))
 def test_targets_file_url_credentials_reach_target_and_probe_and_show_nowhere(pytester, httpbin_url, staging_env, probe, xdist):
     host = httpbin_url.removeprefix("http://")
-    version_url, _ = VERSION_PROBES[probe]
     staging_env.setenv("DEPLOY_PASSWORD", LONG_PASSWORD)
     staging_env.setenv("PROBE_PASSWORD", "Pr0be-Secret-77")
     pytester.makefile(
@@ -175,7 +170,7 @@ def test_targets_file_url_credentials_reach_target_and_probe_and_show_nowhere(py
         **{"staging-targets": f"""
 [targets.stage]
 url = "http://deploy:${{DEPLOY_PASSWORD}}@{host}"
-version_url = "{version_url.replace("{host}", host)}"
+version_url = "{VERSION_PROBES[probe].replace("{host}", host)}"
 version_pointer = "/authenticated"
 """},
     )
