@@ -368,7 +368,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     secrets: set[str] = set()
 
     if "://" in value:
-        target = url_target(value, source)
+        target = url_target(value, source, secrets)
     else:
         path_text = config.option.staging_targets_file or config.getini("staging_targets_file")
         path = Path(path_text) if path_text else config.rootpath / TARGETS_FILE
