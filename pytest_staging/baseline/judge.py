@@ -361,8 +361,8 @@ def judge_metric(
         effect, more = means_effect(entry["current"], entry["baseline"], classification, bad, rule.direction)
         note += more
     else:
-        # The shift's sign agrees with the classification (its interval lies on that side of 0):
-        # outliers cannot turn a regression into an improvement here.
+        # Outside ties the shift's interval lies on the classification's side of 0, so this ratio
+        # agrees with the ranks: outliers cannot make a regression read as an improvement.
         effect = shift_effect(entry["baseline"]["median"], found.estimate, rule.direction)
         if tied:  # ties hold the shift (often at 0) where the ranks saw a change: the levels size it
             by_levels, more = means_effect(entry["current"], entry["baseline"], classification, bad, rule.direction)
