@@ -565,6 +565,7 @@ class Gate:
         from .decide import decide
 
         policy = self._policy()
+        self.ledger.session.finished = time.time()
         try:
             self._issue(decide(self.ledger, policy), policy, self.preflight or Preflight(), self.ledger)
         except OSError:  # the final verdict tries again, and says so
