@@ -28,9 +28,16 @@ echo "== the verdict, as release tooling sees it =="
 .venv/bin/pytest-staging show "$verdict" --key .demo/signing.pub
 echo "HTML report: .demo/staging-report.html"
 echo
+echo "the signature, whatever the decision (--expect any):"
+.venv/bin/pytest-staging verify "$verdict" --key .demo/signing.pub --expect any || status=$?
+echo
+# What release tooling runs: verify expects PROMOTE unless told otherwise. A partial demo run
+# (--staging-tier=smoke) is a HOLD on purpose, so this says no without failing the demo.
 echo "release tooling promotes only if this succeeds:"
-echo "  .venv/bin/pytest-staging verify $verdict --key .demo/signing.pub --expect PROMOTE"
-# The signature alone here: a partial demo run (--staging-tier=smoke) is a HOLD, on purpose.
-echo "the signature alone (OK says it verifies; the decision it names is what --expect checks):"
-.venv/bin/pytest-staging verify "$verdict" --key .demo/signing.pub || status=$?
+echo "  .venv/bin/pytest-staging verify $verdict --key .demo/signing.pub"
+if .venv/bin/pytest-staging verify "$verdict" --key .demo/signing.pub; then
+  echo "=> release tooling would promote this build"
+else
+  echo "=> release tooling would NOT promote this build"
+fi
 exit "$status"

@@ -55,6 +55,11 @@ def decision(text: str) -> str:
     return text.upper()
 
 
+def expected_decision(text: str) -> str:
+    """A decision ``verify`` accepts: PROMOTE, HOLD, REJECT, or ``any``."""
+    return "any" if text.strip().lower() == "any" else decision(text)
+
+
 def trace_url(text: str) -> str:
     from .report import trace_url_problem
 
@@ -83,13 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser(
         "verify",
-        help="check a verdict's signature and expectations; exit 0 only if all hold",
+        help="check a verdict's signature and expectations (by default: PROMOTE); exit 0 only if all hold",
         description="Verify the DSSE signature over the exact payload bytes with the given public key, "
-        "then check each expectation. Prints one line; exit 0 only if everything holds.",
+        "then check each expectation. The decision must be PROMOTE unless --expect says otherwise, so a "
+        "pipeline that checks the exit status never promotes a HOLD or a REJECT. Prints one line; "
+        "exit 0 only if everything holds.",
     )
     verify.add_argument("file", metavar="FILE", help="the verdict (DSSE envelope JSON)")
     verify.add_argument("--key", required=True, metavar="PUB", help="Ed25519 public key (PEM) of the gate")
-    verify.add_argument("--expect", type=decision, metavar="DECISION", help="require this decision (e.g. PROMOTE)")
+    verify.add_argument(
+        "--expect",
+        type=expected_decision,
+        action="append",
+        metavar="DECISION",
+        help="accept this decision: PROMOTE (the default), HOLD, REJECT, or any; repeatable (any one of them)",
+    )
     verify.add_argument(
         "--subject",
         type=subject,
@@ -170,6 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Failed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `pytest-staging show ... | head`: the reader has all it wants
+        # Python flushes stdout again at exit: point it at /dev/null so that flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def cmd_load_worker(args: argparse.Namespace) -> int:
@@ -266,11 +283,12 @@ def verified_statement(path: str, key_path: str) -> tuple[dict[str, Any], str]:
 def cmd_verify(args: argparse.Namespace) -> int:
     statement, key = verified_statement(args.file, args.key)
     predicate = statement["predicate"]
-    if args.expect and predicate["decision"] != args.expect:
+    expected = args.expect or ["PROMOTE"]
+    if "any" not in expected and predicate["decision"] not in expected:
         from .verdict.files import reason_texts
 
         reasons = "; ".join(reason_texts(predicate))
-        raise Failed(f"decision is {predicate['decision']}, expected {args.expect} ({reasons})")
+        raise Failed(f"decision is {predicate['decision']}, expected {' or '.join(expected)} ({reasons})")
     subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
     for name, digest in args.subject:
         if (name, digest) not in subjects:

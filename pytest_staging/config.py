@@ -7,6 +7,7 @@ error, exit code 4) before any test runs.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -68,10 +69,17 @@ class Settings:
     step_summary_path: Path | None = None
     #: ini staging_trace_url: a link template with {trace_id}.
     trace_url: str | None = None
+    #: ini staging_allow_deselection: deselection is recorded, not held (SPEC §12).
+    allow_deselection: bool = False
+    #: What the user asked to run: ``args`` (relative to the rootdir), ``keyword`` (-k), ``markexpr`` (-m).
+    selection: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
-    def policy_fields(self) -> dict[str, Any]:
-        """The gate settings recorded (with their digest) in the verdict's ``policy``."""
+    def policy_fields(self, deselected: Mapping[str, int] | None = None) -> dict[str, Any]:
+        """The gate settings recorded (with their digest) in the verdict's ``policy``; the
+        selection gets the run's count of deselected tests per tier (not part of the digest)."""
         return {
+            "allowDeselection": self.allow_deselection,
+            "selection": {**self.selection, "deselected": {tier: deselected[tier] for tier in TIERS if deselected and deselected.get(tier)}},
             "failFast": self.fail_fast,
             "selectedTiers": list(self.selected_tiers) if self.selected_tiers else None,
             "defaultTier": self.default_tier,
@@ -157,7 +165,8 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--staging-verdict",
         metavar="PATH",
-        help=f"where to write the signed promotion verdict (default {VERDICT_FILE}; ini staging_verdict).",
+        help=f"where to write the signed promotion verdict (default {VERDICT_FILE}; ini staging_verdict). "
+        "From the start of the run until the final verdict, it holds a HOLD with reason 'incomplete'.",
     )
     group.addoption(
         "--staging-signing-key",
@@ -276,6 +285,13 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
     )
     parser.addini("staging_sensitive_url", "regex: targets matching it are sensitive", default="")
+    parser.addini(
+        "staging_allow_deselection",
+        "a gate that deselects tests on purpose (-m 'not slow'): record the deselection instead of holding "
+        "the release (part of the verdict's policy digest)",
+        type="bool",
+        default=False,
+    )
 
 
 def _parse_tiers(text: str, where: str, field: str = "") -> tuple[str, ...]:
@@ -309,6 +325,37 @@ def is_active(config: pytest.Config, environ: Mapping[str, str] = os.environ) ->
     return _target_spec(config, environ) is not None
 
 
+def retract_verdict(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> None:
+    """After a usage error: remove an earlier run's verdict (a DSSE envelope, and nothing else)
+    from the path this run would have written, so release tooling cannot take it for this run's."""
+    if hasattr(config, "workerinput") or config.option.collectonly or not is_active(config, environ):
+        return
+    try:
+        path = _verdict_path(config)
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 20)
+        document = json.loads(head)
+    except (OSError, ValueError):  # nothing there, unreadable, or not JSON: not ours to remove
+        return
+    if isinstance(document, dict) and {"payloadType", "payload", "signatures"} <= set(document):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def _selection(config: pytest.Config) -> dict[str, Any]:
+    """What was asked for (SPEC §12): positional arguments relative to the rootdir, -k and -m."""
+    here, root = Path(config.invocation_params.dir), config.rootpath
+    args = []
+    for arg in config.option.file_or_dir or ():
+        path, sep, rest = str(arg).partition("::")
+        absolute = Path(os.path.normpath(here / path))
+        relative = absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else absolute.as_posix()
+        args.append(relative + sep + rest)
+    return {"args": args, "keyword": config.option.keyword or None, "markexpr": config.option.markexpr or None}
+
+
 def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> Settings | None:
     """Everything the gate needs, validated; ``None`` when no target is configured (inert)."""
     spec = _target_spec(config, environ)
@@ -321,7 +368,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     secrets: set[str] = set()
 
     if "://" in value:
-        target = url_target(value, source)
+        target = url_target(value, source, secrets)
     else:
         path_text = config.option.staging_targets_file or config.getini("staging_targets_file")
         path = Path(path_text) if path_text else config.rootpath / TARGETS_FILE
@@ -412,6 +459,8 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         summary_path=here / summary if summary and controller else None,
         step_summary_path=Path(step_summary) if step_summary and controller else None,
         trace_url=_trace_url(config),
+        allow_deselection=bool(config.getini("staging_allow_deselection")),
+        selection=_selection(config),
     )
 
 

@@ -1,13 +1,17 @@
 """``decide(ledger, policy) -> Decision``: the promotion decision, with its reasons in words. Pure.
 
 Rules (SPEC §5), in this order:
-1. any evidence of failure → REJECT (a blocking test failed, errored or crashed; the deployed
-   release is not the one under test; the baseline comparison failed), even if the session was
-   also interrupted;
-2. otherwise any missing evidence → HOLD (interrupted, internal or collection error, nothing ran,
-   a required tier ran nothing, tests that never reported, no target; a baseline comparison that
+1. any evidence of failure → REJECT (the target is unreachable; a blocking test failed, errored
+   or crashed; the deployed release is not the one under test; the baseline comparison failed),
+   even if the session was also interrupted;
+2. otherwise any missing evidence → HOLD (the run has not finished, was interrupted or stopped
+   with a usage error; internal or collection error; nothing ran; tests were deselected (SPEC §12);
+   a required tier ran nothing; tests that never reported; no target; a baseline comparison that
    is marginal, inconclusive or without data, or from another target with strict on);
 3. otherwise PROMOTE.
+
+Every reason has a stable ``code`` (kebab-case) next to its text: release tooling and the
+history count reasons by code, so a code never changes once released.
 """
 
 from __future__ import annotations
@@ -15,12 +19,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from .ledger import FAILING, RAN, Ledger, TestRecord
+from .ledger import RAN, Ledger, TestRecord
 from .tiers import TIERS
 
 PROMOTE, HOLD, REJECT = "PROMOTE", "HOLD", "REJECT"
-#: HOLD reasons a deliberately partial run (deselected tiers) is expected to give.
-PARTIAL_RUN = frozenset({"required-tier-deselected", "baseline-inconclusive", "baseline-nodata"})
+#: HOLD reasons the user's own deselection (-k, -m, --staging-tier...) gives.
+DESELECTION = frozenset({"tests-deselected", "required-tier-deselected"})
+#: HOLD reasons a deliberately partial run is expected to give: its deselection, and a baseline
+#: the partial run could not fill.
+PARTIAL_RUN = DESELECTION | {"baseline-inconclusive", "baseline-nodata"}
+#: The one reason of the verdict that stands at the verdict path while a run is under way.
+INCOMPLETE = "incomplete"
 #: How many node ids a reason names before it says "and N more".
 NAMED = 3
 
@@ -40,6 +49,8 @@ class Policy(NamedTuple):
     baseline_marginal: str = "hold"
     baseline_inconclusive: str = "hold"
     baseline_strict: bool = False
+    #: ini staging_allow_deselection: a gate that deselects on purpose records it instead of holding.
+    allow_deselection: bool = False
 
     def required(self, ledger: Ledger) -> tuple[str, ...]:
         if self.required_tiers is not None:
@@ -59,10 +70,10 @@ class Decision(NamedTuple):
 
     @property
     def only_user_deselection(self) -> bool:
-        """A HOLD that comes only from the user's own --staging-tier/-m/-k (and a baseline that a
-        partial run could not fill): local runs stay green."""
+        """A HOLD that comes only from the user's own deselection (--staging-tier, -m, -k...) and a
+        baseline that a partial run could not fill: local partial runs stay green (exit 0)."""
         codes = {r.code for r in self.reasons}
-        return self.decision == HOLD and "required-tier-deselected" in codes and codes <= PARTIAL_RUN
+        return self.decision == HOLD and bool(codes & DESELECTION) and codes <= PARTIAL_RUN
 
 
 def _names(nodeids: Sequence[str]) -> str:
@@ -87,10 +98,15 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
     missing: list[Reason] = []
     records = list(ledger.records.values())
 
+    # The target itself is the first thing wrong: its tests' failures follow from it.
+    if ledger.preflight_kind == "unreachable":
+        failures.append(Reason("target-unreachable", ledger.preflight_error or "the target is unreachable"))
+    elif ledger.preflight_kind == "version-probe":
+        failures.append(Reason("version-probe-failed", ledger.preflight_error or "the version probe failed"))
     if ledger.preflight_kind == "release-mismatch":
         failures.append(Reason("release-mismatch", ledger.preflight_error or "deployed release differs"))
     for outcome, code, verb in (("failed", "test-failed", "failed"), ("error", "test-error", "errored"), ("crashed", "test-crashed", "crashed")):
-        hit = [_named(r) for r in records if r.outcome == outcome and not r.quarantined]
+        hit = [_named(r) for r in records if r.outcome == outcome and r.blocking]
         if hit:
             failures.append(Reason(code, f"{_plural(len(hit), 'test')} {verb}: {_names(hit)}"))
     flaky = [r.nodeid for r in records if r.flaky and not r.quarantined]
@@ -116,12 +132,14 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
         missing.append(Reason("no-target", "no staging target was configured"))
     if facts.interrupted:
         missing.append(Reason("interrupted", "the run was interrupted before it finished"))
+    if facts.usage_error:
+        missing.append(Reason("usage-error", "the run stopped with a usage error"))
     if facts.internal_error:
         missing.append(Reason("internal-error", "pytest hit an internal error"))
     if facts.collection_errors:
         missing.append(Reason("collection-error", f"{_plural(facts.collection_errors, 'collection error')}"))
     # A worker that went down is missing evidence unless a blocking crash already says it.
-    if facts.crashed_workers and not any(r.outcome == "crashed" and r.quarantine is None for r in records):
+    if facts.crashed_workers and not any(r.outcome == "crashed" and r.blocking for r in records):
         missing.append(Reason("worker-crashed", f"{_plural(facts.crashed_workers, 'xdist worker')} went down"))
     if not any(r.outcome in RAN for r in records):
         missing.append(Reason("nothing-ran", "no test ran"))
@@ -145,12 +163,26 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
             why = f" ({sorted(skipped)[0]})" if len(skipped) == 1 else ""
             missing.append(Reason("required-tier-empty", f"required tier {tier} ran no test{why}"))
 
+    if (any(ledger.deselected.values()) or ledger.uncollected_files) and not policy.allow_deselection:
+        missing.append(Reason("tests-deselected", _deselected_text(ledger)))
+
     if failures:
         return Decision(REJECT, tuple(failures + missing))
     if missing:
         return Decision(HOLD, tuple(missing))
     count = sum(1 for r in records if r.outcome in RAN)
     return Decision(PROMOTE, (Reason("complete", f"all required tiers ran; {_plural(count, 'test')} ran, none blocking"),))
+
+
+def _deselected_text(ledger: Ledger) -> str:
+    per_tier = ", ".join(f"{tier} {ledger.deselected[tier]}" for tier in TIERS if ledger.deselected.get(tier))
+    parts = []
+    if per_tier:
+        total = sum(ledger.deselected.values())
+        parts.append(f"{_plural(total, 'collected test')} deselected ({per_tier})")
+    if ledger.uncollected_files:
+        parts.append(f"{_plural(ledger.uncollected_files, 'test file')} not collected (--lf)")
+    return "; ".join(parts) + ": a partial run proves nothing about the rest (ini staging_allow_deselection = true records it instead)"
 
 
 def _baseline(baseline: dict[str, Any] | None, policy: Policy, failures: list[Reason], missing: list[Reason]) -> None:
@@ -172,8 +204,11 @@ def _baseline(baseline: dict[str, Any] | None, policy: Policy, failures: list[Re
 
 
 def tier_result(records: Sequence[TestRecord], deselected: int) -> str:
-    """``failed`` | ``passed`` | ``skipped`` | ``deselected`` | ``notrun`` for one tier's records."""
-    if any(r.outcome in FAILING and r.quarantine is None for r in records):
+    """``failed`` | ``passed`` | ``skipped`` | ``deselected`` | ``notrun`` for one tier's records.
+
+    ``failed`` exactly when a record of the tier is blocking (:attr:`TestRecord.blocking`, the
+    same notion the decision uses)."""
+    if any(r.blocking for r in records):
         return "failed"
     if any(r.outcome in RAN for r in records):
         return "passed"

@@ -8,6 +8,7 @@ Three roles share this class: a plain run (everything in one process), an xdist 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import tempfile
 import time
@@ -20,6 +21,7 @@ import pytest
 from . import tiers
 from .config import Settings
 from .ledger import Ledger, TestRecord
+from .interrupts import StopSignals
 from .preflight import Preflight
 from .redact import Scrubber, ScrubbingFormatter
 from .targets import Target
@@ -32,7 +34,9 @@ _TIER_PROPERTY = {tier: ("tier", tier) for tier in tiers.TIERS}  # one tuple per
 GATE_DIR_KEY = "staging_gate_dir"
 PREFLIGHT_KEY = "staging_preflight"
 TRACE_KEY = "staging_trace"
-WORKEROUTPUT_KEY = "staging"
+#: A worker's collection, in the shared gate directory: the controller reads it as soon as the
+#: worker reports its collection, so an interrupted run still knows every test and its tier.
+COLLECTION_FILE = "collection-{}.json"
 #: Exit status when every test passed but the gate did not PROMOTE (SPEC §5).
 EXIT_NOT_PROMOTED = 6
 
@@ -81,6 +85,14 @@ class Gate:
         self.reports_written: list[tuple[str, Path, str | None]] = []
         self.telemetry: Any = None  # a telemetry.Telemetry when a tracer provider is in play
         self._crash_log: tiers.SharedLog | None = None
+        #: The session, once our sessionstart saw it; the verdict is issued once (``_finished``).
+        self._session: pytest.Session | None = None
+        self._finished = False
+        #: Collection files of xdist workers already merged into the ledger (controller).
+        self._merged: set[str] = set()
+        #: Workers that went down interrupted: the test each was running did not crash.
+        self._interrupted_workers: set[str] = set()
+        self._signals: Any = None
         if self.role == "main":
             if settings.signing_key is None:
                 config.issue_config_time_warning(
@@ -98,6 +110,46 @@ class Gate:
                 config.issue_config_time_warning(StagingWarning(message), stacklevel=2)
             for warning in settings.warnings:
                 config.issue_config_time_warning(StagingWarning(warning), stacklevel=2)
+
+    # -- the verdict path is held from the start -------------------------------------------
+
+    def hold_verdict_path(self) -> None:
+        """Put the ``incomplete`` HOLD at the verdict path (SPEC §12) and let SIGTERM/SIGHUP stop
+        the run like Ctrl-C: from here until the final verdict replaces it, a run killed outright
+        leaves a HOLD, never an earlier run's verdict. An unwritable path is a usage error."""
+        if self.role != "main" or self.settings.verdict_path is None or self.config.option.collectonly:
+            return
+        from .decide import HOLD, INCOMPLETE, Decision, Reason
+        from .errors import ConfigError
+        from .ledger import Ledger
+
+        ledger = Ledger()
+        ledger.session.started = ledger.session.finished = time.time()
+        reason = Reason(INCOMPLETE, "the gate run writing this verdict has not finished; if it stays, that run was killed or crashed")
+        try:
+            self._issue(Decision(HOLD, (reason,)), self._policy(), Preflight(), ledger)
+        except OSError as exc:
+            path = self.settings.verdict_path
+            raise ConfigError(
+                "--staging-verdict", "", f"cannot write the verdict to {path} ({exc.strerror or exc}); give a writable path"
+            ) from None
+        self._signals = StopSignals()
+        self._signals.install()
+
+    def _policy(self) -> Any:
+        from .decide import Policy
+
+        settings, baseline = self.settings, self.settings.baseline
+        return Policy(
+            required_tiers=settings.required_tiers,
+            fail_fast=settings.fail_fast,
+            flaky=settings.flaky,
+            max_quarantined=settings.max_quarantined,
+            baseline_marginal=baseline.marginal if baseline else "hold",
+            baseline_inconclusive=baseline.inconclusive if baseline else "hold",
+            baseline_strict=baseline.strict if baseline else False,
+            allow_deselection=settings.allow_deselection,
+        )
 
     # -- the resolved target -------------------------------------------------------------
 
@@ -139,6 +191,7 @@ class Gate:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._session = session
         self._scrub_log_handlers()
         self.ledger.session.started = time.time()
         self._start_telemetry()
@@ -193,19 +246,54 @@ class Gate:
     def worker_up(self, worker_id: str) -> None:
         self.workers.add(worker_id)
 
-    def worker_down(self, output: dict[str, Any] | None, error: Any) -> None:
-        """Merge what a finished worker collected (flaky's pattern); a crashed one sends nothing."""
-        if error is not None:
+    def worker_down(self, worker_id: str, error: Any) -> None:
+        """A worker finished; one that went down with an error crashed, unless it was interrupted
+        (Ctrl-C reaches the workers too): then the run was interrupted, and the test the worker
+        was running did not crash."""
+        if error == "keyboard-interrupt":
+            self._interrupted_workers.add(worker_id)
+            self.ledger.session.interrupted = True
+        elif error is not None:
             self.ledger.session.crashed_workers += 1
-        if not output:
+
+    def worker_collected(self, worker_id: str) -> None:
+        """A worker reported its collection: merge the file it wrote just before."""
+        if self.gate_dir is not None:
+            self._merge_collection(self.gate_dir / COLLECTION_FILE.format(worker_id))
+
+    def _merge_collection(self, path: Path) -> None:
+        if path.name in self._merged:
             return
-        self.ledger.collected_tiers |= set(output["collected_tiers"])
-        for tier, count in output["deselected"].items():
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError):  # never written (the worker died first), or cut short
+            return
+        self._merged.add(path.name)
+        ledger = self.ledger
+        ledger.collected_tiers |= set(data["collectedTiers"])
+        for tier, count in data["deselected"].items():
             # Every worker collects and deselects the same tests: take the count, do not add.
-            self.ledger.deselected[tier] = max(self.ledger.deselected.get(tier, 0), count)
-        self.ledger.expect((nodeid, tier, False, None) for nodeid, tier in output["tier_of"].items())
-        self.expired.update(output["expired"])
-        self.stale = output["stale"]  # every worker collects the same tests: any one's list will do
+            ledger.deselected[tier] = max(ledger.deselected.get(tier, 0), count)
+        ledger.uncollected_files = max(ledger.uncollected_files, data["uncollectedFiles"])
+        ledger.expect(tuple(test) for test in data["tests"])  # type: ignore[misc]
+        self.expired.update(data["expired"])
+        self.stale = data["stale"]  # every worker collects the same tests: any one's list will do
+
+    def _publish_collection(self, session: pytest.Session) -> None:
+        """Worker: write what it collected where the controller reads it (plain data, atomically)."""
+        from .verdict.files import write_atomic
+
+        data = {
+            "tests": [self._expected(item) for item in session.items],
+            "collectedTiers": sorted(self.collected_tiers),
+            "deselected": self.ledger.deselected,
+            "uncollectedFiles": self.ledger.uncollected_files,
+            "expired": self.expired,
+            "stale": self.stale,
+        }
+        worker_id = self.config.workerinput["workerid"]  # type: ignore[attr-defined]
+        assert self.gate_dir is not None
+        write_atomic(self.gate_dir / COLLECTION_FILE.format(worker_id), json.dumps(data).encode("utf-8"))
 
     def _scrub_log_handlers(self) -> None:
         if not self.scrub:
@@ -360,18 +448,24 @@ class Gate:
         if report.failed:
             self.failed_collectors.add(report.nodeid)
 
+    def _expected(self, item: pytest.Item) -> tuple[str, str, bool, dict[str, Any] | None]:
+        stash = item.stash
+        entry = stash[QUARANTINE_KEY]
+        return item.nodeid, stash[TIER_KEY], stash[DESTRUCTIVE_KEY], self._entry_dict(entry) if entry else None
+
+    # tryfirst: a worker's collection file is written before xdist tells the controller it collected.
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.ledger.collected_tiers = set(self.collected_tiers)
-        entry_dict = self._entry_dict
-        self.ledger.expect(
-            (item.nodeid, stash[TIER_KEY], stash[DESTRUCTIVE_KEY], entry_dict(entry) if (entry := stash[QUARANTINE_KEY]) else None)
-            for item in session.items
-            for stash in (item.stash,)
-        )
+        if self.config.getoption("lf", False):
+            # --lf skips whole files without a recorded failure: they are never even collected.
+            self.ledger.uncollected_files = getattr(self.config.pluginmanager.get_plugin("lfplugin"), "_skipped_files", 0)
+        self.ledger.expect(map(self._expected, session.items))
         if self.role == "worker":
-            # The barrier and the controller (through workeroutput) need every test's tier.
+            # The barrier needs every test's tier; the controller, the whole collection.
             self.tier_of = {nodeid: record.tier for nodeid, record in self.records.items()}
         if self.role == "worker" and self.gate_dir is not None:
+            self._publish_collection(session)
             log = tiers.SharedLog(self.gate_dir, str(self.config.workerinput["workerid"]))  # type: ignore[attr-defined]
             self.gate = self._shared = tiers.SharedTierGate(self.settings.fail_fast, log, self.tier_of)
 
@@ -402,6 +496,10 @@ class Gate:
         role = self.role
         if role == "controller":
             extra = report.__dict__
+            if report.when == "???" and self._interrupted_workers:
+                node = extra.get("node")
+                if node is not None and node.gateway.id in self._interrupted_workers:
+                    return  # "crashed" by Ctrl-C: the test was interrupted and stays notrun
             self.ledger.add_report(report, report.nodeid, extra.get("staging_tier"), extra.get("staging_measured"))
             return
         # The test under way (set by our setup hook): no node-id lookup on the hot path. The
@@ -455,37 +553,71 @@ class Gate:
 
     # -- the end: the verdict -------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self) -> None:
         self.ledger.session.interrupted = True
+        if self._signals is None:  # a worker, or a run that writes no verdict
+            return
+        self._signals.hold()  # the run is stopping: a second Ctrl-C must not cut the verdict short
+        # What is known now replaces the incomplete HOLD at once: xdist's teardown of its workers
+        # can take seconds that a CI time-out (SIGTERM, then SIGKILL) may not give. The final
+        # verdict, after the teardown, replaces this one.
+        from .decide import decide
+
+        policy = self._policy()
+        self.ledger.session.finished = time.time()
+        try:
+            self._issue(decide(self.ledger, policy), policy, self.preflight or Preflight(), self.ledger)
+        except OSError:  # the final verdict tries again, and says so
+            pass
 
     def pytest_internalerror(self) -> None:
         self.ledger.session.internal_error = True
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        decision = None
+    # A wrapper, innermost (trylast): it runs after every plain sessionfinish (xdist's teardown of
+    # its workers included) and before the terminal summary, and it sees their exceptions.
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
         try:
-            decision = self._finish(session, exitstatus)
+            return (yield)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM while xdist tears its workers down: the run was interrupted. The
+            # verdict is written below; the interrupt ends here, not as execnet's traceback.
+            self.ledger.session.interrupted = True
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+            return None
+        except BaseException:
+            self.ledger.session.internal_error = True  # another plugin's sessionfinish failed
+            raise
         finally:
+            self._end(session)
+
+    def _end(self, session: pytest.Session) -> None:
+        """Issue the verdict once, with stopping signals held back while it is written."""
+        if self._finished:
+            return
+        self._finished = True
+        decision = None
+        if self._signals is not None:
+            self._signals.hold()
+        try:
+            decision = self._finish(session, session.exitstatus)
+        finally:
+            if self._signals is not None:
+                self._signals.restore()
             if self.telemetry is not None:
                 self.telemetry.end_session(decision, session.exitstatus)
 
     def _finish(self, session: pytest.Session, exitstatus: int) -> Any:
-        """Worker: hand what it collected to the controller. Controller or plain run: decide and
-        issue the verdict; returns the decision."""
-        if self.role == "worker":
-            self.config.workeroutput[WORKEROUTPUT_KEY] = {  # type: ignore[attr-defined]
-                "collected_tiers": sorted(self.collected_tiers),
-                "deselected": dict(self.ledger.deselected),
-                "tier_of": self.tier_of,
-                "expired": self.expired,
-                "stale": self.stale,
-            }
+        """Controller or plain run: decide and issue the verdict; returns the decision."""
+        if self.role == "worker" or self.config.option.collectonly or self.settings.verdict_path is None:
             return None
-        if self.config.option.collectonly or self.settings.verdict_path is None:
-            return None
-        from .decide import Policy, decide
+        from .decide import decide
 
+        if self.role == "controller" and self.gate_dir is not None:
+            # Collections not merged yet (the run stopped before the controller read them).
+            for path in sorted(self.gate_dir.glob(COLLECTION_FILE.format("*"))):
+                self._merge_collection(path)
         facts = self.ledger.session
         facts.finished = time.time()
         facts.collection_errors = len(self.failed_collectors)
@@ -494,6 +626,8 @@ class Gate:
             facts.interrupted = True
         if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             facts.internal_error = True
+        if exitstatus == pytest.ExitCode.USAGE_ERROR:
+            facts.usage_error = True
         self.ledger.close()
         preflight = self.preflight or Preflight()
         self.ledger.preflight_kind, self.ledger.preflight_error = preflight.kind, preflight.error
@@ -505,20 +639,12 @@ class Gate:
             from .baseline.session import compare
 
             self.ledger.baseline = compare(records, baseline, scrub, self._public_target())
-        policy = Policy(
-            required_tiers=self.settings.required_tiers,
-            fail_fast=self.settings.fail_fast,
-            flaky=self.settings.flaky,
-            max_quarantined=self.settings.max_quarantined,
-            baseline_marginal=baseline.marginal if baseline else "hold",
-            baseline_inconclusive=baseline.inconclusive if baseline else "hold",
-            baseline_strict=baseline.strict if baseline else False,
-        )
+        policy = self._policy()
         decision = decide(self.ledger, policy)
         if exitstatus == pytest.ExitCode.OK and decision.decision != "PROMOTE" and not decision.only_user_deselection:
             session.exitstatus = EXIT_NOT_PROMOTED
         facts.exit_status = int(session.exitstatus)
-        self.issued = self._issue(decision, policy, preflight)
+        self.issued = self._issue(decision, policy, preflight, self.ledger)
         if baseline is not None and baseline.save_path is not None:
             from .baseline.session import save
 
@@ -534,16 +660,16 @@ class Gate:
     def _public_target(self) -> dict[str, Any]:
         return {key: self.scrub(value) if isinstance(value, str) else value for key, value in self.target.public().items()}
 
-    def _issue(self, decision: Any, policy: Any, preflight: Preflight) -> Any:
+    def _issue(self, decision: Any, policy: Any, preflight: Preflight, ledger: Ledger) -> Any:
         from .verdict.issue import issue
 
         target = self.target
         return issue(
             path=self.settings.verdict_path,
-            ledger=self.ledger,
+            ledger=ledger,
             decision=decision,
             policy=policy,
-            policy_fields=self.settings.policy_fields(),
+            policy_fields=self.settings.policy_fields(ledger.deselected),
             target={**target.public(), "sensitive": target.sensitive},
             release={"id": self.settings.release, "deployedVersion": preflight.deployed_version, "probe": target.version_url},
             subjects=self.settings.subjects,
@@ -588,6 +714,17 @@ class Gate:
             else:
                 terminalreporter.write_line(f"{what}: could not write {self._shown_path(written)}: {error}", red=True)
 
+    def _summary_after_the_fact(self) -> None:
+        """The verdict line when the terminal summary never ran."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if self.issued is None or reporter is None:
+            return
+        predicate = self.issued.statement["predicate"]
+        reporter.write_line(
+            f"staging verdict: {predicate['decision']} ({', '.join(predicate['reasonCodes'])}) "
+            f"written to {self._shown_path(self.issued.path)}"
+        )
+
     def _shown_path(self, path: Path) -> Path:
         here = self.config.invocation_params.dir
         return path.relative_to(here) if path.is_relative_to(here) else path
@@ -601,6 +738,13 @@ class Gate:
         return public if (self.config.invocation_params.dir / public).is_file() else None
 
     def pytest_unconfigure(self) -> None:
+        if not self._finished and self._session is not None:
+            # The session started but never reached sessionfinish (Ctrl-C or SIGTERM during the
+            # pre-flight or xdist's start-up, an internal error there): decide from what there is.
+            self._end(self._session)
+            self._summary_after_the_fact()
+        if self._signals is not None:
+            self._signals.restore()
         if self._shared is not None:
             self._shared.log.close()
         if self._crash_log is not None:

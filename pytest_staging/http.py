@@ -12,7 +12,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .targets import join_url
+from .targets import join_url, without_userinfo
 
 if TYPE_CHECKING:
     from .ledger import TestRecord
@@ -90,7 +90,7 @@ class StagingSession(requests.Session):
         location = super().get_redirect_target(resp)
         record = self._current()
         if location and record is not None and record.destructive and self._sensitive_url is not None:
-            absolute = urljoin(resp.url, location)
+            absolute = without_userinfo(urljoin(resp.url, location))
             if self._sensitive_url.search(absolute):
                 raise SensitiveRedirectError(
                     f"redirect to {absolute} matches --staging-sensitive-url; a destructive test never follows it",

@@ -133,6 +133,9 @@ class TestRecord:
 
     @property
     def blocking(self) -> bool:
+        """Evidence against the release: failed, errored or crashed, and not under an active
+        quarantine (an expired one blocks). The one notion of blocking: the decision, the tiers'
+        results and the reports all use it (SPEC §12)."""
         return self.outcome in FAILING and not self.quarantined
 
     def count_validation(self, valid: bool) -> None:
@@ -251,6 +254,7 @@ class SessionFacts:
         "finished",
         "exit_status",
         "interrupted",
+        "usage_error",
         "internal_error",
         "collection_errors",
         "xdist_workers",
@@ -263,6 +267,7 @@ class SessionFacts:
         finished: float = 0.0,
         exit_status: int = 0,
         interrupted: bool = False,
+        usage_error: bool = False,
         internal_error: bool = False,
         collection_errors: int = 0,
         xdist_workers: int = 0,
@@ -272,6 +277,8 @@ class SessionFacts:
         self.finished = finished
         self.exit_status = exit_status
         self.interrupted = interrupted
+        #: The run stopped with a usage error (exit 4) after the gate had started.
+        self.usage_error = usage_error
         self.internal_error = internal_error
         self.collection_errors = collection_errors
         self.xdist_workers = xdist_workers
@@ -290,8 +297,10 @@ class Ledger:
         self.records: dict[str, TestRecord] = {} if records is None else records
         #: Tiers with at least one collected test before any deselection (the default required tiers).
         self.collected_tiers: set[str] = set() if collected_tiers is None else collected_tiers
-        #: Tests deselected by the user (--staging-tier, -m, -k), per tier.
+        #: Collected tests deselected (--staging-tier, -m, -k, --deselect, --lf, --sw, any plugin), per tier.
         self.deselected: dict[str, int] = {} if deselected is None else deselected
+        #: Test files --lf did not even collect (it skips files without a recorded failure).
+        self.uncollected_files = 0
         self.session = SessionFacts() if session is None else session
         #: Release identity problem found by the pre-flight (``release-mismatch``), else None.
         self.preflight_kind: str | None = None

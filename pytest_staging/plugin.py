@@ -56,20 +56,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         settings = staging_config.read_settings(config)
-    except ConfigError as exc:
-        raise pytest.UsageError(exc.line()) from None
-    if settings is None:
-        return
-    if not hasattr(config, "workerinput"):
+        if settings is None:
+            return
         dist = getattr(config.option, "dist", "no")
-        if dist not in ORDERED_DIST_MODES:
-            raise pytest.UsageError(
-                f"pytest-staging: --dist={dist}: tiers cannot be kept in order with this mode; "
-                "use --dist=load (the default for -n) or run one tier per invocation with --staging-tier"
+        if not hasattr(config, "workerinput") and dist not in ORDERED_DIST_MODES:
+            raise ConfigError(
+                f"--dist={dist}",
+                "",
+                "tiers cannot be kept in order with this mode; "
+                "use --dist=load (the default for -n) or run one tier per invocation with --staging-tier",
             )
-    from .gate import Gate
+        from .gate import Gate
 
-    gate = Gate(config, settings)
+        gate = Gate(config, settings)
+        gate.hold_verdict_path()
+    except ConfigError as exc:
+        # No earlier run's verdict may outlive a run that stopped here (SPEC §12).
+        staging_config.retract_verdict(config)
+        raise pytest.UsageError(exc.line()) from None
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(gate, "staging-gate")
     if settings.reruns:

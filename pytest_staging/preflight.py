@@ -18,7 +18,7 @@ import time
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-from .targets import Target, join_url, resolve_pointer
+from .targets import Target, join_url, resolve_pointer, without_userinfo
 
 CONNECT_RETRIES = 2
 MAX_REDIRECTS = 10
@@ -158,7 +158,8 @@ def get(url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes, 
         location = response_headers.get("location")
         if status not in _REDIRECTS or not location:
             return status, body, hops
-        following = urljoin(hops[-1], location)
+        # User info in a redirect is neither sent (as with requests) nor ever shown.
+        following = without_userinfo(urljoin(hops[-1], location))
         if urlsplit(following).netloc != urlsplit(hops[-1]).netloc:
             # As requests does: credentials are not sent to another host.
             headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
@@ -183,7 +184,7 @@ def run_preflight(target: Target, release: str | None, sensitive_url: re.Pattern
     probe = join_url(target.url, target.version_url)
     pointer = target.version_pointer or ""
     try:
-        status, body, _ = get(probe, headers, target.timeout)
+        status, body, _ = get(probe, target.version_headers(), target.timeout)
     except ProbeError as exc:
         return Preflight(error=f"version probe {probe} failed: {exc}", kind="version-probe")
     if not 200 <= status < 300:

@@ -1,10 +1,15 @@
 """Staging targets: the targets file, ``${VAR}`` expansion and the secrets it brings in.
 
+A URL's user info (``https://deploy:PW@host``) is split off where the target is built: the
+target's URL is shown everywhere, so it never carries the password; the credentials travel as
+an HTTP Basic ``Authorization`` header instead (SPEC §2).
+
 Pure: no pytest imports. Every user mistake is a :class:`ConfigError` naming file and field.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import re
@@ -12,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -23,6 +28,9 @@ DEFAULT_TIMEOUT = 10.0
 MIN_SECRET_LENGTH = 4
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: ``scheme://user:password@``: the authority ends at the first ``/ ? #``, the user info at its
+#: last ``@``. Loose about the scheme, so even a malformed URL is shown without it.
+_USERINFO = re.compile(r"^([^/?#@]*://)[^/?#]*@")
 _FIELDS = {
     "url": "the base URL (http or https)",
     "environment": "free text, e.g. staging",
@@ -50,10 +58,20 @@ class Target:
     source: str = ""
     #: The release under test: ``--staging-release`` or, without it, the probed version.
     release: str | None = None
+    #: The Basic ``Authorization`` from an absolute ``version_url``'s own user info, if it had one.
+    version_authorization: str | None = dataclasses.field(default=None, repr=False)
 
     def public(self) -> dict[str, Any]:
         """The fields that may appear in reports and verdicts (never the headers)."""
         return {"name": self.name, "url": self.url, "environment": self.environment}
+
+    def version_headers(self) -> dict[str, str]:
+        """The headers of the version probe: the target's, with the probe URL's own credentials."""
+        if self.version_authorization is None:
+            return dict(self.headers)
+        headers = {key: value for key, value in self.headers.items() if key.lower() != "authorization"}
+        headers["Authorization"] = self.version_authorization
+        return headers
 
 
 def tomllib() -> Any:
@@ -85,16 +103,53 @@ def expand(value: str, where: str, field: str, secrets: set[str], environ: Mappi
     return _VAR.sub(substitute, value)
 
 
-def check_url(url: str, where: str, field: str) -> None:
+def without_userinfo(url: str) -> str:
+    """``url`` as it may be shown: without ``user:password@``, whatever else is wrong with it."""
+    return _USERINFO.sub(r"\1", url, count=1)
+
+
+def split_userinfo(url: str, secrets: set[str]) -> tuple[str, str | None]:
+    """``url`` without its user info, and the Basic ``Authorization`` value it carried (or None).
+
+    As requests reads it: percent-escapes decoded, a user without a password sent as ``user:``.
+    The password (the user, when there is no password: then it is the token), its escaped form
+    and the base64 credentials are added to ``secrets``.
+    """
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(where, field, f"{url!r} is not an http(s) URL; write it as https://host[:port][/path]")
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    user, _, password = userinfo.partition(":")
+    credential = password or user
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    for secret in (credential, unquote(credential), token):
+        if len(secret) >= MIN_SECRET_LENGTH:
+            secrets.add(secret)
+    return urlunsplit(parts._replace(netloc=host)), f"Basic {token}"
 
 
-def url_target(url: str, source: str) -> Target:
-    """A target given directly as a URL (``--staging-target=https://...``)."""
+def is_http_url(url: str) -> bool:
+    """An absolute http(s) URL with a host and, if any, a numeric port."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def check_url(url: str, where: str, field: str) -> None:
+    if not is_http_url(url):
+        shown = without_userinfo(url)
+        raise ConfigError(where, field, f"{shown!r} is not an http(s) URL; write it as https://host[:port][/path]")
+
+
+def url_target(url: str, source: str, secrets: set[str]) -> Target:
+    """A target given directly as a URL (``--staging-target=https://...``); its name is host[:port]."""
     check_url(url, source, "")
-    return Target(name=urlsplit(url).netloc, url=url, source=source)
+    clean, authorization = split_userinfo(url, secrets)
+    headers = {"Authorization": authorization} if authorization else {}
+    return Target(name=urlsplit(clean).netloc, url=clean, headers=headers, source=source)
 
 
 def load_targets(path: Path, secrets: set[str], environ: Mapping[str, str] = os.environ) -> dict[str, Target]:
@@ -146,8 +201,10 @@ def _parse_target(
     # Complain about the URL as written, so an expanded secret never reaches the message.
     if not _VAR.search(table["url"]):
         check_url(url, where, f"{prefix}.url")
-    elif urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise ConfigError(where, f"{prefix}.url", f"{table['url']!r} does not expand to an http(s) URL")
+    elif not is_http_url(url):
+        shown = without_userinfo(table["url"])
+        raise ConfigError(where, f"{prefix}.url", f"{shown!r} does not expand to an http(s) URL")
+    url, authorization = split_userinfo(url, secrets)
 
     sensitive = table.get("sensitive", False)
     if not isinstance(sensitive, bool):
@@ -166,6 +223,16 @@ def _parse_target(
             raise ConfigError(where, f"{prefix}.headers.{key}", f"expected a string, got {value!r}")
         headers[key] = expand(value, where, f"{prefix}.headers.{key}", secrets, environ)
 
+    if authorization and not any(key.lower() == "authorization" for key in headers):
+        headers["Authorization"] = authorization
+    version_url = text("version_url")
+    version_authorization = None
+    if version_url is not None and is_http_url(version_url):
+        version_url, version_authorization = split_userinfo(version_url, secrets)
+    elif version_url is not None and without_userinfo(version_url) != version_url:
+        shown = without_userinfo(table["version_url"])
+        raise ConfigError(where, f"{prefix}.version_url", f"{shown!r} is not an http(s) URL; write it as /path or https://host/path")
+
     pointer = text("version_pointer")
     if pointer is not None and pointer != "" and not pointer.startswith("/"):
         raise ConfigError(where, f"{prefix}.version_pointer", f"{pointer!r} is not a JSON pointer; start it with '/'")
@@ -177,9 +244,10 @@ def _parse_target(
         sensitive=sensitive,
         timeout=float(timeout),
         headers=headers,
-        version_url=text("version_url"),
+        version_url=version_url,
         version_pointer=pointer,
         source=where,
+        version_authorization=version_authorization,
     )
 
 

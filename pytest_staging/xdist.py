@@ -1,5 +1,6 @@
-"""pytest-xdist wiring: hand the pre-flight and the tier-gate directory to workers, count crashed
-tests as failed, and keep the scheduler's queue in tier order.
+"""pytest-xdist wiring: hand the pre-flight and the tier-gate directory to workers, learn each
+worker's collection as soon as it reports it, count crashed tests as failed (but not tests a
+Ctrl-C interrupted), and keep the scheduler's queue in tier order.
 
 Registered only when xdist is installed; imported lazily so a plain run never loads xdist.
 """
@@ -31,8 +32,11 @@ class XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        output = getattr(node, "workeroutput", None) or {}
-        self.gate.worker_down(output.get("staging"), error)
+        self.gate.worker_down(node.gateway.id, error)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Any) -> None:
+        self.gate.worker_collected(node.gateway.id)
 
     @pytest.hookimpl(optionalhook=True, tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_staging.decide import HOLD, PROMOTE, REJECT, Policy, decide
+from pytest_staging.decide import HOLD, PROMOTE, REJECT, Policy, Reason, decide
 from pytest_staging.ledger import FAILING, OUTCOMES, RAN, Ledger, SessionFacts, TestRecord
+from pytest_staging.verdict.statement import tiers_section
 
 TIERS = ("smoke", "contract", "load")
 
@@ -26,6 +29,7 @@ record = st.builds(
 facts = st.builds(
     SessionFacts,
     interrupted=st.booleans(),
+    usage_error=st.booleans(),
     internal_error=st.booleans(),
     collection_errors=st.integers(0, 2),
     crashed_workers=st.integers(0, 1),
@@ -39,8 +43,10 @@ def ledgers(draw) -> Ledger:
         ledger.records[rec.nodeid] = rec
     ledger.collected_tiers = set(draw(st.lists(st.sampled_from(TIERS)))) | {r.tier for r in ledger.records.values()}
     ledger.deselected = draw(st.dictionaries(st.sampled_from(TIERS), st.integers(0, 3)))
-    if draw(st.booleans()):
-        ledger.preflight_kind, ledger.preflight_error = "release-mismatch", "deployed 1 is not 2"
+    ledger.uncollected_files = draw(st.sampled_from([0, 0, 0, 2]))
+    kind = draw(st.sampled_from([None, None, "release-mismatch", "unreachable", "version-probe"]))
+    if kind is not None:
+        ledger.preflight_kind, ledger.preflight_error = kind, f"pre-flight: {kind}"
     return ledger
 
 
@@ -50,6 +56,7 @@ policies = st.builds(
     target_configured=st.booleans(),
     flaky=st.sampled_from(["allow", "hold", "reject"]),
     max_quarantined=st.floats(0, 1),
+    allow_deselection=st.booleans(),
 )
 
 
@@ -59,7 +66,7 @@ def flaky(ledger: Ledger) -> bool:
 
 def has_failure(ledger: Ledger, policy: Policy) -> bool:
     return (
-        ledger.preflight_kind == "release-mismatch"
+        ledger.preflight_kind is not None
         or any(r.blocking for r in ledger.records.values())
         or (policy.flaky == "reject" and flaky(ledger))
     )
@@ -82,12 +89,14 @@ def missing_evidence(ledger: Ledger, policy: Policy) -> bool:
         or over_budget(ledger, policy)
         or not policy.target_configured
         or facts.interrupted
+        or facts.usage_error
         or facts.internal_error
         or facts.collection_errors > 0
         or facts.crashed_workers > 0
         or not any(r.outcome in RAN for r in records)
         or any(r.outcome in ("notrun", "running") for r in records)
         or any(not any(r.outcome in RAN for r in by_tier.get(t, [])) for t in policy.required(ledger))
+        or (not policy.allow_deselection and (any(ledger.deselected.values()) or ledger.uncollected_files > 0))
     )
 
 
@@ -102,6 +111,57 @@ def test_never_promote_with_failure_or_missing_evidence(ledger, policy):
     else:
         assert result.decision == PROMOTE
     assert result.reasons and all(reason.text for reason in result.reasons)
+
+
+@given(ledgers(), policies)
+def test_a_tier_failed_exactly_when_it_holds_a_blocking_record(ledger, policy):
+    """One notion of blocking (SPEC §12): the tier results in the verdict agree with the decision."""
+    decision = decide(ledger, policy)
+    section = tiers_section(ledger, policy.required(ledger))
+    for tier in TIERS:
+        blocking = any(r.blocking for r in ledger.by_tier().get(tier, []))
+        assert (section[tier]["result"] == "failed") == blocking
+        if section[tier]["result"] == "failed":
+            assert decision.decision == REJECT
+
+
+@given(ledgers(), policies)
+def test_deselection_never_promotes_unless_the_policy_allows_it(ledger, policy):
+    result = decide(ledger, policy)
+    deselected = any(ledger.deselected.values()) or ledger.uncollected_files > 0
+    codes = [reason.code for reason in result.reasons]
+    assert ("tests-deselected" in codes) == (deselected and not policy.allow_deselection)
+    if deselected and not policy.allow_deselection:
+        assert result.decision != PROMOTE
+
+
+@given(ledgers(), policies)
+def test_an_unreachable_target_is_the_first_reason(ledger, policy):
+    ledger.preflight_kind, ledger.preflight_error = "unreachable", "staging target 't' is unreachable: connection refused"
+    result = decide(ledger, policy)
+    assert result.decision == REJECT
+    assert result.reasons[0] == Reason("target-unreachable", ledger.preflight_error)
+
+
+def test_expired_quarantine_fails_its_tier_and_rejects():
+    """The contradiction of issue 14: REJECT while the tier said passed."""
+    ledger = passing("smoke")
+    ledger.records["t::x"] = TestRecord("t::x", "smoke", outcome="failed", quarantine=EXPIRED)
+    result = decide(ledger, Policy())
+    assert result.decision == REJECT and result.reasons[0].code == "test-failed"
+    assert "quarantine expired 2001-01-01, owner pay" in result.reasons[0].text
+    assert tiers_section(ledger, ("smoke",))["smoke"]["result"] == "failed"
+
+
+def test_every_reason_code_is_kebab_case():
+    ledger = passing("smoke")
+    ledger.session.interrupted = ledger.session.usage_error = ledger.session.internal_error = True
+    ledger.deselected = {"contract": 2}
+    ledger.uncollected_files = 1
+    ledger.preflight_kind, ledger.preflight_error = "unreachable", "down"
+    for policy in (Policy(), Policy(flaky="hold", required_tiers=("load",))):
+        for reason in decide(ledger, policy).reasons:
+            assert re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", reason.code), reason
 
 
 @given(ledgers(), policies)

@@ -282,3 +282,39 @@ def test_progress_updates_one_line_on_a_terminal_and_stays_quiet_otherwise(pytes
     # Not a terminal (the other tests, CI logs): no progress at all.
     result = run(pytester)
     assert not re.search(r"load: \d+/4s", result.stdout.str())
+
+
+def test_url_credentials_reach_locust_as_basic_auth_and_never_its_host(pytester, httpbin_url, monkeypatch):
+    """SPEC §2: the host locust gets is the URL without user info; the credentials go as a header."""
+    password = "l0ad-Pa55word"
+    host = httpbin_url.removeprefix("http://")
+    pytester.makepyfile(locustfile='''
+import os, pathlib
+from locust import HttpUser, constant_throughput, task
+
+class Api(HttpUser):
+    wait_time = constant_throughput(10)
+
+    def on_start(self):
+        pathlib.Path("host.txt").write_text(self.host + " " + self.client.base_url)
+
+    @task
+    def auth(self):
+        self.client.get("/basic-auth/deploy/" + os.environ["LOAD_PASSWORD"], name="/basic-auth")
+''')
+    pytester.makepyfile(test_load='''
+import pytest
+
+@pytest.mark.load
+def test_load(staging_load):
+    result = staging_load.run("locustfile.py", users=1, spawn_rate=1, duration=2, thresholds=["rate(failures) < 0.01"])
+    assert result.endpoints["/basic-auth"].requests > 0
+''')
+    monkeypatch.setenv("STAGING_TARGET", f"http://deploy:{password}@{host}")
+    monkeypatch.setenv("LOAD_PASSWORD", password)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-rA")
+    result.assert_outcomes(passed=1)  # every request authenticated: no 401 among them
+    assert (pytester.path / "host.txt").read_text() == f"{httpbin_url} {httpbin_url}"
+    raw = (pytester.path / "staging-verdict.intoto.json").read_text()
+    shown = result.stdout.str() + result.stderr.str() + base64.b64decode(json.loads(raw)["payload"]).decode()
+    assert password not in shown and "deploy:" not in shown

@@ -31,6 +31,8 @@ TODAY = dt.date.today()
 FUTURE = TODAY + dt.timedelta(days=30)
 PAST = TODAY - dt.timedelta(days=30)
 
+POLICY = {"allowDeselection": False, "selection": {"args": [], "keyword": None, "markexpr": None, "deselected": {}}}
+
 #: Any valid Unicode text: NUL, quotes, backslashes, line breaks, astral characters, "\x00tests\x00".
 text = st.text()
 name = st.text(min_size=1)  # fields the schema wants non-empty
@@ -81,7 +83,14 @@ def runs(draw) -> dict:
         "release": {"id": release, "deployedVersion": draw(st.none() | text), "probe": None},
         "subjects": tuple(Subject(artifact, hashlib.sha256(artifact.encode()).hexdigest()) for artifact in artifacts)
         or (release_subject(release),),
-        "policy_fields": {"selection": {"args": draw(st.lists(text, max_size=2)), "keyword": draw(text), "markexpr": draw(text)}},
+        "policy_fields": {
+            "allowDeselection": False,
+            "selection": {
+                "args": draw(st.lists(text, max_size=2)), "keyword": draw(st.none() | text), "markexpr": draw(st.none() | text),
+                "deselected": {},
+            },
+            "quarantineFile": draw(text),
+        },
         "quarantine": {
             "expired": [entry(draw, draw(name), PAST).to_dict(TODAY) for _ in range(draw(st.integers(0, 1)))],
             "stale": [entry(draw, draw(name), FUTURE).to_dict(TODAY) for _ in range(draw(st.integers(0, 1)))],
@@ -162,7 +171,7 @@ def test_a_reason_shaped_like_the_old_placeholder_is_just_text(tmp_path):
     run = {
         "ledger": ledger, "target": {"name": "t", "url": "http://t", "environment": "staging"},
         "release": {"id": "1.0", "deployedVersion": None, "probe": None}, "subjects": (release_subject("1.0"),),
-        "policy_fields": {}, "quarantine": {"expired": [], "stale": [], "maxQuarantined": 0.2},
+        "policy_fields": POLICY, "quarantine": {"expired": [], "stale": [], "maxQuarantined": 0.2},
     }
     issue_run(tmp_path / "v.json", run)
     _, statement = read_back(tmp_path / "v.json")
@@ -185,7 +194,7 @@ def test_text_that_is_not_unicode_still_gives_a_verdict(tmp_path):
     run = {
         "ledger": ledger, "target": {"name": "t", "url": "http://t", "environment": "staging"},
         "release": {"id": "1.0", "deployedVersion": None, "probe": None}, "subjects": (release_subject("1.0"),),
-        "policy_fields": {}, "quarantine": {"expired": [], "stale": [], "maxQuarantined": 0.2},
+        "policy_fields": POLICY, "quarantine": {"expired": [], "stale": [], "maxQuarantined": 0.2},
     }
     issued = issue_run(tmp_path / "v.json", run)
     payload, statement = read_back(tmp_path / "v.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,14 @@ from hypothesis import strategies as st
 
 from pytest_staging.errors import ConfigError
 from pytest_staging.redact import Scrubber
-from pytest_staging.targets import expand, load_targets, resolve_pointer, url_target
+from pytest_staging.targets import (
+    MIN_SECRET_LENGTH,
+    expand,
+    load_targets,
+    resolve_pointer,
+    url_target,
+    without_userinfo,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -110,10 +118,89 @@ def test_unreadable_file(tmp_path):
 
 
 def test_url_target():
-    target = url_target("http://127.0.0.1:8000/api", "--staging-target")
-    assert (target.name, target.url) == ("127.0.0.1:8000", "http://127.0.0.1:8000/api")
+    secrets: set[str] = set()
+    target = url_target("http://127.0.0.1:8000/api", "--staging-target", secrets)
+    assert (target.name, target.url, dict(target.headers), secrets) == ("127.0.0.1:8000", "http://127.0.0.1:8000/api", {}, set())
     with pytest.raises(ConfigError, match="not an http"):
-        url_target("127.0.0.1:8000", "--staging-target")
+        url_target("127.0.0.1:8000", "--staging-target", secrets)
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("url", "user", "password", "clean", "name"),
+    [
+        ("https://deploy:Pw@staging.example.com/api", "deploy", "Pw", "https://staging.example.com/api", "staging.example.com"),
+        ("http://deploy:s3cret-pw@127.0.0.1:8000", "deploy", "s3cret-pw", "http://127.0.0.1:8000", "127.0.0.1:8000"),
+        # percent-escapes are decoded, as requests does; an @ in the password is escaped
+        ("http://de%20ploy:p%40ss%3Aw0rd@[::1]:81/x?q=1", "de ploy", "p@ss:w0rd", "http://[::1]:81/x?q=1", "[::1]:81"),
+        ("http://user@host", "user", "", "http://host", "host"),
+    ],
+)
+def test_url_target_user_info_becomes_basic_auth_and_a_secret(url, user, password, clean, name):
+    secrets: set[str] = set()
+    target = url_target(url, "STAGING_TARGET", secrets)
+    assert (target.name, target.url) == (name, clean)
+    assert dict(target.headers) == {"Authorization": basic(user, password)}
+    scrub = Scrubber(secrets)
+    assert scrub(target.headers["Authorization"]) == "Basic ***"
+    if len(password) >= MIN_SECRET_LENGTH:
+        assert scrub(f"x {password} y") == "x *** y"
+    assert "@" not in repr(target) and "@" not in str(target.public())
+
+
+def test_targets_file_user_info_with_variables(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[targets.basic]
+url = "https://deploy:${PW}@staging.example.com"
+version_url = "https://probe:${PROBE}@versions.example.com/v"
+
+[targets.explicit]
+url = "https://deploy:${PW}@staging.example.com"
+headers = { authorization = "Bearer ${TOKEN}" }
+version_url = "/version"
+""",
+    )
+    secrets: set[str] = set()
+    targets = load_targets(path, secrets, {"PW": "Pw", "PROBE": "pr0be-pw", "TOKEN": "t0ps3cret"})
+    basic_target, explicit = targets["basic"], targets["explicit"]
+    assert basic_target.url == explicit.url == "https://staging.example.com"
+    assert dict(basic_target.headers) == {"Authorization": basic("deploy", "Pw")}
+    # The probe URL has user info of its own: that is the probe's authorization, shown without it.
+    assert basic_target.version_url == "https://versions.example.com/v"
+    assert basic_target.version_headers() == {"Authorization": basic("probe", "pr0be-pw")}
+    # A header the file sets explicitly wins over the user info; the password stays a secret.
+    assert dict(explicit.headers) == {"authorization": "Bearer t0ps3cret"}
+    assert explicit.version_headers() == dict(explicit.headers)
+    scrub = Scrubber(secrets)
+    shown = scrub(f"{basic('deploy', 'Pw')} | {basic('probe', 'pr0be-pw')} | pr0be-pw | t0ps3cret")
+    assert shown == "Basic *** | Basic *** | *** | ***"
+
+
+def test_user_info_never_reaches_an_error(tmp_path):
+    for text, field in [
+        ('url = "ftp://user:hunter22@x"', "targets.a.url"),
+        ('url = "http://user:hunter22@[::1"', "targets.a.url"),
+        ('url = "http://user:${PW}@x:port"', "targets.a.url"),
+        ('url = "http://x"\nversion_url = "ftp://user:${PW}@x/v"', "targets.a.version_url"),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            load_targets(write(tmp_path, f"[targets.a]\n{text}\n"), set(), {"PW": "hunter22"})
+        assert "hunter22" not in info.value.line() and field in info.value.line()
+    for url in ("ftp://user:hunter22@x", "http://user:hunter22@[::1", "http://user:hunter22@x:port"):
+        with pytest.raises(ConfigError) as info:
+            url_target(url, "--staging-target", set())
+        assert "hunter22" not in info.value.line()
+
+
+@given(st.text(alphabet="abcXYZ09-._~!$&'()*+,;=%:@", min_size=1, max_size=30))
+def test_without_userinfo_leaves_no_user_info(userinfo):
+    shown = without_userinfo(f"https://{userinfo}@host:8443/p?q=1#f")
+    assert shown == "https://host:8443/p?q=1#f"
 
 
 def test_json_pointer():

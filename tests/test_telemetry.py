@@ -312,6 +312,20 @@ def test_otel_environment_variables_configure_an_exporter(pytester, httpbin_url,
     assert trace_ids == {predicate(pytester)["traceId"]}
 
 
+@XDIST
+def test_url_credentials_stay_off_the_spans(pytester, httpbin_url, xdist):
+    """SPEC §2: the spans name the target by host[:port] and its URL without user info."""
+    host = httpbin_url.removeprefix("http://")
+    pytester.makeconftest(PROVIDER_CONFTEST)
+    pytester.makepyfile(test_suite="def test_ok(staging_http):\n    assert staging_http.get('/basic-auth/deploy/Pw').ok\n")
+    run(pytester, f"--staging-target=http://deploy:Pw@{host}", *xdist).assert_outcomes(passed=1)
+    found = spans(pytester)
+    [session] = [span for span in found if span["name"] == "staging gate"]
+    assert session["attributes"]["staging.target.name"] == host
+    assert session["attributes"]["staging.target.url"] == httpbin_url
+    assert "deploy:" not in json.dumps(found) and ":Pw@" not in json.dumps(found)
+
+
 # -- end to end: the target sees the test's span as its parent -------------------------------------
 
 

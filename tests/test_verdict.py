@@ -176,7 +176,7 @@ def test_exit_status_6_when_all_passed_but_not_promoted(gate, pytester):
 def test_local_partial_run_holds_but_exits_0(gate):
     result, statement, _ = gate(PASSING, "--staging-tier=smoke")
     assert statement["predicate"]["decision"] == "HOLD"
-    assert statement["predicate"]["reasonCodes"] == ["required-tier-deselected"]
+    assert statement["predicate"]["reasonCodes"] == ["required-tier-deselected", "tests-deselected"]
     assert result.ret == 0
 
 
@@ -218,6 +218,9 @@ def test_unreachable_target_rejects(pytester, keys):
     pytester.runpytest("--staging-target=http://127.0.0.1:9", f"--staging-signing-key={keys[0]}")
     statement = json.loads(base64.b64decode(json.loads((pytester.path / VERDICT).read_text())["payload"]))
     assert statement["predicate"]["decision"] == "REJECT"
+    # The target is what is wrong, not "N tests failed" (issue 14, item 8).
+    assert statement["predicate"]["reasonCodes"][0] == "target-unreachable"
+    assert "unreachable" in str(statement["predicate"]["reasons"][0])
 
 
 def test_release_mismatch_rejects_with_the_reason(pytester, httpbin_url, keys):

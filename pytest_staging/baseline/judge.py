@@ -11,9 +11,16 @@ Per metric (:func:`judge_metric`):
    statistics ``k`` and ``mn + 1 - k`` of those differences, ``k = floor(mn/2 - z * sd(U))``).
 3. Classification: ``High`` when the interval lies above zero, ``Low`` when below, else ``Pass``;
    when ties pin the interval to zero but the test's p-value is below 1 - confidence, ``High`` or
-   ``Low`` by the way the ranks moved (U against its mean). A shift in the rule's bad direction whose effect size (the ratio of the
-   means, worse over better; the medians' when outliers move the means against the ranks) is
-   beyond ``allowed`` makes the metric ``MARGINAL``; at or beyond ``critical_ratio``, ``FAIL``. Samples too small for an interval at this confidence are
+   ``Low`` by the way the ranks moved (U against its mean).
+4. Effect size (:func:`shift_effect`): (baseline median + shift) / baseline median, worse over
+   better, which outliers do not move. With the rule's ``effect = "mean"``, the ratio of the
+   means instead (:func:`means_effect`: the medians' when outliers move the means against the
+   ranks); when ties hold the shift (often at 0), that one too, if it is larger. A baseline
+   median (or mean) of 0 or below gives no ratio: a significant shift the bad way is then beyond
+   every limit.
+5. A shift in the rule's bad direction is a ``PASS`` when its estimate is below ``min_shift`` (in
+   the metric's unit); else beyond ``allowed`` it is ``MARGINAL``, at or beyond
+   ``critical_ratio`` ``FAIL``. Samples too small for an interval at this confidence are
    ``INCONCLUSIVE``. Absolute gates (k6 syntax) are checked on the current values whatever the
    baseline holds; a breach is a ``FAIL``.
 
@@ -256,19 +263,39 @@ def gate_value(gate: Threshold, values: np.ndarray) -> float | None:
     return percentile(values, float(gate.metric[1:]))
 
 
-def effect_size(current_mean: float, baseline_mean: float, direction: str) -> float:
-    """Ratio of the means, worse over better (1.0 = no change). Means that are not both positive
-    give no ratio: any significant shift the bad way then counts as beyond every limit."""
-    if current_mean == baseline_mean:
+def effect_size(current: float, baseline: float, direction: str) -> float:
+    """The ratio of two levels of a metric, this run's over the baseline's, worse over better:
+    1.0 = no change, above 1 worse, below 1 better (``decrease`` is the reciprocal of
+    ``increase``; for ``either`` every change is worse: the larger of the two). Levels that are not
+    both positive give no ratio: inf, so a significant shift the bad way counts as beyond every
+    limit."""
+    if current == baseline:
         return 1.0
-    if current_mean <= 0 or baseline_mean <= 0:
+    if current <= 0 or baseline <= 0:
         return math.inf
-    ratio = current_mean / baseline_mean
+    ratio = current / baseline
     if direction == "increase":
         return ratio
     if direction == "decrease":
         return 1 / ratio
     return max(ratio, 1 / ratio)
+
+
+def shift_effect(baseline_median: float, estimate: float, direction: str) -> float:
+    """The robust effect size: (baseline median + Hodges-Lehmann shift) / baseline median, worse
+    over better. Outliers move neither the median nor the shift; a baseline median of 0 or below
+    gives no ratio (inf) unless the shift is 0."""
+    return effect_size(baseline_median + estimate, baseline_median, direction)
+
+
+def means_effect(current: dict[str, Any], baseline: dict[str, Any], classification: str, bad: bool, direction: str) -> tuple[float, str]:
+    """The ratio of the means (``effect = "mean"``) and a note: the medians' when the shift is the
+    bad way by rank while outliers pull the means the other way (the means would call a
+    regression an improvement)."""
+    now, then = current["mean"], baseline["mean"]
+    if bad and now != then and (classification == "High") != (now > then):
+        return effect_size(current["median"], baseline["median"], direction), " (means moved the other way: effect from the medians)"
+    return effect_size(now, then, direction), ""
 
 
 def judge_metric(
@@ -317,16 +344,30 @@ def judge_metric(
         why = f"too few samples ({then.size} baseline, {now.size} current; min_samples {rule.min_samples})"
         return entry if breached else {**entry, "result": INCONCLUSIVE, "reason": why}
     found = shift(now, then, confidence)
-    effect = effect_size(entry["current"]["mean"], entry["baseline"]["mean"], rule.direction)
+    tied = False
     if found.low > 0 or found.high < 0:
         classification, note = ("High" if found.low > 0 else "Low"), ""
     elif found.p_value < 1 - confidence:
         # Ties (counts, mostly-zero ratios) can pin the shift's interval to 0 while the rank test
         # sees a difference; U says which way (above its mean: the current values rank higher).
         higher = found.u > now.size * then.size / 2
-        classification, note = ("High" if higher else "Low"), f" (rank test p={found.p_value:.2g}; shift within ties)"
+        classification, note, tied = ("High" if higher else "Low"), f" (rank test p={found.p_value:.2g}; shift within ties)", True
     else:
         classification, note = "Pass", ""
+    bad = classification != "Pass" and (
+        rule.direction == "either" or (classification == "High") == (rule.direction == "increase")
+    )
+    if rule.effect == "mean":
+        effect, more = means_effect(entry["current"], entry["baseline"], classification, bad, rule.direction)
+        note += more
+    else:
+        # Outside ties the shift's interval lies on the classification's side of 0, so this ratio
+        # agrees with the ranks: outliers cannot make a regression read as an improvement.
+        effect = shift_effect(entry["baseline"]["median"], found.estimate, rule.direction)
+        if tied:  # ties hold the shift (often at 0) where the ranks saw a change: the levels size it
+            by_levels, more = means_effect(entry["current"], entry["baseline"], classification, bad, rule.direction)
+            if by_levels > effect:
+                effect, note = by_levels, note + (more or " (effect from the means)")
     entry.update(
         classification=classification,
         shift=found.estimate,
@@ -340,18 +381,10 @@ def judge_metric(
         level = f"{confidence * 100:g}%"
         why = f"too few samples for a {level} interval ({then.size} baseline, {now.size} current)"
         return {**entry, "result": INCONCLUSIVE, "reason": why}
-    bad = classification != "Pass" and (
-        rule.direction == "either" or (classification == "High") == (rule.direction == "increase")
-    )
-    current_mean, baseline_mean = entry["current"]["mean"], entry["baseline"]["mean"]
-    if bad and current_mean != baseline_mean and (classification == "High") != (current_mean > baseline_mean):
-        # Worse by rank while outliers pull the means the other way: the ratio of the means would
-        # call it an improvement. Size it by the ratio of the medians instead, which outliers
-        # do not move.
-        effect = effect_size(entry["current"]["median"], entry["baseline"]["median"], rule.direction)
-        entry["effectSize"] = None if math.isinf(effect) else effect
-        note += " (means moved the other way: effect from the medians)"
     shown = "no ratio" if math.isinf(effect) else f"x{effect:.2f}"
+    if bad and abs(found.estimate) < rule.min_shift:
+        small = f"shift {found.estimate:+.3g}{' ' + unit if unit else ''} < min_shift {rule.min_shift:g}"
+        return {**entry, "result": PASS, "reason": f"{classification}: {shown}, {small}{note}"}
     if bad and effect >= rule.critical_ratio:
         return {**entry, "result": FAIL, "reason": f"{classification}: {shown} >= critical_ratio {rule.critical_ratio:g}{note}"}
     if bad and effect > rule.allowed:

@@ -16,6 +16,8 @@ from ..errors import ConfigError
 from ..thresholds import Threshold, ThresholdError, parse
 
 DIRECTIONS = ("increase", "decrease", "either")
+#: How a shift's size is measured (see :class:`Rule`).
+EFFECTS = ("median", "mean")
 #: Where the tables live in pyproject.toml.
 TABLE = "tool.pytest_staging.metrics"
 #: Built in: a load run's requests per second are throughput (less is worse).
@@ -29,7 +31,7 @@ class Rule(NamedTuple):
 
     #: Which way is worse: ``increase`` (latency), ``decrease`` (throughput) or ``either``.
     direction: str = "increase"
-    #: Effect size (ratio of the means, worse over better) tolerated for a significant shift.
+    #: Effect size (see ``effect``) tolerated for a significant shift.
     allowed: float = 1.2
     #: Effect size at which the metric fails; on a ``critical`` metric the whole comparison fails.
     critical_ratio: float = 2.0
@@ -41,6 +43,12 @@ class Rule(NamedTuple):
     gates: tuple[Threshold, ...] = ()
     #: Share of the score.
     weight: float = 1.0
+    #: The effect size: ``median`` = (baseline median + Hodges-Lehmann shift) / baseline median,
+    #: worse over better (outliers move neither); ``mean`` = the ratio of the means.
+    effect: str = "median"
+    #: A shift whose Hodges-Lehmann estimate is smaller than this (in the metric's unit) passes,
+    #: whatever its ratio: the floor under which a change does not matter (0.5 ms, say).
+    min_shift: float = 0.0
 
 
 class Table(NamedTuple):
@@ -88,6 +96,12 @@ def parse_table(fields: Any, where: str, prefix: str) -> dict[str, Any]:
             rule[key] = _number(value, where, field, 1.0, "a ratio >= 1 (1.2 = 20% worse is tolerated)")
         elif key == "weight":
             rule[key] = _number(value, where, field, 0.0, "a weight >= 0")
+        elif key == "effect":
+            if value not in EFFECTS:
+                raise ConfigError(where, field, f"expected one of {', '.join(EFFECTS)}, got {value!r}")
+            rule[key] = value
+        elif key == "min_shift":
+            rule[key] = _number(value, where, field, 0.0, "a shift >= 0 in the metric's unit (0.5 = half a millisecond of latency)")
         elif key == "min_samples":
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
                 raise ConfigError(where, field, f"expected a whole number >= 2, got {value!r}")
@@ -99,7 +113,7 @@ def parse_table(fields: Any, where: str, prefix: str) -> dict[str, Any]:
         elif key == "gates":
             rule[key] = _gates(value, where, field)
         else:
-            known = "direction, allowed, critical_ratio, critical, min_samples, must_have_data, gates, weight"
+            known = "direction, allowed, critical_ratio, critical, min_samples, must_have_data, gates, weight, effect, min_shift"
             raise ConfigError(where, field, f"unknown field; known fields: {known}")
     return rule
 

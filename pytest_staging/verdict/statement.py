@@ -52,8 +52,15 @@ def release_subject(release: str | None) -> Subject:
     return Subject(f"release:{ident}", hashlib.sha256(ident.encode("utf-8")).hexdigest())
 
 
-def digest_of(data: dict[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(payload_bytes(data)).hexdigest()
+def policy_digest(policy: dict[str, Any]) -> dict[str, str]:
+    """The DigestSet release tooling pins (``{"sha256": HEX}`` of the canonical JSON): the gate's
+    settings and what was asked to run, but not how many tests that deselected (a count of this
+    run, not a setting)."""
+    selection = policy.get("selection")
+    if isinstance(selection, dict) and "deselected" in selection:
+        policy = {**policy, "selection": {k: v for k, v in selection.items() if k != "deselected"}}
+    canonical = json.dumps(policy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return {"sha256": hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()}
 
 
 def iso(timestamp: float) -> str:
@@ -126,7 +133,7 @@ def build_statement(
         "timeVerified": iso(time_verified),
         "release": release,
         "target": target,
-        "policy": {**policy, "digest": digest_of(policy)},
+        "policy": {**policy, "digest": policy_digest(policy)},
         "tiers": tiers_section(ledger, required),
         "tests": [record.to_dict() for record in records],
         "quarantine": {

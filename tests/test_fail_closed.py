@@ -1,0 +1,294 @@
+"""Failing closed (SPEC §12): no verdict says more than the run proved.
+
+Each test here is one way the gate used to sign, or leave behind, a PROMOTE it had not earned.
+The faults that need signals and process kills are in test_fault_matrix.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_staging.cli import main as cli
+
+pytestmark = pytest.mark.usefixtures("staging_env")
+
+VERDICT = "staging-verdict.intoto.json"
+
+SUITE = """
+import pytest
+
+def test_health(staging_http):
+    assert staging_http.get("/get").ok
+
+def test_broken(staging_http):
+    assert staging_http.get("/status/500").ok, "the release answers 500"
+
+@pytest.mark.slow
+@pytest.mark.contract
+def test_shape(staging_http):
+    assert staging_http.get("/json").json()["slideshow"]
+"""
+
+PASSING = """
+import pytest
+
+def test_health(staging_http):
+    assert staging_http.get("/get").ok
+
+@pytest.mark.contract
+def test_shape(staging_http):
+    assert staging_http.get("/json").json()["slideshow"]
+"""
+
+WITH_SLOW = PASSING + """
+@pytest.mark.slow
+@pytest.mark.contract
+def test_slow_shape(staging_http):
+    assert staging_http.get("/json").ok
+"""
+
+
+def statement_at(path: Path) -> dict:
+    return json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))
+
+
+@pytest.fixture
+def run(pytester, httpbin_url, keys):
+    """An inner gate run against httpbin, signed; returns (result, predicate or None)."""
+    pytester.makeini("[pytest]\nmarkers = slow: slow tests\n")
+
+    def run(*args: str, suite: str = SUITE):
+        pytester.makepyfile(test_gate=suite)
+        result = pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", *args)
+        path = pytester.path / VERDICT
+        return result, statement_at(path)["predicate"] if path.exists() else None
+
+    return run
+
+
+# -- 1. a stale verdict never survives -------------------------------------------------------
+
+
+def test_the_incomplete_hold_stands_at_the_path_while_the_run_is_under_way(pytester, httpbin_url, keys):
+    """Whatever kills the run from here on leaves this HOLD, never an earlier run's verdict."""
+    pytester.makepyfile(
+        f"""
+        import base64, json, subprocess, sys
+
+        def test_sees_the_verdict_path(staging_http):
+            envelope = json.load(open({VERDICT!r}))
+            predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
+            assert predicate["decision"] == "HOLD"
+            assert predicate["reasonCodes"] == ["incomplete"]
+            # Signed by the gate's key: release tooling can verify it, and it says HOLD.
+            verify = [sys.executable, "-m", "pytest_staging", "verify", {VERDICT!r}, "--key", {str(keys[1])!r}]
+            assert subprocess.run(verify + ["--expect", "HOLD"]).returncode == 0
+            assert subprocess.run(verify).returncode == 1
+        """
+    )
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}")
+    result.assert_outcomes(passed=1)
+    assert statement_at(pytester.path / VERDICT)["predicate"]["decision"] == "PROMOTE"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--staging-tier=bogus"], id="bad-option"),
+        pytest.param(["--staging-reruns=-1"], id="bad-number"),
+        pytest.param(["--staging-signing-key=missing.pem"], id="unreadable-key"),
+        pytest.param(["-n", "1", "--dist=loadfile"], id="dist-mode"),
+    ],
+)
+def test_a_usage_error_removes_an_earlier_verdict(run, pytester, httpbin_url, keys, usage_error, args):
+    result, predicate = run(suite=PASSING)
+    assert predicate["decision"] == "PROMOTE"
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", *args)
+    usage_error.check(result)
+    assert not (pytester.path / VERDICT).exists()
+
+
+def test_a_usage_error_leaves_a_file_that_is_no_verdict_alone(pytester, httpbin_url, usage_error):
+    notes = pytester.path / VERDICT
+    notes.write_text('{"payloadType": "text/plain"}\n')  # JSON, but not a DSSE envelope
+    pytester.makepyfile(PASSING)
+    usage_error.check(pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-tier=bogus"))
+    assert notes.read_text() == '{"payloadType": "text/plain"}\n'
+
+
+def test_a_usage_error_pytest_raises_after_the_gate_started_leaves_a_hold(run, pytester, httpbin_url, keys):
+    run(suite=PASSING)
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "no_such_dir/")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    predicate = statement_at(pytester.path / VERDICT)["predicate"]
+    assert predicate["decision"] == "HOLD" and "usage-error" in predicate["reasonCodes"]
+
+
+def test_an_unwritable_verdict_path_stops_the_run_before_any_test(pytester, httpbin_url, usage_error):
+    pytester.makepyfile(PASSING)
+    (pytester.path / "taken").write_text("a file, not a directory")
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-verdict=taken/verdict.json")
+    line = usage_error.check(result, "--staging-verdict", "taken/verdict.json")
+    assert "writable" in line
+
+
+# -- 2. deselection inside a tier never promotes -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, suite, deselected",
+    [
+        pytest.param(["-k", "not broken"], SUITE, {"smoke": 1}, id="keyword"),
+        pytest.param(["-m", "not slow"], WITH_SLOW, {"contract": 1}, id="markexpr"),
+        pytest.param(["--deselect", "test_gate.py::test_broken"], SUITE, {"smoke": 1}, id="deselect"),
+    ],
+)
+def test_a_deselection_holds_the_release(run, args, suite, deselected):
+    """`-k "not broken"` dropped the failing test and signed PROMOTE (issue 14)."""
+    result, predicate = run(*args, suite=suite)
+    assert predicate["decision"] == "HOLD"
+    assert "tests-deselected" in predicate["reasonCodes"]
+    assert predicate["policy"]["selection"]["deselected"] == deselected
+    assert result.ret == 0  # the user's own partial run stays green locally
+
+
+def test_the_selection_is_recorded_and_pinned_by_the_policy_digest(run, pytester):
+    _, plain = run(suite=PASSING)
+    assert plain["policy"]["selection"] == {"args": [], "keyword": None, "markexpr": None, "deselected": {}}
+    _, keyword = run("-k", "health or shape", suite=PASSING)  # deselects nothing, but was asked for
+    assert keyword["policy"]["selection"]["keyword"] == "health or shape"
+    assert keyword["decision"] == "PROMOTE"
+    assert keyword["policy"]["digest"] != plain["policy"]["digest"]
+    sub = pytester.mkdir("sub")
+    (sub / "test_sub.py").write_text(PASSING)
+    _, args = run("sub/test_sub.py::test_health", "sub", suite=PASSING)
+    assert args["policy"]["selection"]["args"] == ["sub/test_sub.py::test_health", "sub"]
+
+
+def test_the_policy_digest_covers_what_was_asked_not_how_many_it_deselected(run, pytester):
+    pytester.makepyfile(test_more="def test_extra(staging_http):\n    pass\n")
+    _, first = run("-k", "not broken", suite=SUITE)
+    (pytester.path / "test_more.py").write_text("def test_extra(staging_http):\n    pass\n\ndef test_broken_too():\n    pass\n")
+    _, second = run("-k", "not broken", suite=SUITE)
+    assert first["policy"]["selection"]["deselected"] != second["policy"]["selection"]["deselected"]
+    assert first["policy"]["digest"] == second["policy"]["digest"]
+
+
+def test_a_gate_that_deselects_on_purpose_records_it(run, pytester):
+    pytester.makeini("[pytest]\nmarkers = slow: slow tests\nstaging_allow_deselection = true\n")
+    _, allowed = run("-m", "not slow", suite=WITH_SLOW)
+    assert allowed["decision"] == "PROMOTE"
+    assert allowed["policy"]["allowDeselection"] is True
+    assert allowed["policy"]["selection"]["deselected"] == {"contract": 1}
+
+
+def test_the_allowance_is_part_of_the_policy_digest(run, pytester):
+    _, strict = run(suite=PASSING)
+    pytester.makeini("[pytest]\nmarkers = slow: slow tests\nstaging_allow_deselection = true\n")
+    _, allowing = run(suite=PASSING)
+    assert (strict["policy"]["allowDeselection"], allowing["policy"]["allowDeselection"]) == (False, True)
+    assert strict["policy"]["digest"] != allowing["policy"]["digest"]
+
+
+def test_last_failed_and_stepwise_hold(run, pytester):
+    """--lf reruns only the failures (and skips whole files without one); --sw skips what passed."""
+    pytester.makepyfile(test_other="def test_elsewhere(staging_http):\n    pass\n")
+    first, _ = run("--staging-no-fail-fast")
+    first.assert_outcomes(passed=3, failed=1)
+    _, last_failed = run("--lf", "--staging-no-fail-fast")
+    assert last_failed["decision"] == "REJECT"  # the failure is still there, and...
+    assert "tests-deselected" in last_failed["reasonCodes"]  # ...the rest was not run
+    assert "1 test file not collected (--lf)" in json.dumps(last_failed["reasons"])
+    run("--sw")  # stops at the failure and remembers it...
+    _, stepwise = run("--sw")  # ...so the next run starts there, deselecting what came before
+    assert "tests-deselected" in stepwise["reasonCodes"]
+
+
+def test_another_plugins_deselection_holds(run, pytester):
+    pytester.makeconftest(
+        """
+        def pytest_collection_modifyitems(config, items):
+            dropped = [item for item in items if "broken" in item.name]
+            items[:] = [item for item in items if item not in dropped]
+            config.hook.pytest_deselected(items=dropped)
+        """
+    )
+    _, predicate = run()
+    assert predicate["decision"] == "HOLD" and "tests-deselected" in predicate["reasonCodes"]
+
+
+def test_staging_tier_deselection_holds_with_the_count_per_tier(run):
+    result, predicate = run("--staging-tier=contract")
+    assert predicate["decision"] == "HOLD"
+    assert predicate["reasonCodes"] == ["required-tier-deselected", "tests-deselected"]
+    assert predicate["policy"]["selection"]["deselected"] == {"smoke": 2}
+    assert result.ret == 0
+
+
+# -- 3. verify expects PROMOTE unless told otherwise -------------------------------------------
+
+
+def test_verify_refuses_a_reject_unless_asked_for_one(run, pytester, keys, capsys):
+    _, predicate = run()
+    assert predicate["decision"] == "REJECT"
+    path, pub = str(pytester.path / VERDICT), str(keys[1])
+    assert cli(["verify", path, "--key", pub]) == 1
+    assert "decision is REJECT, expected PROMOTE" in capsys.readouterr().err
+    assert cli(["verify", path, "--key", pub, "--expect", "REJECT"]) == 0
+    assert cli(["verify", path, "--key", pub, "--expect", "any"]) == 0
+    assert cli(["verify", path, "--key", pub, "--expect", "PROMOTE", "--expect", "HOLD"]) == 1
+    assert cli(["verify", path, "--key", pub, "--expect", "hold", "--expect", "reject"]) == 0
+
+
+# -- 7. one notion of blocking ------------------------------------------------------------------
+
+
+def test_an_expired_quarantine_fails_its_tier_as_it_fails_the_release(run, pytester):
+    pytester.makefile(
+        ".toml",
+        **{
+            "staging-quarantine": '[[quarantine]]\ntest = "test_gate.py::test_broken"\n'
+            'reason = "flaps"\nowner = "payments"\nuntil = "2020-01-01"\n'
+        },
+    )
+    _, predicate = run()
+    assert predicate["decision"] == "REJECT"
+    assert predicate["tiers"]["smoke"]["result"] == "failed"
+    assert "owner payments" in json.dumps(predicate["reasons"][0])
+
+
+# -- 5. under xdist the controller knows the collection early ----------------------------------
+
+
+def test_an_early_interrupt_under_xdist_still_knows_every_test_and_tier(pytester, httpbin_url, keys):
+    """Collection facts used to arrive with workeroutput at the very end: an interrupt lost the
+    collected-but-unrun tests and the required tiers became []."""
+    pytester.makepyfile(
+        """
+        import os, signal, pytest
+
+        def test_stop(staging_http):
+            os.kill(os.getppid(), signal.SIGTERM)  # the controller, as a CI time-out would
+
+        @pytest.mark.contract
+        def test_shape(staging_http):
+            pass
+
+        @pytest.mark.load
+        def test_load(staging_http):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "-n", "2")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    predicate = statement_at(pytester.path / VERDICT)["predicate"]
+    assert predicate["decision"] == "HOLD" and "interrupted" in predicate["reasonCodes"]
+    assert predicate["policy"]["requiredTiers"] == ["smoke", "contract", "load"]
+    outcomes = {test["nodeid"].split("::")[1]: test["outcome"] for test in predicate["tests"]}
+    assert set(outcomes) == {"test_stop", "test_shape", "test_load"}
+    assert outcomes["test_load"] == "notrun"

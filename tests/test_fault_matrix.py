@@ -1,0 +1,329 @@
+"""The fault matrix: a small real gate against httpbin under each fault, serial and under -n 2.
+
+Before each run an earlier run's PROMOTE (signed by the same key) lies at the verdict path, as
+it would in a CI workspace that is reused. Whatever the fault, afterwards the path holds a
+verdict that verifies and is not PROMOTE (SIGKILL: the ``incomplete`` HOLD), or, after a usage
+error, nothing at all; the exit status is the one SPEC.md gives, and no traceback is printed.
+
+`FAULTS` is also the README's "What the gate guarantees" table:
+``python tests/test_fault_matrix.py`` prints it, and a test checks the README holds it as printed.
+
+Inner runs are started in a session of their own (``start_new_session``): a Ctrl-C sent to the
+inner run's process group must never reach the outer test run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import pytest
+
+README = Path(__file__).parents[1] / "README.md"
+VERDICT = "staging-verdict.intoto.json"
+#: Longest an inner run may take; far above the few seconds each one needs.
+RUN_TIMEOUT = 180
+
+
+class Fault(NamedTuple):
+    id: str
+    #: The fault, in the README's words.
+    fault: str
+    #: The decision left at the verdict path; None: no verdict at all (a usage error removed it).
+    decision: str | None
+    #: A reason code the verdict carries (None when there is no verdict).
+    code: str | None
+    #: Exit status (a signal's negative number when the run is killed).
+    exit: int
+    serial: bool = True
+    xdist: bool = True
+    #: The exit status under -n 2 where xdist's differs from pytest's.
+    xdist_exit: int | None = None
+
+    def exit_status(self, mode: str) -> int:
+        return self.xdist_exit if mode == "xdist" and self.xdist_exit is not None else self.exit
+
+
+FAULTS = (
+    Fault("sigint-start", "Ctrl-C while the gate starts (pre-flight; xdist workers starting)", "HOLD", "interrupted", 2),
+    Fault("sigint-test", "Ctrl-C during a test", "HOLD", "interrupted", 2),
+    Fault("sigint-teardown", "Ctrl-C during session teardown (xdist: workers shutting down)", "HOLD", "interrupted", 2),
+    Fault("sigterm", "SIGTERM (a CI time-out) during a test", "HOLD", "interrupted", 2),
+    Fault("sigkill-run", "SIGKILL of the whole run (OOM killer, CI time-out)", "HOLD", "incomplete", -signal.SIGKILL),
+    Fault("sigkill-worker", "SIGKILL of one xdist worker", "REJECT", "test-crashed", 1, serial=False),
+    Fault("hook-error", "an exception in a plugin's hook (internal error)", "HOLD", "internal-error", 3),
+    Fault("collection-error", "a test module that does not import", "HOLD", "collection-error", 2, xdist_exit=1),
+    Fault("empty-selection", "`-k` that selects nothing", "HOLD", "tests-deselected", 5),
+    Fault("k-deselection", '`-k "not broken"` dropping a failing test', "HOLD", "tests-deselected", 0),
+    Fault("target-down", "the target is down", "REJECT", "target-unreachable", 1),
+    Fault("release-mismatch", "another release is deployed than the one under test", "REJECT", "release-mismatch", 1),
+    Fault("expired-quarantine", "a failing test whose quarantine expired", "REJECT", "test-failed", 1),
+    Fault("baseline-regression", "a metric regressed against the baseline", "REJECT", "baseline-failed", 6),
+    Fault("corrupt-quarantine", "a corrupted quarantine file", None, None, 4),
+    Fault("unwritable-verdict", "the verdict's directory cannot be written", None, None, 4),
+)
+
+SUITE = """
+import pytest
+
+def test_health(staging_http):
+    assert staging_http.get("/get").ok
+
+@pytest.mark.contract
+def test_shape(staging_http):
+    assert staging_http.get("/json").json()["slideshow"]
+
+@pytest.mark.load
+def test_capacity(staging_http):
+    assert staging_http.get("/get").ok
+"""
+
+BROKEN = """
+def test_broken(staging_http):
+    assert staging_http.get("/status/500").ok, "the release answers 500"
+"""
+
+#: The faults themselves, injected from inside the inner run where they happen (FAULT=<id>).
+CONFTEST = """
+import os, signal, time
+from pathlib import Path
+
+import pytest
+
+FAULT = os.environ.get("FAULT", "")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def once(name):
+    # One signal per run: a replacement xdist worker must not send it again.
+    try:
+        os.close(os.open(f"fault-{name}", os.O_CREAT | os.O_EXCL))
+        return True
+    except FileExistsError:
+        return False
+
+
+def ctrl_c():
+    # A terminal's Ctrl-C reaches every process of the foreground group: controller and workers.
+    os.killpg(os.getpgrp(), signal.SIGINT)
+
+
+def pytest_sessionstart(session):
+    if FAULT == "sigint-start" and (WORKER or not os.environ.get("XDIST")) and once("start"):
+        ctrl_c()
+
+
+def pytest_collection_modifyitems(items):
+    if FAULT == "hook-error":
+        raise RuntimeError("a plugin's hook is broken")
+
+
+@pytest.fixture(autouse=True)
+def fault_in_test(request, staging_metrics):
+    if FAULT == "baseline-regression":
+        for i in range(60):
+            staging_metrics.record("checkout", float(os.environ["CHECKOUT_MS"]) + i % 7, "ms")
+    if request.node.name == "test_health":
+        if FAULT == "sigint-test":
+            ctrl_c()
+        elif FAULT == "sigterm":
+            os.kill(os.getpgrp(), signal.SIGTERM)  # the session leader: the run's main process
+        elif FAULT == "sigkill-worker":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif FAULT == "sigkill-run":
+            Path("test-started").touch()
+            deadline = time.monotonic() + 120  # the harness kills the run long before this
+            while time.monotonic() < deadline and not Path("never").exists():
+                time.sleep(0.05)
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fault_at_teardown():
+    yield
+    if FAULT == "sigint-teardown" and once("teardown"):
+        ctrl_c()
+"""
+
+
+def statement_at(path: Path) -> dict:
+    return json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))
+
+
+def verify(path: Path, pub: Path, *expect: str) -> int:
+    command = [sys.executable, "-m", "pytest_staging", "verify", str(path), "--key", str(pub)]
+    for decision in expect:
+        command += ["--expect", decision]
+    return subprocess.run(command, capture_output=True).returncode
+
+
+class Run(NamedTuple):
+    returncode: int
+    output: str
+
+
+def gate(directory: Path, target: str, key: Path, *args: str, env: dict | None = None, kill_when: Callable[[], bool] | None = None) -> Run:
+    """An inner gate run in its own session; with ``kill_when``, SIGKILLed once it holds."""
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--staging-target={target}", f"--staging-signing-key={key}", *args]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_", "TRACEPARENT", "OTEL_", "GITHUB_"))}
+    environ.update(env or {})
+    process = subprocess.Popen(
+        command, cwd=directory, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        if kill_when is not None:
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while not kill_when():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("the run ended (or hung) before the moment to kill it")
+                time.sleep(0.05)
+            os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return Run(process.returncode, output)
+
+
+@pytest.fixture(scope="module")
+def earlier_promote(tmp_path_factory, httpbin_url, keys) -> bytes:
+    """An earlier run's signed PROMOTE: what a reused CI workspace would still hold."""
+    directory = tmp_path_factory.mktemp("earlier")
+    (directory / "test_gate.py").write_text(SUITE)
+    run = gate(directory, httpbin_url, keys[0])
+    assert run.returncode == 0, run.output
+    assert statement_at(directory / VERDICT)["predicate"]["decision"] == "PROMOTE"
+    return (directory / VERDICT).read_bytes()
+
+
+def prepare(fault: Fault, directory: Path, httpbin_url: str) -> tuple[list[str], dict[str, str], str, Path]:
+    """Files, arguments and environment that bring the fault about; the target; the verdict path."""
+    args: list[str] = []
+    path = directory / VERDICT
+    env = {"FAULT": fault.id}
+    target = httpbin_url
+    if fault.id in ("k-deselection", "expired-quarantine"):
+        (directory / "test_broken.py").write_text(BROKEN)
+    if fault.id == "k-deselection":
+        args += ["-k", "not broken"]
+    elif fault.id == "empty-selection":
+        args += ["-k", "no_such_test"]
+    elif fault.id == "collection-error":
+        (directory / "test_syntax.py").write_text("def test_unfinished(:\n    pass\n")
+    elif fault.id == "target-down":
+        target = f"http://127.0.0.1:{closed_port()}"
+    elif fault.id == "release-mismatch":
+        (directory / "staging-targets.toml").write_text(
+            f'[targets.qa]\nurl = "{httpbin_url}"\nversion_url = "/response-headers?v=2"\nversion_pointer = "/v"\n'
+        )
+        target = "qa"
+        args.append("--staging-release=1")
+    elif fault.id == "expired-quarantine":
+        (directory / "staging-quarantine.toml").write_text(
+            '[[quarantine]]\ntest = "test_broken.py::test_broken"\nreason = "flaps"\nowner = "payments"\nuntil = "2020-01-01"\n'
+        )
+    elif fault.id == "baseline-regression":
+        from pytest_staging.baseline.store import build
+
+        (directory / "baseline.json").write_bytes(
+            build(
+                series={"checkout": [10.0 + i % 7 for i in range(60)]},
+                units={"checkout": "ms"},
+                target={"name": "x", "url": httpbin_url, "environment": "unspecified"},
+                release=None,
+                decision="PROMOTE",
+                profiles=[],
+                tools={},
+                created="2026-01-01T00:00:00.000000Z",
+            )
+        )
+        args.append("--staging-baseline=baseline.json")
+        env["CHECKOUT_MS"] = "100"  # ten times the baseline
+    elif fault.id == "corrupt-quarantine":
+        (directory / "staging-quarantine.toml").write_text("[[quarantine]\ntest = \n")
+    elif fault.id == "unwritable-verdict":
+        (directory / "taken").write_text("a file where the verdict's directory should be")
+        args.append("--staging-verdict=taken/staging-verdict.intoto.json")
+        path = directory / "taken" / VERDICT
+    return args, env, target, path
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+CASES = [
+    pytest.param(fault, mode, id=f"{fault.id}-{mode}")
+    for fault in FAULTS
+    for mode in ("serial", "xdist")
+    if (fault.serial if mode == "serial" else fault.xdist)
+]
+
+
+@pytest.mark.parametrize("fault, mode", CASES)
+def test_no_fault_leaves_a_promote(fault, mode, tmp_path, httpbin_url, keys, earlier_promote):
+    (tmp_path / "test_gate.py").write_text(SUITE)
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / VERDICT).write_bytes(earlier_promote)
+    args, env, target, path = prepare(fault, tmp_path, httpbin_url)
+    if mode == "xdist":
+        args += ["-n", "2"]
+        env["XDIST"] = "1"
+    kill_when = (lambda: (tmp_path / "test-started").exists()) if fault.id == "sigkill-run" else None
+    run = gate(tmp_path, target, keys[0], *args, env=env, kill_when=kill_when)
+
+    assert run.returncode == fault.exit_status(mode), run.output
+    # pytest itself reports a broken hook as INTERNALERROR with its traceback: that is the report.
+    shown = "\n".join(line for line in run.output.splitlines() if not line.startswith("INTERNALERROR>"))
+    assert "Traceback" not in shown, run.output
+    if fault.decision is None:
+        assert not path.exists(), "an earlier verdict outlived a usage error"
+        return
+    predicate = statement_at(path)["predicate"]
+    assert predicate["decision"] == fault.decision, (predicate["reasons"], run.output)
+    assert fault.code in predicate["reasonCodes"], (predicate["reasons"], run.output)
+    assert verify(path, keys[1], fault.decision) == 0
+    assert verify(path, keys[1]) == 1  # release tooling's check: PROMOTE is expected, and refused
+    if fault.id in ("sigint-test", "sigterm"):
+        # Interrupted in the first tier: the later tiers' tests are known, and not run.
+        assert predicate["policy"]["requiredTiers"] == ["smoke", "contract", "load"]
+        outcomes = {test["nodeid"]: test["outcome"] for test in predicate["tests"]}
+        assert outcomes["test_gate.py::test_capacity"] == "notrun"
+
+
+# -- the README table --------------------------------------------------------------------------
+
+HEADER = "| Fault | Verdict at the path | Reason code | Exit status |\n| --- | --- | --- | --- |\n"
+
+
+def guarantees_table() -> str:
+    rows = []
+    for fault in FAULTS:
+        verdict = f"`{fault.decision}`" if fault.decision else "none: the run stops before any test"
+        code = f"`{fault.code}`" if fault.code else "—"
+        status = f"killed ({signal.Signals(-fault.exit).name})" if fault.exit < 0 else str(fault.exit)
+        if fault.xdist_exit is not None:
+            status += f" ({fault.xdist_exit} under xdist)"
+        rows.append(f"| {fault.fault} | {verdict} | {code} | {status} |\n")
+    return HEADER + "".join(rows)
+
+
+def test_the_readme_shows_the_matrix_as_tested():
+    assert guarantees_table() in README.read_text(), "run `python tests/test_fault_matrix.py` and paste the table"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(guarantees_table())
