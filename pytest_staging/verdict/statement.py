@@ -218,8 +218,7 @@ def scrubbed_payload(statement: dict[str, Any], scrub: Scrubber | None) -> tuple
 
 
 def payload_bytes(statement: dict[str, Any]) -> bytes:
-    """The exact bytes that get signed (and that a digest covers): what one JSON encoder call
-    writes for the statement.
+    """The exact bytes that get signed: what one JSON encoder call writes for the statement.
 
     Compact, sorted keys, UTF-8; NaN and infinities become null (SPEC §5). Text that is not valid
     Unicode (a lone surrogate, as in a node id from an undecodable file name) cannot be UTF-8:
