@@ -113,11 +113,16 @@ class Gate:
 
     # -- the verdict path is held from the start -------------------------------------------
 
+    @property
+    def writes_verdict(self) -> bool:
+        """This process writes the verdict: a plain run or the xdist controller, not --collect-only."""
+        return self.role != "worker" and self.settings.verdict_path is not None and not self.config.option.collectonly
+
     def hold_verdict_path(self) -> None:
-        """Put the ``incomplete`` HOLD at the verdict path (SPEC §12) and let SIGTERM/SIGHUP stop
-        the run like Ctrl-C: from here until the final verdict replaces it, a run killed outright
-        leaves a HOLD, never an earlier run's verdict. An unwritable path is a usage error."""
-        if self.role != "main" or self.settings.verdict_path is None or self.config.option.collectonly:
+        """Put the ``incomplete`` HOLD at the verdict path (SPEC §12): from here until the final
+        verdict replaces it, a run killed outright leaves a HOLD, never an earlier run's verdict.
+        An unwritable path is a usage error."""
+        if not self.writes_verdict:
             return
         from .decide import HOLD, INCOMPLETE, Decision, Reason
         from .errors import ConfigError
@@ -133,6 +138,10 @@ class Gate:
             raise ConfigError(
                 "--staging-verdict", "", f"cannot write the verdict to {path} ({exc.strerror or exc}); give a writable path"
             ) from None
+
+    def catch_stop_signals(self) -> None:
+        """SIGTERM and SIGHUP stop the run like Ctrl-C, in every process: a CI job killed by
+        process group then interrupts an xdist worker's test, it does not crash it."""
         self._signals = StopSignals()
         self._signals.install()
 
@@ -556,9 +565,10 @@ class Gate:
     @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self) -> None:
         self.ledger.session.interrupted = True
-        if self._signals is None:  # a worker, or a run that writes no verdict
+        if self._signals is not None:
+            self._signals.hold()  # the run is stopping: a second Ctrl-C must not cut its ending short
+        if not self.writes_verdict:
             return
-        self._signals.hold()  # the run is stopping: a second Ctrl-C must not cut the verdict short
         # What is known now replaces the incomplete HOLD at once: xdist's teardown of its workers
         # can take seconds that a CI time-out (SIGTERM, then SIGKILL) may not give. The final
         # verdict, after the teardown, replaces this one.

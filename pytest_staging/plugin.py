@@ -70,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         gate = Gate(config, settings)
         gate.hold_verdict_path()
+        gate.catch_stop_signals()
     except ConfigError as exc:
         # No earlier run's verdict may outlive a run that stopped here (SPEC §12).
         staging_config.retract_verdict(config)

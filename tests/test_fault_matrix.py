@@ -57,6 +57,7 @@ FAULTS = (
     Fault("sigint-test", "Ctrl-C during a test", "HOLD", "interrupted", 2),
     Fault("sigint-teardown", "Ctrl-C during session teardown (xdist: workers shutting down)", "HOLD", "interrupted", 2),
     Fault("sigterm", "SIGTERM (a CI time-out) during a test", "HOLD", "interrupted", 2),
+    Fault("sigterm-group", "SIGTERM to the whole process group (xdist workers too)", "HOLD", "interrupted", 2),
     Fault("sigkill-run", "SIGKILL of the whole run (OOM killer, CI time-out)", "HOLD", "incomplete", -signal.SIGKILL),
     Fault("sigkill-worker", "SIGKILL of one xdist worker", "REJECT", "test-crashed", 1, serial=False),
     Fault("hook-error", "an exception in a plugin's hook (internal error)", "HOLD", "internal-error", 3),
@@ -136,6 +137,8 @@ def fault_in_test(request, staging_metrics):
             ctrl_c()
         elif FAULT == "sigterm":
             os.kill(os.getpgrp(), signal.SIGTERM)  # the session leader: the run's main process
+        elif FAULT == "sigterm-group":
+            os.killpg(os.getpgrp(), signal.SIGTERM)
         elif FAULT == "sigkill-worker":
             os.kill(os.getpid(), signal.SIGKILL)
         elif FAULT == "sigkill-run":
@@ -297,7 +300,7 @@ def test_no_fault_leaves_a_promote(fault, mode, tmp_path, httpbin_url, keys, ear
     assert fault.code in predicate["reasonCodes"], (predicate["reasons"], run.output)
     assert verify(path, keys[1], fault.decision) == 0
     assert verify(path, keys[1]) == 1  # release tooling's check: PROMOTE is expected, and refused
-    if fault.id in ("sigint-test", "sigterm"):
+    if fault.id in ("sigint-test", "sigterm", "sigterm-group"):
         # Interrupted in the first tier: the later tiers' tests are known, and not run.
         assert predicate["policy"]["requiredTiers"] == ["smoke", "contract", "load"]
         outcomes = {test["nodeid"]: test["outcome"] for test in predicate["tests"]}
