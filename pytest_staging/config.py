@@ -7,7 +7,6 @@ error, exit code 4) before any test runs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import re
@@ -74,12 +73,12 @@ class Settings:
     #: What the user asked to run: ``args`` (relative to the rootdir), ``keyword`` (-k), ``markexpr`` (-m).
     selection: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
-    def policy_fields(self, deselected: Mapping[str, int] | None = None) -> dict[str, Any]:
-        """The gate settings recorded (with their digest) in the verdict's ``policy``; the
-        selection gets the run's count of deselected tests per tier (not part of the digest)."""
+    def policy_fields(self) -> dict[str, Any]:
+        """The gate settings recorded, with their digest, in the verdict's ``policy`` (the
+        statement adds this run's count of deselected tests to the selection, outside the digest)."""
         return {
             "allowDeselection": self.allow_deselection,
-            "selection": {**self.selection, "deselected": {tier: deselected[tier] for tier in TIERS if deselected and deselected.get(tier)}},
+            "selection": dict(self.selection),
             "failFast": self.fail_fast,
             "selectedTiers": list(self.selected_tiers) if self.selected_tiers else None,
             "defaultTier": self.default_tier,
@@ -304,9 +303,10 @@ def _parse_tiers(text: str, where: str, field: str = "") -> tuple[str, ...]:
     return names
 
 
-def _target_spec(config: pytest.Config, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    """The raw target setting and where it came from: option, then env, then ini."""
-    option = config.option.staging_target
+def _target_spec(config: pytest.Config, environ: Mapping[str, str], options: Any = None) -> tuple[str, str] | None:
+    """The raw target setting and where it came from: option, then env, then ini. ``options``:
+    the parsed options (default ``config.option``; before the full parse, the known ones)."""
+    option = (options or config.option).staging_target
     if option:
         return option, "--staging-target"
     if environ.get("STAGING_TARGET"):
@@ -325,35 +325,47 @@ def is_active(config: pytest.Config, environ: Mapping[str, str] = os.environ) ->
     return _target_spec(config, environ) is not None
 
 
-def retract_verdict(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> None:
-    """After a usage error: remove an earlier run's verdict (a DSSE envelope, and nothing else)
-    from the path this run would have written, so release tooling cannot take it for this run's."""
-    if hasattr(config, "workerinput") or config.option.collectonly or not is_active(config, environ):
+#: Options with which pytest runs no test (it lists, shows or plans): no verdict, no pre-flight.
+NO_RUN_OPTIONS = ("collectonly", "markers", "showfixtures", "show_fixtures_per_test", "cacheshow", "setupplan", "setuponly")
+
+
+def runs_tests(options: Any) -> bool:
+    return not any(getattr(options, name, False) for name in (*NO_RUN_OPTIONS, "help", "version"))
+
+
+def retract_verdict(config: pytest.Config, options: Any = None, environ: Mapping[str, str] = os.environ) -> None:
+    """Remove an earlier run's verdict (a DSSE envelope, nothing else) from the path this run
+    writes, so that no usage error or early crash can leave it for release tooling to take as
+    this run's (SPEC §12). Called as soon as the options are known, before conftests load."""
+    options = options or config.option
+    if hasattr(config, "workerinput") or not runs_tests(options) or _target_spec(config, environ, options) is None:
         return
-    try:
-        path = _verdict_path(config)
-        with open(path, "rb") as handle:
-            head = handle.read(1 << 20)
-        document = json.loads(head)
-    except (OSError, ValueError):  # nothing there, unreadable, or not JSON: not ours to remove
-        return
-    if isinstance(document, dict) and {"payloadType", "payload", "signatures"} <= set(document):
-        try:
-            path.unlink()
-        except OSError:
-            pass
+    from .verdict.files import remove_envelope
+
+    remove_envelope(_verdict_path(config, options))
 
 
 def _selection(config: pytest.Config) -> dict[str, Any]:
-    """What was asked for (SPEC §12): positional arguments relative to the rootdir, -k and -m."""
+    """What was asked for (SPEC §12): positional arguments, -k and -m; and, where given, the node
+    ids of --deselect and the paths of --ignore/--ignore-glob, so the policy digest pins them too.
+    Paths are relative to the rootdir."""
     here, root = Path(config.invocation_params.dir), config.rootpath
-    args = []
-    for arg in config.option.file_or_dir or ():
+
+    def rooted(arg: str) -> str:
         path, sep, rest = str(arg).partition("::")
         absolute = Path(os.path.normpath(here / path))
-        relative = absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else absolute.as_posix()
-        args.append(relative + sep + rest)
-    return {"args": args, "keyword": config.option.keyword or None, "markexpr": config.option.markexpr or None}
+        return (absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else absolute.as_posix()) + sep + rest
+
+    option = config.option
+    selection: dict[str, Any] = {
+        "args": [rooted(arg) for arg in option.file_or_dir or ()],
+        "keyword": option.keyword or None,
+        "markexpr": option.markexpr or None,
+    }
+    for name, values in (("deselect", option.deselect), ("ignore", option.ignore), ("ignoreGlob", option.ignore_glob)):
+        if values:
+            selection[name] = [rooted(value) for value in values]
+    return selection
 
 
 def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> Settings | None:
@@ -361,7 +373,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     spec = _target_spec(config, environ)
     if spec is None:
         return None
-    from .targets import load_targets, url_target
+    from .targets import load_targets, masked, url_target
     from .verdict.statement import release_subject
 
     value, source = spec
@@ -384,7 +396,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         if value not in targets:
             known = ", ".join(sorted(targets)) or "none"
             raise ConfigError(
-                str(path), f"targets.{value}", f"no such target (from {source}); known targets: {known}"
+                str(path), f"targets.{masked(value)}", f"no such target (from {source}); known targets: {known}"
             )
         target = targets[value]
 
@@ -417,9 +429,10 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     release = config.option.staging_release or environ.get("STAGING_RELEASE") or None
     controller = not hasattr(config, "workerinput")
     verdict_path = signing_key = None
+    writes_verdict = controller and runs_tests(config.option)
     subjects: tuple[Subject, ...] = ()
     if controller:
-        verdict_path = _verdict_path(config)
+        verdict_path = _verdict_path(config) if writes_verdict else None
         signing_key = _signing_key(config, environ, secrets)
         subjects = _subjects(config)
     quarantine_path, entries = _quarantine(config)
@@ -672,9 +685,10 @@ def _flaky(text: str | None) -> str:
     return value
 
 
-def _verdict_path(config: pytest.Config) -> Path:
-    if config.option.staging_verdict:
-        return Path(config.invocation_params.dir) / config.option.staging_verdict
+def _verdict_path(config: pytest.Config, options: Any = None) -> Path:
+    option = (options or config.option).staging_verdict
+    if option:
+        return Path(config.invocation_params.dir) / option
     ini = config.getini("staging_verdict")
     return config.rootpath / ini if ini else Path(config.invocation_params.dir) / VERDICT_FILE
 

@@ -76,6 +76,12 @@ class Decision(NamedTuple):
         return self.decision == HOLD and bool(codes & DESELECTION) and codes <= PARTIAL_RUN
 
 
+def incomplete() -> Decision:
+    """The verdict that holds the path while a run is under way (SPEC §12)."""
+    text = "the gate run writing this verdict has not finished; if it stays, that run was killed or crashed"
+    return Decision(HOLD, (Reason(INCOMPLETE, text),))
+
+
 def _names(nodeids: Sequence[str]) -> str:
     shown = ", ".join(nodeids[:NAMED])
     return shown + (f" and {len(nodeids) - NAMED} more" if len(nodeids) > NAMED else "")
@@ -163,8 +169,8 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
             why = f" ({sorted(skipped)[0]})" if len(skipped) == 1 else ""
             missing.append(Reason("required-tier-empty", f"required tier {tier} ran no test{why}"))
 
-    if (any(ledger.deselected.values()) or ledger.uncollected_files) and not policy.allow_deselection:
-        missing.append(Reason("tests-deselected", _deselected_text(ledger)))
+    if ledger.unpinned or (any(ledger.deselected.values()) and not policy.allow_deselection):
+        missing.append(Reason("tests-deselected", _deselected_text(ledger, policy)))
 
     if failures:
         return Decision(REJECT, tuple(failures + missing))
@@ -174,15 +180,17 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
     return Decision(PROMOTE, (Reason("complete", f"all required tiers ran; {_plural(count, 'test')} ran, none blocking"),))
 
 
-def _deselected_text(ledger: Ledger) -> str:
+def _deselected_text(ledger: Ledger, policy: Policy) -> str:
     per_tier = ", ".join(f"{tier} {ledger.deselected[tier]}" for tier in TIERS if ledger.deselected.get(tier))
     parts = []
     if per_tier:
         total = sum(ledger.deselected.values())
         parts.append(f"{_plural(total, 'collected test')} deselected ({per_tier})")
-    if ledger.uncollected_files:
-        parts.append(f"{_plural(ledger.uncollected_files, 'test file')} not collected (--lf)")
-    return "; ".join(parts) + ": a partial run proves nothing about the rest (ini staging_allow_deselection = true records it instead)"
+    parts += ledger.unpinned
+    text = "; ".join(parts) + ": a partial run proves nothing about the rest"
+    if ledger.unpinned:
+        return text + " (and no policy can pin what was left out)"
+    return text + " (ini staging_allow_deselection = true records it instead)"
 
 
 def _baseline(baseline: dict[str, Any] | None, policy: Policy, failures: list[Reason], missing: list[Reason]) -> None:

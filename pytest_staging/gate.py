@@ -7,6 +7,7 @@ Three roles share this class: a plain run (everything in one process), an xdist 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -73,12 +74,17 @@ class Gate:
         self.failed_collectors: set[str] = set()
         self.workers: set[str] = set()
         self._marks_cache: dict[Any, tuple[str, ...]] = {}
+        #: Every collected item before any deselection, and the ids of those reported deselected.
+        self._collected: list[pytest.Item] = []
+        self._deselected: set[int] = set()
         #: Quarantine entries past their date (by description) and entries matching no test.
         self.expired: dict[str, dict[str, Any]] = {}
         self.stale: list[dict[str, Any]] = []
         self._shared: tiers.SharedTierGate | None = None
         self._quarantine_marked = False  # some test has @pytest.mark.quarantine
         self.issued: Any = None
+        #: Why the final verdict could not be written (the incomplete HOLD stays), if it could not.
+        self.write_error: str | None = None
         #: (path, metrics, problem or None) of the baseline this run saved (--staging-save-baseline).
         self.saved_baseline: tuple[Path, int, str | None] | None = None
         #: (what, path, error or None) of each report written at the end.
@@ -115,8 +121,9 @@ class Gate:
 
     @property
     def writes_verdict(self) -> bool:
-        """This process writes the verdict: a plain run or the xdist controller, not --collect-only."""
-        return self.role != "worker" and self.settings.verdict_path is not None and not self.config.option.collectonly
+        """This process writes the verdict: a plain run or the xdist controller, when pytest runs
+        tests (not --collect-only, --fixtures, --setup-plan...: then the path is None)."""
+        return self.role != "worker" and self.settings.verdict_path is not None
 
     def hold_verdict_path(self) -> None:
         """Put the ``incomplete`` HOLD at the verdict path (SPEC §12): from here until the final
@@ -124,15 +131,14 @@ class Gate:
         An unwritable path is a usage error."""
         if not self.writes_verdict:
             return
-        from .decide import HOLD, INCOMPLETE, Decision, Reason
+        from .decide import incomplete
         from .errors import ConfigError
-        from .ledger import Ledger
 
         ledger = Ledger()
         ledger.session.started = ledger.session.finished = time.time()
-        reason = Reason(INCOMPLETE, "the gate run writing this verdict has not finished; if it stays, that run was killed or crashed")
+        ledger.session.exit_status = None  # the run has none yet
         try:
-            self._issue(Decision(HOLD, (reason,)), self._policy(), Preflight(), ledger)
+            self._issue(incomplete(), self._policy(), Preflight(), ledger)
         except OSError as exc:
             path = self.settings.verdict_path
             raise ConfigError(
@@ -210,12 +216,13 @@ class Gate:
             self.role = "controller"
             self.gate_dir = Path(tempfile.mkdtemp(prefix="pytest-staging-"))
             self._crash_log = tiers.SharedLog(self.gate_dir, "controller")
-        if self.config.option.collectonly:
+        if self.settings.verdict_path is None:  # pytest runs no test: nothing to check the target for
             self.preflight = Preflight()
             return
         from .preflight import run_preflight
 
         self.preflight = run_preflight(self.settings.target, self.settings.release, self.settings.sensitive_url)
+        self.ledger.preflight_kind, self.ledger.preflight_error = self.preflight.kind, self.preflight.error
         self._fail_tests_if_preflight_failed()
 
     def _start_telemetry(self) -> None:
@@ -283,7 +290,7 @@ class Gate:
         for tier, count in data["deselected"].items():
             # Every worker collects and deselects the same tests: take the count, do not add.
             ledger.deselected[tier] = max(ledger.deselected.get(tier, 0), count)
-        ledger.uncollected_files = max(ledger.uncollected_files, data["uncollectedFiles"])
+        ledger.unpinned = ledger.unpinned or data["unpinned"]  # the same on every worker
         ledger.expect(tuple(test) for test in data["tests"])  # type: ignore[misc]
         self.expired.update(data["expired"])
         self.stale = data["stale"]  # every worker collects the same tests: any one's list will do
@@ -296,7 +303,7 @@ class Gate:
             "tests": [self._expected(item) for item in session.items],
             "collectedTiers": sorted(self.collected_tiers),
             "deselected": self.ledger.deselected,
-            "uncollectedFiles": self.ledger.uncollected_files,
+            "unpinned": self.ledger.unpinned,
             "expired": self.expired,
             "stale": self.stale,
         }
@@ -428,6 +435,7 @@ class Gate:
         if self.settings.quarantine or self._quarantine_marked:
             self._quarantine(items)
         self.collected_tiers = {item.stash[TIER_KEY] for item in items}
+        self._collected = list(items)  # to find, later, tests dropped without pytest_deselected
         result = yield
         selected = self.settings.selected_tiers
         if selected is not None:
@@ -449,9 +457,35 @@ class Gate:
         return entry.to_dict(today_utc())
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self._count_deselected(items)
+        self._deselected.update(map(id, items))
+
+    def _count_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
             tier = item.stash.get(TIER_KEY, self.settings.default_tier)
             self.ledger.deselected[tier] = self.ledger.deselected.get(tier, 0) + 1
+
+    def _unpinned_deselection(self, session: pytest.Session) -> list[str]:
+        """Deselection no policy can pin: tests a plugin dropped without telling pytest (counted
+        as deselected here), and --lf/--sw, whose choice depends on the cache, not the command."""
+        kept = set(map(id, session.items))
+        dropped = [item for item in self._collected if id(item) not in kept and id(item) not in self._deselected]
+        self._collected = []
+        unpinned = []
+        if dropped:
+            self._count_deselected(dropped)
+            unpinned.append(f"{len(dropped)} dropped by a plugin without pytest_deselected")
+        config = self.config
+        last_failed = config.pluginmanager.get_plugin("lfplugin")
+        if config.getoption("lf", False) and getattr(last_failed, "lastfailed", None):
+            # With failures on record, --lf collects only them: the rest of their files is never
+            # collected, nor are files without one; neither is reported as deselected.
+            skipped = getattr(last_failed, "_skipped_files", 0)
+            files = f" ({skipped} test file{'' if skipped == 1 else 's'} not collected)" if skipped else ""
+            unpinned.append(f"--lf ran only the last failures{files}")
+        if (config.getoption("stepwise", False) or config.getoption("stepwise_skip", False)) and self.ledger.deselected:
+            unpinned.append("--sw started after the tests that passed last time")
+        return unpinned
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -466,9 +500,7 @@ class Gate:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.ledger.collected_tiers = set(self.collected_tiers)
-        if self.config.getoption("lf", False):
-            # --lf skips whole files without a recorded failure: they are never even collected.
-            self.ledger.uncollected_files = getattr(self.config.pluginmanager.get_plugin("lfplugin"), "_skipped_files", 0)
+        self.ledger.unpinned = self._unpinned_deselection(session)
         self.ledger.expect(map(self._expected, session.items))
         if self.role == "worker":
             # The barrier needs every test's tier; the controller, the whole collection.
@@ -563,10 +595,11 @@ class Gate:
     # -- the end: the verdict -------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_keyboard_interrupt(self) -> None:
-        self.ledger.session.interrupted = True
-        if self._signals is not None:
-            self._signals.hold()  # the run is stopping: a second Ctrl-C must not cut its ending short
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        if isinstance(excinfo.value, pytest.Session.Interrupted) and self.failed_collectors:
+            return  # pytest stopping for collection errors: not an interrupt
+        facts = self.ledger.session
+        facts.interrupted = True
         if not self.writes_verdict:
             return
         # What is known now replaces the incomplete HOLD at once: xdist's teardown of its workers
@@ -574,11 +607,13 @@ class Gate:
         # verdict, after the teardown, replaces this one.
         from .decide import decide
 
+        self.ledger.close()  # the test under way was interrupted: it did not run
+        facts.finished = time.time()
+        facts.exit_status = int(pytest.ExitCode.INTERRUPTED)
         policy = self._policy()
-        self.ledger.session.finished = time.time()
         try:
             self._issue(decide(self.ledger, policy), policy, self.preflight or Preflight(), self.ledger)
-        except OSError:  # the final verdict tries again, and says so
+        except OSError:  # the final verdict tries again (and reports a failure to write)
             pass
 
     def pytest_internalerror(self) -> None:
@@ -596,6 +631,11 @@ class Gate:
             self.ledger.session.interrupted = True
             session.exitstatus = pytest.ExitCode.INTERRUPTED
             return None
+        except pytest.exit.Exception as exc:  # pytest.exit() in another plugin's sessionfinish
+            self.ledger.session.interrupted = True
+            if exc.returncode is not None:
+                session.exitstatus = exc.returncode
+            raise
         except BaseException:
             self.ledger.session.internal_error = True  # another plugin's sessionfinish failed
             raise
@@ -608,13 +648,9 @@ class Gate:
             return
         self._finished = True
         decision = None
-        if self._signals is not None:
-            self._signals.hold()
         try:
             decision = self._finish(session, session.exitstatus)
         finally:
-            if self._signals is not None:
-                self._signals.restore()
             if self.telemetry is not None:
                 self.telemetry.end_session(decision, session.exitstatus)
 
@@ -640,7 +676,6 @@ class Gate:
             facts.usage_error = True
         self.ledger.close()
         preflight = self.preflight or Preflight()
-        self.ledger.preflight_kind, self.ledger.preflight_error = preflight.kind, preflight.error
         baseline = self.settings.baseline
         if baseline is not None:  # the series are read only when a baseline is compared or saved
             records = list(self.ledger.records.values())
@@ -654,7 +689,14 @@ class Gate:
         if exitstatus == pytest.ExitCode.OK and decision.decision != "PROMOTE" and not decision.only_user_deselection:
             session.exitstatus = EXIT_NOT_PROMOTED
         facts.exit_status = int(session.exitstatus)
-        self.issued = self._issue(decision, policy, preflight, self.ledger)
+        try:
+            self.issued = self._issue(decision, policy, preflight, self.ledger)
+        except OSError as exc:
+            # The incomplete HOLD (or nothing) stays at the path: say so, and never exit 0.
+            self.write_error = f"could not write the verdict to {self.settings.verdict_path}: {exc.strerror or exc}"
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = EXIT_NOT_PROMOTED
+            return decision
         if baseline is not None and baseline.save_path is not None:
             from .baseline.session import save
 
@@ -671,29 +713,34 @@ class Gate:
         return {key: self.scrub(value) if isinstance(value, str) else value for key, value in self.target.public().items()}
 
     def _issue(self, decision: Any, policy: Any, preflight: Preflight, ledger: Ledger) -> Any:
+        """Sign and write a verdict of ``ledger`` (stopping signals wait until it is written)."""
         from .verdict.issue import issue
 
         target = self.target
-        return issue(
-            path=self.settings.verdict_path,
-            ledger=ledger,
-            decision=decision,
-            policy=policy,
-            policy_fields=self.settings.policy_fields(ledger.deselected),
-            target={**target.public(), "sensitive": target.sensitive},
-            release={"id": self.settings.release, "deployedVersion": preflight.deployed_version, "probe": target.version_url},
-            subjects=self.settings.subjects,
-            signing_key=self.settings.signing_key,
-            now=self.ledger.session.finished,
-            scrub=self.scrub,
-            quarantine={"expired": list(self.expired.values()), "stale": self.stale, "maxQuarantined": self.settings.max_quarantined},
-            trace_id=self.trace_id,
-        )
+        with self._signals.held() if self._signals is not None else contextlib.nullcontext():
+            return issue(
+                path=self.settings.verdict_path,
+                ledger=ledger,
+                decision=decision,
+                policy=policy,
+                policy_fields=self.settings.policy_fields(),
+                target={**target.public(), "sensitive": target.sensitive},
+                release={"id": self.settings.release, "deployedVersion": preflight.deployed_version, "probe": target.version_url},
+                subjects=self.settings.subjects,
+                signing_key=self.settings.signing_key,
+                now=ledger.session.finished,
+                scrub=self.scrub,
+                quarantine={"expired": list(self.expired.values()), "stale": self.stale, "maxQuarantined": self.settings.max_quarantined},
+                trace_id=self.trace_id,
+            )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.preflight is not None and self.preflight.error:
             terminalreporter.section("staging")
             terminalreporter.write_line(f"pre-flight failed: {self.scrub(self.preflight.error)}")
+        if self.write_error is not None:
+            terminalreporter.section("staging verdict")
+            terminalreporter.write_line(f"ERROR: {self.write_error}", red=True)
         if self.issued is None:
             return
         from .report.text import baseline_lines, flaky_quarantine_lines, summary_lines

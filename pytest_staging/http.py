@@ -10,6 +10,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
 from .targets import join_url, without_userinfo
@@ -29,12 +30,28 @@ class SensitiveRedirectError(requests.RequestException):
     """A destructive test's request was redirected to a sensitive URL; it was not followed."""
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a URL: the target's headers go only where these match."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
 class StagingSession(requests.Session):
     """A :class:`requests.Session` for one staging target.
 
     - relative URLs are joined to the target URL (``/json`` → ``<target>/json``, keeping any
       path prefix of the target);
-    - every request gets the target's timeout unless one is given, and the target's headers;
+    - every request gets the target's timeout unless one is given; requests to the target (same
+      scheme, host and port) get its headers, its credentials among them, and requests to any
+      other host do not;
     - connection errors are retried (``CONNECT_RETRIES`` times), nothing else is;
     - inside a test, each request carries that test's ``X-Correlation-ID`` and its latency is
       recorded as the metric ``"<METHOD> <path>"`` in milliseconds (``metric="GET /items/{id}"``
@@ -55,6 +72,7 @@ class StagingSession(requests.Session):
         self._current = current
         self._sensitive_url = sensitive_url
         self._trace_headers = trace_headers
+        self._origin = origin(target.url)
         self.headers.update(target.headers)
         retry = Retry(total=None, connect=CONNECT_RETRIES, read=False, status=0, other=0, backoff_factor=0.1)
         adapter = HTTPAdapter(max_retries=retry)
@@ -68,17 +86,22 @@ class StagingSession(requests.Session):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.target.timeout
         record = self._current()
-        if record is not None:
-            headers = dict(kwargs.get("headers") or {})
-            headers.setdefault(CORRELATION_HEADER, record.correlation_id)
-            if self._trace_headers is not None:
-                for name, value in self._trace_headers().items():
-                    headers.setdefault(name, value)
+        full_url = self.url_for(url)
+        elsewhere = self.target.headers and origin(full_url) != self._origin
+        if record is not None or elsewhere:
+            headers = CaseInsensitiveDict(kwargs.get("headers") or {})
+            if elsewhere:  # None: requests leaves the session's header out of this request
+                for name in self.target.headers:
+                    headers.setdefault(name, None)
+            if record is not None:
+                headers.setdefault(CORRELATION_HEADER, record.correlation_id)
+                if self._trace_headers is not None:
+                    for name, value in self._trace_headers().items():
+                        headers.setdefault(name, value)
             kwargs["headers"] = headers
         metric = kwargs.pop("metric", None)
         if metric is not None and (not isinstance(metric, str) or not metric.strip()):
             raise TypeError(f"staging_http: metric= names the latency series and must be a non-empty string, got {metric!r}")
-        full_url = self.url_for(url)
         started = time.perf_counter()
         response = super().request(method, full_url, *args, **kwargs)
         if record is not None:

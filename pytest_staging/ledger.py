@@ -265,7 +265,7 @@ class SessionFacts:
         self,
         started: float = 0.0,
         finished: float = 0.0,
-        exit_status: int = 0,
+        exit_status: int | None = 0,
         interrupted: bool = False,
         usage_error: bool = False,
         internal_error: bool = False,
@@ -299,8 +299,9 @@ class Ledger:
         self.collected_tiers: set[str] = set() if collected_tiers is None else collected_tiers
         #: Collected tests deselected (--staging-tier, -m, -k, --deselect, --lf, --sw, any plugin), per tier.
         self.deselected: dict[str, int] = {} if deselected is None else deselected
-        #: Test files --lf did not even collect (it skips files without a recorded failure).
-        self.uncollected_files = 0
+        #: Deselection no policy can pin, in words (``--lf``, ``--sw``, tests a plugin dropped
+        #: without telling pytest): it holds the release even with staging_allow_deselection.
+        self.unpinned: list[str] = []
         self.session = SessionFacts() if session is None else session
         #: Release identity problem found by the pre-flight (``release-mismatch``), else None.
         self.preflight_kind: str | None = None

@@ -6,6 +6,7 @@ Without a staging target this module is all that runs, and it does nothing per t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,16 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     staging_config.add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # The first moment the options are known, before conftests are imported and the command line
+    # is parsed in full: an earlier verdict at the path goes now, so that no usage error or crash
+    # from here to the gate's start (an unknown option, a conftest that fails to import) leaves it
+    # behind for release tooling to take as this run's (SPEC §12). xdist workers write no verdict.
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        staging_config.retract_verdict(early_config, early_config.known_args_namespace)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -138,10 +138,19 @@ def is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def masked(text: str) -> str:
+    """A URL or target name that did not parse, as it may be shown: everything up to its last
+    ``@`` is user info as far as we can tell (a password may hold ``/``, ``?`` or ``#``)."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else text
+
+
 def check_url(url: str, where: str, field: str) -> None:
     if not is_http_url(url):
-        shown = without_userinfo(url)
-        raise ConfigError(where, field, f"{shown!r} is not an http(s) URL; write it as https://host[:port][/path]")
+        hint = "; percent-encode '/', '?', '#' and '@' in a password" if "@" in url else ""
+        raise ConfigError(where, field, f"{masked(url)!r} is not an http(s) URL; write it as https://host[:port][/path]{hint}")
 
 
 def url_target(url: str, source: str, secrets: set[str]) -> Target:

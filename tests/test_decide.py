@@ -43,7 +43,7 @@ def ledgers(draw) -> Ledger:
         ledger.records[rec.nodeid] = rec
     ledger.collected_tiers = set(draw(st.lists(st.sampled_from(TIERS)))) | {r.tier for r in ledger.records.values()}
     ledger.deselected = draw(st.dictionaries(st.sampled_from(TIERS), st.integers(0, 3)))
-    ledger.uncollected_files = draw(st.sampled_from([0, 0, 0, 2]))
+    ledger.unpinned = draw(st.sampled_from([[], [], [], ["--lf: 2 test files not collected"]]))
     kind = draw(st.sampled_from([None, None, "release-mismatch", "unreachable", "version-probe"]))
     if kind is not None:
         ledger.preflight_kind, ledger.preflight_error = kind, f"pre-flight: {kind}"
@@ -96,7 +96,8 @@ def missing_evidence(ledger: Ledger, policy: Policy) -> bool:
         or not any(r.outcome in RAN for r in records)
         or any(r.outcome in ("notrun", "running") for r in records)
         or any(not any(r.outcome in RAN for r in by_tier.get(t, [])) for t in policy.required(ledger))
-        or (not policy.allow_deselection and (any(ledger.deselected.values()) or ledger.uncollected_files > 0))
+        or bool(ledger.unpinned)
+        or (not policy.allow_deselection and any(ledger.deselected.values()))
     )
 
 
@@ -128,10 +129,10 @@ def test_a_tier_failed_exactly_when_it_holds_a_blocking_record(ledger, policy):
 @given(ledgers(), policies)
 def test_deselection_never_promotes_unless_the_policy_allows_it(ledger, policy):
     result = decide(ledger, policy)
-    deselected = any(ledger.deselected.values()) or ledger.uncollected_files > 0
+    held = bool(ledger.unpinned) or (any(ledger.deselected.values()) and not policy.allow_deselection)
     codes = [reason.code for reason in result.reasons]
-    assert ("tests-deselected" in codes) == (deselected and not policy.allow_deselection)
-    if deselected and not policy.allow_deselection:
+    assert ("tests-deselected" in codes) == held
+    if held:
         assert result.decision != PROMOTE
 
 
@@ -157,7 +158,7 @@ def test_every_reason_code_is_kebab_case():
     ledger = passing("smoke")
     ledger.session.interrupted = ledger.session.usage_error = ledger.session.internal_error = True
     ledger.deselected = {"contract": 2}
-    ledger.uncollected_files = 1
+    ledger.unpinned = ["--sw"]
     ledger.preflight_kind, ledger.preflight_error = "unreachable", "down"
     for policy in (Policy(), Policy(flaky="hold", required_tiers=("load",))):
         for reason in decide(ledger, policy).reasons:

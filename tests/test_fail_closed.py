@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,7 +91,8 @@ def test_the_incomplete_hold_stands_at_the_path_while_the_run_is_under_way(pytes
             assert predicate["reasonCodes"] == ["incomplete"]
             # Signed by the gate's key: release tooling can verify it, and it says HOLD.
             verify = [sys.executable, "-m", "pytest_staging", "verify", {VERDICT!r}, "--key", {str(keys[1])!r}]
-            assert subprocess.run(verify + ["--expect", "HOLD"]).returncode == 0
+            assert subprocess.run(verify + ["--expect", "HOLD", "--max-age", "1h"]).returncode == 0
+            assert json.loads(base64.b64decode(envelope["payload"]))["predicate"]["session"]["exitStatus"] is None
             assert subprocess.run(verify).returncode == 1
         """
     )
@@ -202,7 +208,7 @@ def test_last_failed_and_stepwise_hold(run, pytester):
     _, last_failed = run("--lf", "--staging-no-fail-fast")
     assert last_failed["decision"] == "REJECT"  # the failure is still there, and...
     assert "tests-deselected" in last_failed["reasonCodes"]  # ...the rest was not run
-    assert "1 test file not collected (--lf)" in json.dumps(last_failed["reasons"])
+    assert "--lf ran only the last failures (1 test file not collected)" in json.dumps(last_failed["reasons"])
     run("--sw")  # stops at the failure and remembers it...
     _, stepwise = run("--sw")  # ...so the next run starts there, deselecting what came before
     assert "tests-deselected" in stepwise["reasonCodes"]
@@ -292,3 +298,187 @@ def test_an_early_interrupt_under_xdist_still_knows_every_test_and_tier(pytester
     outcomes = {test["nodeid"].split("::")[1]: test["outcome"] for test in predicate["tests"]}
     assert set(outcomes) == {"test_stop", "test_shape", "test_load"}
     assert outcomes["test_load"] == "notrun"
+
+
+# -- review: the edges of failing closed --------------------------------------------------------
+
+
+@pytest.fixture
+def outside_xdist(staging_env):
+    """Our own suite may run under xdist: the inner run must not take itself for a worker."""
+    staging_env.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
+@pytest.mark.parametrize(
+    "args, conftest",
+    [
+        pytest.param(["--no-such-option"], None, id="unknown-option"),
+        pytest.param([], "import no_such_module\n", id="conftest-import-error"),
+    ],
+)
+def test_a_usage_error_pytest_raises_before_the_gate_starts_removes_an_earlier_verdict(
+    run, pytester, httpbin_url, keys, outside_xdist, args, conftest
+):
+    run(suite=PASSING)
+    assert (pytester.path / VERDICT).exists()
+    if conftest:
+        pytester.makeconftest(conftest)
+    result = pytester.runpytest_subprocess(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", *args)
+    assert result.ret in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED), result.stderr.str()
+    assert not (pytester.path / VERDICT).exists()
+
+
+def test_a_large_earlier_verdict_is_removed_too(pytester, httpbin_url, usage_error, outside_xdist):
+    envelope = {"payloadType": "application/vnd.in-toto+json", "payload": "A" * (3 << 20), "signatures": []}
+    (pytester.path / VERDICT).write_text(json.dumps(envelope))
+    pytester.makepyfile(PASSING)
+    usage_error.check(pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-tier=bogus"))
+    assert not (pytester.path / VERDICT).exists()
+
+
+def test_tests_a_plugin_drops_without_telling_pytest_hold_even_when_deselection_is_allowed(run, pytester):
+    pytester.makeini("[pytest]\nmarkers = slow: slow tests\nstaging_allow_deselection = true\n")
+    pytester.makeconftest(
+        """
+        def pytest_collection_modifyitems(items):
+            items[:] = [item for item in items if "broken" not in item.name]
+        """
+    )
+    _, predicate = run()
+    assert predicate["decision"] == "HOLD" and "tests-deselected" in predicate["reasonCodes"]
+    assert "1 dropped by a plugin without pytest_deselected" in json.dumps(predicate["reasons"])
+    assert predicate["policy"]["selection"]["deselected"] == {"smoke": 1}
+
+
+def test_deselect_and_ignore_are_pinned_by_the_policy_digest(run, pytester):
+    pytester.makeini("[pytest]\nmarkers = slow: slow tests\nstaging_allow_deselection = true\n")
+    pytester.makepyfile(test_other="def test_elsewhere(staging_http):\n    pass\n")
+    _, plain = run("-m", "not slow", suite=WITH_SLOW)
+    _, deselect = run("-m", "not slow", "--deselect", "test_gate.py::test_shape", suite=WITH_SLOW)
+    _, ignore = run("-m", "not slow", "--ignore=test_other.py", suite=WITH_SLOW)
+    assert plain["decision"] == "PROMOTE"
+    assert deselect["policy"]["selection"]["deselect"] == ["test_gate.py::test_shape"]
+    assert ignore["policy"]["selection"]["ignore"] == ["test_other.py"]
+    digests = {plain["policy"]["digest"]["sha256"], deselect["policy"]["digest"]["sha256"], ignore["policy"]["digest"]["sha256"]}
+    assert len(digests) == 3
+
+
+def test_last_failed_holds_even_when_deselection_is_allowed(run, pytester):
+    pytester.makeini("[pytest]\nmarkers = slow: slow tests\nstaging_allow_deselection = true\n")
+    run("--staging-no-fail-fast")
+    _, predicate = run("--lf", "--staging-no-fail-fast")
+    assert "tests-deselected" in predicate["reasonCodes"]
+    assert "no policy can pin" in json.dumps(predicate["reasons"])
+
+
+@pytest.mark.parametrize("mode", ["--setup-plan", "--setup-only", "--fixtures", "--markers", "--cache-show"])
+def test_modes_that_run_no_test_leave_the_verdict_alone(run, pytester, httpbin_url, keys, mode):
+    run(suite=PASSING)
+    before = (pytester.path / VERDICT).read_bytes()
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", mode)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert (pytester.path / VERDICT).read_bytes() == before
+
+
+def test_a_collection_error_is_not_an_interrupt(run, pytester):
+    pytester.makepyfile(test_syntax="def test_unfinished(:\n    pass\n")
+    result, predicate = run(suite=PASSING)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert predicate["decision"] == "HOLD"
+    assert "collection-error" in predicate["reasonCodes"] and "interrupted" not in predicate["reasonCodes"]
+
+
+def test_a_verdict_that_cannot_be_written_at_the_end_is_one_line_and_no_green_exit(pytester, httpbin_url, keys):
+    pytester.makepyfile(
+        """
+        import shutil
+        from pathlib import Path
+
+        def test_takes_the_directory(staging_http):
+            shutil.rmtree("out")
+            Path("out").write_text("a file now")
+        """
+    )
+    result = pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "--staging-verdict=out/v.json")
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(["ERROR: could not write the verdict to *out/v.json*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def _popen_gate(directory: Path, *args: str, **kwargs) -> subprocess.Popen:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=directory, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, **kwargs,
+    )
+
+
+def _wait_for(path: Path, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the run never got there"
+        time.sleep(0.05)
+
+
+def test_the_checkpoint_after_an_interrupt_is_a_valid_verdict(pytester, httpbin_url, keys):
+    """What a CI job that sends SIGTERM, then SIGKILL a few seconds later, leaves behind while a
+    slow teardown runs: the checkpoint, which must verify as a HOLD."""
+    pytester.makeconftest(
+        """
+        import time
+        from pathlib import Path
+        import pytest
+
+        @pytest.fixture(scope="session", autouse=True)
+        def slow_teardown():
+            yield
+            Path("in-teardown").touch()
+            deadline = time.monotonic() + 120
+            while not Path("release").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        """
+    )
+    pytester.makepyfile(
+        """
+        import os, signal, pytest
+
+        def test_stop(staging_http):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        @pytest.mark.contract
+        def test_later(staging_http):
+            pass
+        """
+    )
+    process = _popen_gate(pytester.path, f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}")
+    try:
+        _wait_for(pytester.path / "in-teardown", process)
+        assert cli(["verify", str(pytester.path / VERDICT), "--key", str(keys[1]), "--expect", "HOLD", "--max-age", "1h"]) == 0
+        predicate = statement_at(pytester.path / VERDICT)["predicate"]
+        assert "interrupted" in predicate["reasonCodes"] and predicate["session"]["exitStatus"] == 2
+        (pytester.path / "release").touch()
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "Traceback" not in output
+
+
+def test_a_run_started_under_nohup_keeps_ignoring_sighup(pytester, httpbin_url, keys):
+    pytester.makepyfile(
+        """
+        import os, signal
+
+        def test_hangup(staging_http):
+            os.kill(os.getpid(), signal.SIGHUP)  # ignored, as nohup asked
+        """
+    )
+    process = _popen_gate(
+        pytester.path, f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}",
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert statement_at(pytester.path / VERDICT)["predicate"]["decision"] == "PROMOTE"

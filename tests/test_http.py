@@ -55,6 +55,33 @@ def test_target_headers_and_correlation_ids(pytester, httpbin_url):
     assert junit.count('<property name="tier" value="smoke" />') == 3
 
 
+def test_the_targets_credentials_and_headers_go_to_the_target_only(pytester, httpbin_url, staging_env):
+    """A test that calls another host (a CDN, a third-party API) must not hand it the target's
+    credentials. ``localhost`` is the same server under another origin, so it echoes what it got."""
+    port = httpbin_url.rsplit(":", 1)[1]
+    staging_env.setenv("STAGING_TARGET", f"http://deploy:s3cret-pw@127.0.0.1:{port}")
+    pytester.makefile(".toml", **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ X-Api-Key = "k3y-k3y-k3y" }}\n'})
+    pytester.makepyfile(
+        f"""
+        def test_target_gets_them(staging_http):
+            assert staging_http.get("/basic-auth/deploy/s3cret-pw").status_code == 200
+
+        def test_other_host_does_not(staging_http):
+            echoed = staging_http.get("http://localhost:{port}/headers").json()["headers"]
+            assert "Authorization" not in echoed and "X-Correlation-Id" in echoed
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
+    pytester.makepyfile(
+        f"""
+        def test_named_target(staging_http):
+            assert staging_http.get("/headers").json()["headers"]["X-Api-Key"] == "k3y-k3y-k3y"
+            assert "X-Api-Key" not in staging_http.get("http://localhost:{port}/headers").json()["headers"]
+        """
+    )
+    pytester.runpytest("--staging-target=qa").assert_outcomes(passed=1)
+
+
 def test_target_timeout_applies_and_read_timeouts_are_not_retried(pytester, httpbin_url):
     pytester.makefile(".toml", **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\ntimeout = 0.5\n'})
     pytester.makepyfile(

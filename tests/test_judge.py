@@ -477,3 +477,12 @@ def test_shift_effect_directions(median, estimate):
         assert up == down == either == math.inf
     else:
         assert down == 1 / up and either == max(up, down) > 1.0 and (up > 1.0) == (estimate > 0)
+
+
+def test_min_shift_does_not_silence_a_change_that_ties_hide():
+    """Counts: ties pin the Hodges-Lehmann shift to 0 while the levels moved by 0.45 a sample."""
+    baseline = [0.0] * 57 + [1.0] * 3
+    current = [0.0] * 30 + [1.0] * 30
+    assert judge_metric("errors", current, baseline, Rule())["result"] == FAIL
+    assert judge_metric("errors", current, baseline, Rule(min_shift=0.5))["result"] == PASS  # 0.45 < 0.5
+    assert judge_metric("errors", current, baseline, Rule(min_shift=0.4))["result"] == FAIL

@@ -19,7 +19,7 @@ Per metric (:func:`judge_metric`):
    median (or mean) of 0 or below gives no ratio: a significant shift the bad way is then beyond
    every limit.
 5. A shift in the rule's bad direction is a ``PASS`` when its estimate is below ``min_shift`` (in
-   the metric's unit); else beyond ``allowed`` it is ``MARGINAL``, at or beyond
+   the metric's unit; when ties hold the estimate at 0, the difference of the means counts); else beyond ``allowed`` it is ``MARGINAL``, at or beyond
    ``critical_ratio`` ``FAIL``. Samples too small for an interval at this confidence are
    ``INCONCLUSIVE``. Absolute gates (k6 syntax) are checked on the current values whatever the
    baseline holds; a breach is a ``FAIL``.
@@ -382,7 +382,10 @@ def judge_metric(
         why = f"too few samples for a {level} interval ({then.size} baseline, {now.size} current)"
         return {**entry, "result": INCONCLUSIVE, "reason": why}
     shown = "no ratio" if math.isinf(effect) else f"x{effect:.2f}"
-    if bad and abs(found.estimate) < rule.min_shift:
+    magnitude = abs(found.estimate)
+    if tied:  # a shift that ties hold at 0 is not small: the levels moved, and by this much
+        magnitude = max(magnitude, abs(entry["current"]["mean"] - entry["baseline"]["mean"]))
+    if bad and magnitude < rule.min_shift:
         small = f"shift {found.estimate:+.3g}{' ' + unit if unit else ''} < min_shift {rule.min_shift:g}"
         return {**entry, "result": PASS, "reason": f"{classification}: {shown}, {small}{note}"}
     if bad and effect >= rule.critical_ratio:

@@ -31,6 +31,27 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def is_envelope(document: Any) -> bool:
+    """A DSSE envelope's shape: what a verdict file holds (and nothing else we write does)."""
+    return isinstance(document, dict) and {"payloadType", "payload", "signatures"} <= set(document)
+
+
+def remove_envelope(path: Path) -> bool:
+    """Remove the file at ``path`` if it is a DSSE envelope (an earlier verdict); leave anything
+    else alone. True when one was removed."""
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError):  # nothing there, unreadable, or not JSON: not ours to remove
+        return False
+    if not is_envelope(document):
+        return False
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    return True
+
+
 def envelope_bytes(envelope: dict[str, Any]) -> bytes:
     """The envelope as compact JSON with sorted keys, one line: what ``json.dumps`` writes."""
     return (json.dumps(envelope, sort_keys=True, separators=(",", ":")) + "\n").encode("ascii")

@@ -53,14 +53,17 @@ def release_subject(release: str | None) -> Subject:
 
 
 def policy_digest(policy: dict[str, Any]) -> dict[str, str]:
-    """The DigestSet release tooling pins (``{"sha256": HEX}`` of the canonical JSON): the gate's
-    settings and what was asked to run, but not how many tests that deselected (a count of this
-    run, not a setting)."""
-    selection = policy.get("selection")
-    if isinstance(selection, dict) and "deselected" in selection:
-        policy = {**policy, "selection": {k: v for k, v in selection.items() if k != "deselected"}}
+    """The DigestSet release tooling pins: ``{"sha256": HEX}`` of the canonical JSON of the gate's
+    settings and of what was asked to run."""
     canonical = json.dumps(policy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return {"sha256": hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()}
+
+
+def with_deselected(policy: dict[str, Any], deselected: dict[str, int]) -> dict[str, Any]:
+    """The verdict's ``policy``: the settings, their digest, and in the selection how many tests
+    this run deselected per tier (a count of this run, not a setting: outside the digest)."""
+    selection = {**policy.get("selection", {}), "deselected": {tier: deselected[tier] for tier in TIERS if deselected.get(tier)}}
+    return {**policy, "selection": selection, "digest": policy_digest(policy)}
 
 
 def iso(timestamp: float) -> str:
@@ -133,7 +136,7 @@ def build_statement(
         "timeVerified": iso(time_verified),
         "release": release,
         "target": target,
-        "policy": {**policy, "digest": policy_digest(policy)},
+        "policy": with_deselected(policy, ledger.deselected),
         "tiers": tiers_section(ledger, required),
         "tests": [record.to_dict() for record in records],
         "quarantine": {
