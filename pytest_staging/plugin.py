@@ -194,7 +194,8 @@ def staging_http(request: pytest.FixtureRequest) -> Iterator[StagingSession]:
     """A ``requests.Session`` bound to the staging target.
 
     - relative URLs are resolved against the target URL: ``staging_http.get("/health")``;
-    - the target's ``timeout`` applies unless you pass one; its ``headers`` are sent;
+    - the target's ``timeout`` applies unless you pass one; its ``headers`` (credentials
+      included) are sent to the target only, never to another host;
     - connection errors are retried twice; HTTP errors and read timeouts are not;
     - each request carries the current test's ``X-Correlation-ID`` (one id per test, also in
       the test's JUnit properties), and its latency is recorded as ``"<METHOD> <path>"`` in ms;
