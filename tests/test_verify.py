@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -377,7 +378,12 @@ def semantic_tampers(original: dict, other: dict, keys, other_keys) -> dict[str,
     files = {name: (dumps(document), accept) for name, (document, accept) in tampers.items()}
     raw = dumps(original)
     # Bytes the same signed payload, refused all the same: a verdict's file digest identifies its content.
-    files["payload without padding"] = (raw.replace(original["payload"].encode(), original["payload"].rstrip("=").encode()), False)
+    sig = good["sig"]  # 64 bytes: always two padding characters, four unused bits before them
+    files["signature without padding"] = (raw.replace(sig.encode(), sig[:-2].encode()), False)
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/"
+    unused_bit = sig[:-3] + alphabet[alphabet.index(sig[-3]) | 1] + "=="
+    assert base64.b64decode(unused_bit) == base64.b64decode(sig)
+    files["signature with a non-zero unused bit"] = (raw.replace(sig.encode(), unused_bit.encode()), False)
     wrapped = "\n".join(original["payload"][i : i + 76] for i in range(0, len(original["payload"]), 76))
     files["payload wrapped at 76 columns"] = (raw.replace(original["payload"].encode(), json.dumps(wrapped)[1:-1].encode()), False)
     files["duplicate payload key"] = (raw.replace(b'{"payload":', b'{"payload":"' + other["payload"].encode() + b'","payload":', 1), False)

@@ -174,7 +174,8 @@ def b64decode(text: Any, what: str) -> bytes:
 
 def verify(document: Envelope | dict[str, Any], public_keys: Any) -> Verified:
     """Check that a signature by one of ``public_keys`` (one key or several: key rotation)
-    verifies over the PAE of the payload; returns the exact signed payload bytes.
+    verifies over the PAE of the payload; returns the exact signed payload bytes and the id of
+    the key that verified them.
 
     Every signature is tried against every key. A signature's keyid is a hint only (DSSE): it
     orders the keys tried first, never decides. Raises VerificationError with a one-line
