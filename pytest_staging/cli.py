@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ FUTURE_SKEW = dt.timedelta(minutes=5)
 
 
 class Failed(Exception):
-    """Verification failed; the message is the one line printed."""
+    """Verification failed; each argument is one line printed (one per unmet expectation)."""
 
 
 def duration(text: str) -> dt.timedelta:
@@ -53,6 +51,22 @@ def decision(text: str) -> str:
     if text.upper() not in DECISIONS:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(DECISIONS)}")
     return text.upper()
+
+
+def digest(text: str) -> str:
+    """``sha256:HEX`` → HEX (lowercase)."""
+    algorithm, _, value = text.strip().partition(":")
+    if algorithm.lower() != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not sha256:HEX (64 hex digits)")
+    return value.lower()
+
+
+def tier(text: str) -> str:
+    from .tiers import TIERS
+
+    if text.strip().lower() not in TIERS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(TIERS)}")
+    return text.strip().lower()
 
 
 def expected_decision(text: str) -> str:
@@ -89,19 +103,36 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify",
         help="check a verdict's signature and expectations (by default: PROMOTE); exit 0 only if all hold",
-        description="Verify the DSSE signature over the exact payload bytes with the given public key, "
-        "then check each expectation. The decision must be PROMOTE unless --expect says otherwise, so a "
-        "pipeline that checks the exit status never promotes a HOLD or a REJECT. Prints one line; "
-        "exit 0 only if everything holds.",
+        description="""\
+Verify the DSSE signature over the exact payload bytes with the given public key(s), then check
+each expectation against the verified statement. The decision must be PROMOTE unless --expect
+says otherwise, so a pipeline that checks the exit status never promotes a HOLD or a REJECT.
+Exit 0 only if everything holds; 1 if not (one line on stderr per unmet expectation); 2 for a
+usage mistake (bad arguments, unreadable file).""",
+        epilog="""examples:
+  pytest-staging verify staging-verdict.intoto.json --key gate.pub
+  pytest-staging verify staging-verdict.intoto.json --key gate-2024.pub --key gate-2025.pub \\
+      --expect PROMOTE --subject-digest sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 \\
+      --environment staging --target https://staging-eu.example.com --release 1.4.2 \\
+      --require-tier smoke --require-tier contract --max-age 2h --format json | jq -r .predicate.decision""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    verify.add_argument("file", metavar="FILE", help="the verdict (DSSE envelope JSON)")
-    verify.add_argument("--key", required=True, metavar="PUB", help="Ed25519 public key (PEM) of the gate")
+    verify.add_argument("file", metavar="FILE", help="the verdict (DSSE envelope JSON), e.g. staging-verdict.intoto.json")
+    verify.add_argument(
+        "--key",
+        required=True,
+        action="append",
+        metavar="PUB",
+        help="Ed25519 public key (PEM) of the gate; repeatable for key rotation: a valid signature by any "
+        "of them is enough, whatever keyid it names (--key old.pub --key new.pub)",
+    )
     verify.add_argument(
         "--expect",
         type=expected_decision,
         action="append",
         metavar="DECISION",
-        help="accept this decision: PROMOTE (the default), HOLD, REJECT, or any; repeatable (any one of them)",
+        help="accept this decision: PROMOTE (the default), HOLD, REJECT, or any; repeatable, any one of "
+        "them (--expect PROMOTE --expect HOLD)",
     )
     verify.add_argument(
         "--subject",
@@ -109,10 +140,53 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME@sha256:HEX",
-        help="require this subject (name and digest) in the statement; repeatable",
+        help="require this subject, name and digest; repeatable (--subject registry.example.com/shop@sha256:9f86d0...)",
     )
     verify.add_argument(
-        "--max-age", type=duration, metavar="DURATION", help="require timeVerified within this age (90s, 30m, 2h, 7d)"
+        "--subject-digest",
+        type=digest,
+        action="append",
+        default=[],
+        metavar="sha256:HEX",
+        help="require a subject with this digest, whatever its name; repeatable (--subject-digest sha256:9f86d0...)",
+    )
+    verify.add_argument(
+        "--environment", metavar="ENV", help="require the target's environment to be ENV (--environment staging)"
+    )
+    verify.add_argument(
+        "--target",
+        metavar="NAME_OR_URL",
+        help="require the target by name or URL; a trailing / and user info in the URL do not matter "
+        "(--target staging-eu or --target https://staging-eu.example.com)",
+    )
+    verify.add_argument(
+        "--release",
+        metavar="ID",
+        help="require the release: release.id, else the version the target's probe reported (--release 1.4.2)",
+    )
+    verify.add_argument(
+        "--require-tier",
+        type=tier,
+        action="append",
+        default=[],
+        metavar="TIER",
+        help="require that this tier was required and passed; repeatable (--require-tier smoke --require-tier contract)",
+    )
+    verify.add_argument(
+        "--policy-digest",
+        type=digest,
+        metavar="sha256:HEX",
+        help="require the gate's policy digest, as pinned from a verdict you trust (--policy-digest sha256:5d41...)",
+    )
+    verify.add_argument(
+        "--max-age", type=duration, metavar="DURATION", help="require timeVerified within this age (--max-age 2h; 90s, 30m, 7d, 1h30m)"
+    )
+    verify.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default): one OK line. json: the verified statement on stdout, exactly the signed "
+        "payload, nothing on stdout on failure (--format json | jq -r .predicate.release.deployedVersion)",
     )
 
     quarantine = commands.add_parser("quarantine", help="quarantine helpers")
@@ -181,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pytest-staging {args.command}: {exc.where}: {exc.problem}", file=sys.stderr)
         return 2
     except Failed as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
+        for line in exc.args:
+            print(f"FAILED: {line}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `pytest-staging show ... | head`: the reader has all it wants
         # Python flushes stdout again at exit: point it at /dev/null so that flush is quiet.
@@ -238,71 +313,107 @@ def _read(path: str, what: str) -> bytes:
         raise ConfigError(path, "", f"cannot read the {what} ({exc.strerror or exc})") from None
 
 
-def load_statement(payload: bytes) -> dict[str, Any]:
-    """Parse a payload (an older verdict's reasons brought to today's shape) and check it
-    against the shipped JSON Schema."""
-    import jsonschema
+def read(path: str, key_paths: Sequence[str] = ()) -> Any:
+    """The verdict at ``path`` (:func:`pytest_staging.verdict.files.read_verdict`); with key
+    paths, a signature by one of those keys must verify. Unreadable files are usage errors."""
+    from .verdict.dsse import VerificationError, load_public_key
+    from .verdict.files import read_verdict
 
-    from .verdict.files import upgrade
-
+    keys = [load_public_key(_read(key_path, "public key"), key_path) for key_path in key_paths]
     try:
-        statement = upgrade(json.loads(payload.decode("utf-8")))
-    except (UnicodeDecodeError, ValueError):
-        raise Failed("the payload is not UTF-8 JSON") from None
-    schema = json.loads(resources.files("pytest_staging.verdict").joinpath("schema.json").read_text("utf-8"))
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(statement))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise Failed(f"the payload is not a promotion verdict: {where}: {error.message}")
-    return statement
-
-
-def _envelope(path: str) -> dict[str, Any]:
-    raw = _read(path, "verdict")
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        raise Failed(f"{path} is not JSON") from None
-    if not isinstance(document, dict):
-        raise Failed(f"{path} is not a DSSE envelope")
-    return document
-
-
-def verified_statement(path: str, key_path: str) -> tuple[dict[str, Any], str]:
-    from .verdict.dsse import VerificationError, keyid, load_public_key, verify
-
-    public_key = load_public_key(_read(key_path, "public key"), key_path)
-    try:
-        payload = verify(_envelope(path), public_key)
+        return read_verdict(_read(path, "verdict"), keys)
     except VerificationError as exc:
         raise Failed(str(exc)) from None
-    return load_statement(payload), keyid(public_key)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    statement, key = verified_statement(args.file, args.key)
+    verdict = read(args.file, args.key)
+    unmet = unmet_expectations(verdict.statement, args)
+    if unmet:
+        raise Failed(*unmet)
+    if args.format == "json":
+        # The exact bytes the signature covers: tooling never parses anything but what was verified.
+        sys.stdout.buffer.write(verdict.payload + b"\n")
+        return 0
+    statement, predicate = verdict.statement, verdict.statement["predicate"]
+    print(f"OK: {predicate['decision']} for {_subjects(statement)}; signed by {verdict.keyid[:16]}…; verified {predicate['timeVerified']}")
+    return 0
+
+
+def unmet_expectations(statement: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """One line per expectation of ``verify`` the (verified) statement does not meet: what the
+    verdict holds, and what was expected."""
+    from .verdict.files import reason_texts
+
     predicate = statement["predicate"]
+    unmet = []
     expected = args.expect or ["PROMOTE"]
     if "any" not in expected and predicate["decision"] not in expected:
-        from .verdict.files import reason_texts
-
         reasons = "; ".join(reason_texts(predicate))
-        raise Failed(f"decision is {predicate['decision']}, expected {' or '.join(expected)} ({reasons})")
+        unmet.append(f"decision is {predicate['decision']}, expected {' or '.join(expected)} ({reasons})")
     subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
-    for name, digest in args.subject:
-        if (name, digest) not in subjects:
-            raise Failed(f"subject {name}@sha256:{digest} is not in the verdict")
+    for name, hexdigest in args.subject:
+        if (name, hexdigest) not in subjects:
+            unmet.append(f"subject {name}@sha256:{hexdigest} is not in the verdict (its subjects: {_subjects(statement)})")
+    for hexdigest in args.subject_digest:
+        if not any(hexdigest == held for _, held in subjects):
+            unmet.append(f"no subject has digest sha256:{hexdigest} (the verdict's subjects: {_subjects(statement)})")
+    target = predicate.get("target") or {}
+    if args.environment is not None and target.get("environment") != args.environment:
+        unmet.append(f"environment is {target.get('environment', 'not named')}, expected {args.environment}")
+    if args.target is not None and not _same_target(args.target, target):
+        held = f"{target.get('name')} ({target.get('url')})" if target else "not named"
+        unmet.append(f"target is {held}, expected {args.target}")
+    if args.release is not None:
+        release = predicate.get("release") or {}
+        held, where = (release.get("id"), "release.id") if release.get("id") is not None else (release.get("deployedVersion"), "deployedVersion")
+        if held != args.release:
+            shown = f"{held} ({where})" if held is not None else "unknown (no release.id, no deployedVersion)"
+            unmet.append(f"release is {shown}, expected {args.release}")
+    for name in args.require_tier:
+        result = predicate["tiers"].get(name) or {}
+        if not (result.get("required") and result.get("result") == "passed"):
+            required = "required" if result.get("required") else "optional"
+            unmet.append(f"tier {name} is {required} and {result.get('result', 'absent')}, expected required and passed")
+    if args.policy_digest is not None:
+        held = (predicate["policy"].get("digest") or {}).get("sha256")
+        if held != args.policy_digest:
+            unmet.append(f"policy digest is sha256:{held}, expected sha256:{args.policy_digest}")
     if args.max_age is not None:
         verified_at = dt.datetime.strptime(predicate["timeVerified"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
         now = dt.datetime.now(dt.timezone.utc)
         if verified_at > now + FUTURE_SKEW:
-            raise Failed(f"timeVerified {predicate['timeVerified']} is in the future")
-        if now - verified_at > args.max_age:
-            raise Failed(f"verdict is older than {args.max_age} (timeVerified {predicate['timeVerified']})")
-    names = ", ".join(f"{s['name']}@sha256:{s['digest']['sha256']}" for s in statement["subject"])
-    print(f"OK: {predicate['decision']} for {names}; signed by {key[:16]}…; verified {predicate['timeVerified']}")
-    return 0
+            unmet.append(f"timeVerified {predicate['timeVerified']} is in the future, expected within the last {args.max_age}")
+        elif now - verified_at > args.max_age:
+            unmet.append(f"verdict is older than {args.max_age} (timeVerified {predicate['timeVerified']})")
+    return unmet
+
+
+def _subjects(statement: dict[str, Any]) -> str:
+    return ", ".join(f"{s['name']}@sha256:{s['digest']['sha256']}" for s in statement["subject"])
+
+
+def _same_target(wanted: str, target: dict[str, Any]) -> bool:
+    """``wanted`` names the target, or is its URL: a trailing ``/``, user info (never in a
+    verdict) and the case of the scheme and host do not matter."""
+    if not target:
+        return False
+    if wanted.rstrip("/") == str(target.get("name", "")).rstrip("/"):
+        return True
+    return _comparable_url(wanted) == _comparable_url(str(target.get("url", "")))
+
+
+def _comparable_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url
+    if not parts.scheme or not parts.netloc:
+        return url.rstrip("/")
+    host = parts.netloc.rpartition("@")[2].lower()
+    return parts._replace(scheme=parts.scheme.lower(), netloc=host, path=parts.path.rstrip("/")).geturl()
 
 
 def statement_and_signature(path: str, key_path: str | None) -> tuple[dict[str, Any], tuple[str, str]]:
@@ -311,19 +422,17 @@ def statement_and_signature(path: str, key_path: str | None) -> tuple[dict[str, 
     status = None
     if key_path:  # a verdict whose signature fails is still shown, marked so, and the command fails
         try:
-            statement, key = verified_statement(path, key_path)
-            return statement, ("verified", f"verified with key {key[:16]}…")
+            verdict = read(path, [key_path])
+            return verdict.statement, ("verified", f"verified with key {verdict.keyid[:16]}…")
         except Failed as exc:
             status = ("failed", f"NOT VERIFIED: {exc}")
-    document = _envelope(path)
-    statement = _payload_statement(path, document)
+    verdict = read(path)
     if status is None:
-        signatures = document.get("signatures")
-        if isinstance(signatures, list) and signatures:
-            status = ("unchecked", f"{len(signatures)} signature(s), not checked (pass --key)")
+        if verdict.signatures:
+            status = ("unchecked", f"{verdict.signatures} signature(s), not checked (pass --key)")
         else:
             status = ("unsigned", "UNSIGNED")
-    return statement, status
+    return verdict.statement, status
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -363,32 +472,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 1 if signature[0] == "failed" else 0
 
 
-def _payload_statement(path: str, document: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The statement in an envelope, schema-checked but NOT signature-checked."""
-    import base64
-    import binascii
-
-    document = document if document is not None else _envelope(path)
-    try:
-        payload = base64.b64decode(str(document.get("payload", "")), validate=True)
-    except binascii.Error:
-        raise Failed(f"{path}: payload is not base64") from None
-    return load_statement(payload)
-
-
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from .flips import suggest
 
     statements = []
     for path in args.verdicts:
-        if args.key:
-            try:
-                statement, _ = verified_statement(path, args.key)
-            except Failed as exc:
-                raise Failed(f"{path}: {exc}") from None
-        else:
-            statement = _payload_statement(path)
-        statements.append(statement)
+        try:
+            statements.append(read(path, [args.key] if args.key else []).statement)
+        except Failed as exc:
+            raise Failed(f"{path}: {exc}") from None
     today = dt.datetime.now(dt.timezone.utc).date()
     sys.stdout.write(
         suggest(

@@ -72,6 +72,8 @@ class Settings:
     allow_deselection: bool = False
     #: What the user asked to run: ``args`` (relative to the rootdir), ``keyword`` (-k), ``markexpr`` (-m).
     selection: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: --staging-vsa and its options: a ``verdict.vsa.VsaSettings`` (controller only), or None.
+    vsa: Any = None
 
     def policy_fields(self) -> dict[str, Any]:
         """The gate settings recorded, with their digest, in the verdict's ``policy`` (the
@@ -166,6 +168,22 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PATH",
         help=f"where to write the signed promotion verdict (default {VERDICT_FILE}; ini staging_verdict). "
         "From the start of the run until the final verdict, it holds a HOLD with reason 'incomplete'.",
+    )
+    group.addoption(
+        "--staging-vsa",
+        metavar="PATH",
+        help="also write a SLSA Verification Summary Attestation v1 of the verdict to PATH, signed with the same "
+        "key (ini staging_vsa). Like the verdict path, it says FAILED from the start of the run until the final verdict.",
+    )
+    group.addoption(
+        "--staging-verifier-id",
+        metavar="URI",
+        help="the VSA's verifier.id (default https://pytest-staging.dev/gate), e.g. https://ci.example.com/staging-gate.",
+    )
+    group.addoption(
+        "--staging-resource-uri",
+        metavar="URI",
+        help="the VSA's resourceUri (default: the first subject's name), e.g. pkg:docker/shop@1.4.2.",
     )
     group.addoption(
         "--staging-signing-key",
@@ -275,6 +293,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("staging_reruns", "re-runs of a failing test (default 0)", default="0")
     parser.addini("staging_max_quarantined", "max fraction of a tier's tests in quarantine (default 0.2)", default="0.2")
     parser.addini("staging_verdict", f"verdict file (default {VERDICT_FILE})", default="")
+    parser.addini("staging_vsa", "SLSA verification summary (VSA) file written beside the verdict (see --staging-vsa)", default="")
     parser.addini("staging_targets_file", f"targets file (default {TARGETS_FILE} in the rootdir)", default="")
     parser.addini("staging_default_tier", "tier of tests without a tier marker", default="smoke")
     parser.addini(
@@ -334,15 +353,17 @@ def runs_tests(options: Any) -> bool:
 
 
 def retract_verdict(config: pytest.Config, options: Any = None, environ: Mapping[str, str] = os.environ) -> None:
-    """Remove an earlier run's verdict (a DSSE envelope, nothing else) from the path this run
-    writes, so that no usage error or early crash can leave it for release tooling to take as
-    this run's (SPEC §12). Called as soon as the options are known, before conftests load."""
+    """Remove an earlier run's verdict and VSA (DSSE envelopes, nothing else) from the paths this
+    run writes, so that no usage error or early crash can leave them for release tooling to take
+    as this run's (SPEC §12). Called as soon as the options are known, before conftests load."""
     options = options or config.option
     if hasattr(config, "workerinput") or not runs_tests(options) or _target_spec(config, environ, options) is None:
         return
     from .verdict.files import remove_envelope
 
-    remove_envelope(_verdict_path(config, options))
+    for path in (_verdict_path(config, options), _vsa_path(config, options)):
+        if path is not None:
+            remove_envelope(path)
 
 
 def _selection(config: pytest.Config) -> dict[str, Any]:
@@ -428,13 +449,14 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
 
     release = config.option.staging_release or environ.get("STAGING_RELEASE") or None
     controller = not hasattr(config, "workerinput")
-    verdict_path = signing_key = None
+    verdict_path = signing_key = vsa = None
     writes_verdict = controller and runs_tests(config.option)
     subjects: tuple[Subject, ...] = ()
     if controller:
         verdict_path = _verdict_path(config) if writes_verdict else None
         signing_key = _signing_key(config, environ, secrets)
         subjects = _subjects(config)
+        vsa = _vsa(config) if writes_verdict else None
     quarantine_path, entries = _quarantine(config)
     trace_parent, warnings = _telemetry(config, environ)
     load = _load_distribution(config)
@@ -444,7 +466,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     summary = config.option.staging_summary
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
     if controller:
-        _no_clashes(here, verdict_path, report, summary, step_summary, baseline)
+        _no_clashes(here, verdict_path, report, summary, step_summary, baseline, vsa.path if vsa else None)
     return Settings(
         target=dataclasses.replace(target, release=release),
         selected_tiers=selected,
@@ -474,6 +496,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         trace_url=_trace_url(config),
         allow_deselection=bool(config.getini("staging_allow_deselection")),
         selection=_selection(config),
+        vsa=vsa,
     )
 
 
@@ -514,7 +537,9 @@ def _load_distribution(config: pytest.Config) -> Any:
     return Distribution(processes=processes, workers=workers, worker_wait=wait, master_bind_host=host, master_bind_port=port)
 
 
-def _no_clashes(here: Path, verdict: Path | None, report: str | None, summary: str | None, step: str | None, baseline: Any) -> None:
+def _no_clashes(
+    here: Path, verdict: Path | None, report: str | None, summary: str | None, step: str | None, baseline: Any, vsa: Path | None = None
+) -> None:
     """Each output its own file: a report over the verdict would destroy the signed evidence."""
     taken = {}
     if verdict is not None:
@@ -523,7 +548,7 @@ def _no_clashes(here: Path, verdict: Path | None, report: str | None, summary: s
         taken[(here / step).resolve()] = "GITHUB_STEP_SUMMARY (appended to already)"
     if baseline is not None and baseline.save_path is not None:
         taken[baseline.save_path.resolve()] = "--staging-save-baseline"
-    for option, value in (("--staging-report", report), ("--staging-summary", summary)):
+    for option, value in (("--staging-vsa", vsa), ("--staging-report", report), ("--staging-summary", summary)):
         if not value:
             continue
         path = (here / value).resolve()
@@ -691,6 +716,32 @@ def _verdict_path(config: pytest.Config, options: Any = None) -> Path:
         return Path(config.invocation_params.dir) / option
     ini = config.getini("staging_verdict")
     return config.rootpath / ini if ini else Path(config.invocation_params.dir) / VERDICT_FILE
+
+
+def _vsa_path(config: pytest.Config, options: Any = None) -> Path | None:
+    option = (options or config.option).staging_vsa
+    if option:
+        return Path(config.invocation_params.dir) / option
+    ini = config.getini("staging_vsa")
+    return config.rootpath / ini if ini else None
+
+
+def _vsa(config: pytest.Config) -> Any:
+    """The VSA settings (controller only); its options without a VSA path are a mistake."""
+    path = _vsa_path(config)
+    verifier_id, resource_uri = config.option.staging_verifier_id, config.option.staging_resource_uri
+    if path is None:
+        for option, value in (("--staging-verifier-id", verifier_id), ("--staging-resource-uri", resource_uri)):
+            if value:
+                raise ConfigError(option, "", "describes the VSA, which is written only with --staging-vsa=PATH (or ini staging_vsa); add one")
+        return None
+    from .verdict.vsa import DEFAULT_VERIFIER_ID, VsaSettings, check_uri
+
+    return VsaSettings(
+        path=path,
+        verifier_id=check_uri(verifier_id, "--staging-verifier-id") if verifier_id else DEFAULT_VERIFIER_ID,
+        resource_uri=check_uri(resource_uri, "--staging-resource-uri") if resource_uri else None,
+    )
 
 
 def _signing_key(config: pytest.Config, environ: Mapping[str, str], secrets: set[str]) -> Any:

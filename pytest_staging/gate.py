@@ -109,9 +109,15 @@ class Gate:
                     stacklevel=2,
                 )
             if settings.subject_from_release:
-                message = f"no artifact named: the verdict's subject is only {settings.subjects[0].name}"
-                if not settings.release:
-                    message += " (and no --staging-release)"
+                if settings.release or not settings.target.version_url:
+                    message = f"no artifact named: the verdict's subject is only {settings.subjects[0].name}"
+                    if not settings.release:
+                        message += " (and no --staging-release)"
+                else:  # the subject is named after the pre-flight (Gate.subjects)
+                    message = (
+                        "no artifact named: the verdict's subject is only release:<the version the target's probe reports> "
+                        f"({settings.subjects[0].name} if it reports none)"
+                    )
                 message += "; name the build with --staging-artifact=NAME@sha256:HEX or --staging-artifact-file=PATH"
                 config.issue_config_time_warning(StagingWarning(message), stacklevel=2)
             for warning in settings.warnings:
@@ -138,12 +144,17 @@ class Gate:
         ledger.session.started = ledger.session.finished = time.time()
         ledger.session.exit_status = None  # the run has none yet
         try:
-            self._issue(incomplete(), self._policy(), Preflight(), ledger)
+            issued = self._issue(incomplete(), self._policy(), Preflight(), ledger)
         except OSError as exc:
             path = self.settings.verdict_path
             raise ConfigError(
                 "--staging-verdict", "", f"cannot write the verdict to {path} ({exc.strerror or exc}); give a writable path"
             ) from None
+        try:  # the VSA path likewise: FAILED, never an earlier run's PASSED
+            self._summarise(issued)
+        except OSError as exc:
+            path = self.settings.vsa.path
+            raise ConfigError("--staging-vsa", "", f"cannot write the VSA to {path} ({exc.strerror or exc}); give a writable path") from None
 
     def catch_stop_signals(self) -> None:
         """SIGTERM and SIGHUP stop the run like Ctrl-C, in every process: a CI job killed by
@@ -183,6 +194,17 @@ class Gate:
             release=target.release or preflight.deployed_version,
         )
         return self._target
+
+    @property
+    def subjects(self) -> tuple[Any, ...]:
+        """The verdict's subjects. With no artifact named and no --staging-release, the version
+        the pre-flight's probe reported names the release subject (``release:v1.4.2``)."""
+        settings, preflight = self.settings, self.preflight
+        if settings.subject_from_release and not settings.release and preflight is not None and preflight.deployed_version:
+            from .verdict.statement import release_subject
+
+            return (release_subject(preflight.deployed_version),)
+        return settings.subjects
 
     def http_session(self):
         from .http import StagingSession
@@ -612,7 +634,7 @@ class Gate:
         facts.exit_status = int(pytest.ExitCode.INTERRUPTED)
         policy = self._policy()
         try:
-            self._issue(decide(self.ledger, policy), policy, self.preflight or Preflight(), self.ledger)
+            self._summarise(self._issue(decide(self.ledger, policy), policy, self.preflight or Preflight(), self.ledger))
         except OSError:  # the final verdict tries again (and reports a failure to write)
             pass
 
@@ -691,9 +713,10 @@ class Gate:
         facts.exit_status = int(session.exitstatus)
         try:
             self.issued = self._issue(decision, policy, preflight, self.ledger)
+            self._summarise(self.issued)
         except OSError as exc:
             # The incomplete HOLD (or nothing) stays at the path: say so, and never exit 0.
-            self.write_error = f"could not write the verdict to {self.settings.verdict_path}: {exc.strerror or exc}"
+            self.write_error = f"could not write the verdict or its VSA: {exc.strerror or exc} ({exc.filename or self.settings.verdict_path})"
             if session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = EXIT_NOT_PROMOTED
             return decision
@@ -707,6 +730,8 @@ class Gate:
             from .report.outputs import write
 
             self.reports_written = write(self.settings, self.issued.path, self.issued.keyid)
+        if self.settings.vsa is not None:
+            self.reports_written.append(("verification summary (VSA)", self.settings.vsa.path, None))
         return decision
 
     def _public_target(self) -> dict[str, Any]:
@@ -726,13 +751,22 @@ class Gate:
                 policy_fields=self.settings.policy_fields(),
                 target={**target.public(), "sensitive": target.sensitive},
                 release={"id": self.settings.release, "deployedVersion": preflight.deployed_version, "probe": target.version_url},
-                subjects=self.settings.subjects,
+                subjects=self.subjects,
                 signing_key=self.settings.signing_key,
                 now=ledger.session.finished,
                 scrub=self.scrub,
                 quarantine={"expired": list(self.expired.values()), "stale": self.stale, "maxQuarantined": self.settings.max_quarantined},
                 trace_id=self.trace_id,
             )
+
+    def _summarise(self, issued: Any) -> None:
+        """Write the SLSA VSA of the verdict just written, when --staging-vsa asks for one."""
+        vsa = self.settings.vsa
+        if vsa is not None:
+            from .verdict.vsa import write_summary
+
+            with self._signals.held() if self._signals is not None else contextlib.nullcontext():
+                write_summary(vsa, issued.path, issued.data, issued.statement, self.settings.signing_key)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.preflight is not None and self.preflight.error:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,36 @@ import pytest_staging.http  # noqa: F401
 import pytest_staging.preflight  # noqa: F401
 import pytest_staging.xdist  # noqa: F401
 from pytest_staging.cli import main as cli
+
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def readme_block(marker: str) -> str:
+    """The first fenced block after ``<!-- marker -->`` in the README, exactly as printed."""
+    section = README.read_text(encoding="utf-8").split(f"<!-- {marker} -->", 1)[1]
+    return re.match(r"\s*```\w*\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture(scope="session")
+def readme():
+    """``readme(marker)``: the README's block after ``<!-- marker -->``, exactly as printed."""
+    return readme_block
+
+
+@pytest.fixture(scope="session")
+def openssl_recipe():
+    """Run the README's jq/base64/openssl recipe exactly as printed, as a script:
+    ``openssl_recipe(directory, verdict, public_key) -> CompletedProcess``."""
+    script = readme_block("verify-recipe")
+
+    def run(directory: Path, verdict: Path, pub: Path) -> subprocess.CompletedProcess[str]:
+        path = directory / "verify-verdict.sh"
+        path.write_text(script)
+        env = {**os.environ, "VERDICT": str(verdict), "KEY": str(pub)}
+        return subprocess.run(["bash", str(path)], cwd=directory, env=env, capture_output=True, text=True)
+
+    return run
 
 
 class Usage:
@@ -44,6 +79,28 @@ def staging_env(monkeypatch):
     for name in names:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+@pytest.fixture
+def gate(pytester, httpbin_url, keys):
+    """Run an inner gate and return (result, statement, envelope)."""
+
+    def run(suite: str, *args: str, subprocess_run: bool = False, sign: bool = True):
+        pytester.makepyfile(suite)
+        argv = [f"--staging-target={httpbin_url}", *args]
+        if sign:
+            argv.append(f"--staging-signing-key={keys[0]}")
+        result = pytester.runpytest_subprocess(*argv) if subprocess_run else pytester.runpytest(*argv)
+        path = pytester.path / "staging-verdict.intoto.json"
+        envelope = json.loads(path.read_text())
+        payload = base64.b64decode(envelope["payload"])
+        statement = json.loads(payload)
+        # The payload is canonical: compact, sorted keys, UTF-8, exactly as json.dumps writes it.
+        canonical = json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        assert payload == canonical.encode("utf-8")
+        return result, statement, envelope
+
+    return run
 
 
 @pytest.fixture(scope="session")

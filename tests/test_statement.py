@@ -16,13 +16,12 @@ from hypothesis import strategies as st
 
 from pytest_staging.baseline.judge import judge
 from pytest_staging.baseline.rules import Rule
-from pytest_staging.cli import load_statement
 from pytest_staging.decide import Policy, decide
 from pytest_staging.ledger import Attempt, Ledger, TestRecord
 from pytest_staging.quarantine import Entry
 from pytest_staging.redact import Scrubber
 from pytest_staging.verdict import dsse
-from pytest_staging.verdict.files import envelope_bytes, reason_texts, upgrade
+from pytest_staging.verdict.files import envelope_bytes, load_statement, reason_texts, upgrade
 from pytest_staging.verdict.issue import issue
 from pytest_staging.verdict.statement import Subject, payload_bytes, release_subject, scrubbed_payload
 
@@ -119,7 +118,7 @@ def issue_run(path: Path, run: dict, scrub: Scrubber | None = None):
 
 def read_back(path: Path) -> tuple[bytes, dict]:
     """The payload, after its signature verified with the public key, and the CLI's reading of it."""
-    payload = dsse.verify(json.loads(path.read_bytes()), KEY.public_key())
+    payload = dsse.verify(dsse.parse(path.read_bytes()), KEY.public_key()).payload
     return payload, load_statement(payload)
 
 

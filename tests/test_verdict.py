@@ -35,28 +35,6 @@ def test_contract(staging_http):
 """
 
 
-@pytest.fixture
-def gate(pytester, httpbin_url, keys):
-    """Run an inner gate and return (result, statement, envelope)."""
-
-    def run(suite: str, *args: str, subprocess_run: bool = False, sign: bool = True):
-        pytester.makepyfile(suite)
-        argv = [f"--staging-target={httpbin_url}", *args]
-        if sign:
-            argv.append(f"--staging-signing-key={keys[0]}")
-        result = pytester.runpytest_subprocess(*argv) if subprocess_run else pytester.runpytest(*argv)
-        path = pytester.path / VERDICT
-        envelope = json.loads(path.read_text())
-        payload = base64.b64decode(envelope["payload"])
-        statement = json.loads(payload)
-        # The payload is canonical: compact, sorted keys, UTF-8, exactly as json.dumps writes it.
-        canonical = json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        assert payload == canonical.encode("utf-8")
-        return result, statement, envelope
-
-    return run
-
-
 def current_umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
@@ -78,22 +56,10 @@ def verify_cli(path: Path, pub: Path, *extra: str) -> subprocess.CompletedProces
     )
 
 
-def readme_recipe() -> str:
-    text = README.read_text()
-    section = text.split("<!-- verify-recipe -->", 1)[1]
-    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
-
-
-def openssl_verify(directory: Path, verdict: Path, pub: Path) -> subprocess.CompletedProcess[str]:
-    """Run the README's jq/base64/openssl recipe exactly as written."""
-    env = {**os.environ, "VERDICT": str(verdict), "KEY": str(pub)}
-    return subprocess.run(["bash", "-c", "set -o pipefail\n" + readme_recipe()], cwd=directory, env=env, capture_output=True, text=True)
-
-
 # -- decisions ------------------------------------------------------------------------------
 
 
-def test_all_pass_promotes_and_verifies(gate, pytester, keys):
+def test_all_pass_promotes_and_verifies(gate, pytester, keys, openssl_recipe):
     result, statement, envelope = gate(PASSING)
     assert result.ret == 0
     predicate = statement["predicate"]
@@ -118,9 +84,8 @@ def test_all_pass_promotes_and_verifies(gate, pytester, keys):
     result.stdout.fnmatch_lines([f"subject: release:unknown@sha256:{unknown}"])
     # Readable by release tooling running as another user: not mkstemp's 0600.
     assert path.stat().st_mode & 0o777 == 0o666 & ~current_umask()
-    recipe = openssl_verify(pytester.path, path, keys[1])
-    assert recipe.returncode == 0, recipe.stderr
-    assert "Signature Verified Successfully" in recipe.stdout and "PROMOTE" in recipe.stdout
+    recipe = openssl_recipe(pytester.path, path, keys[1])
+    assert (recipe.returncode, recipe.stdout) == (0, "verified: PROMOTE\n"), recipe.stderr
 
 
 def test_failing_suite_rejects(gate, keys, pytester):
@@ -291,46 +256,6 @@ def test_killed_worker_never_promotes(gate):
 # -- signatures -----------------------------------------------------------------------------
 
 
-def test_any_changed_byte_fails_both_verifiers(gate, pytester, keys, tmp_path):
-    from pytest_staging.verdict.dsse import VerificationError, load_public_key, verify
-
-    gate(PASSING)
-    original = json.loads((pytester.path / VERDICT).read_text())
-    payload = base64.b64decode(original["payload"])
-    signature = base64.b64decode(original["signatures"][0]["sig"])
-    public_key = load_public_key(keys[1].read_bytes(), "pub")
-    assert verify(original, public_key) == payload
-
-    def tampered(payload_bytes: bytes, signature_bytes: bytes) -> dict:
-        copy = json.loads(json.dumps(original))
-        copy["payload"] = base64.b64encode(payload_bytes).decode()
-        copy["signatures"][0]["sig"] = base64.b64encode(signature_bytes).decode()
-        return copy
-
-    def flip(data: bytes, index: int) -> bytes:
-        return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
-
-    # Every single byte, with our verifier.
-    for index in range(len(payload)):
-        with pytest.raises(VerificationError):
-            verify(tampered(flip(payload, index), signature), public_key)
-    for index in range(len(signature)):
-        with pytest.raises(VerificationError):
-            verify(tampered(payload, flip(signature, index)), public_key)
-    # A sample, with our CLI and with openssl (the README recipe).
-    for payload_bytes, signature_bytes in [
-        (flip(payload, 0), signature),
-        (flip(payload, len(payload) // 2), signature),
-        (flip(payload, len(payload) - 1), signature),
-        (payload, flip(signature, 0)),
-        (payload, flip(signature, 63)),
-    ]:
-        path = tmp_path / "tampered.json"
-        path.write_text(json.dumps(tampered(payload_bytes, signature_bytes)))
-        assert verify_cli(path, keys[1]).returncode == 1
-        assert openssl_verify(tmp_path, path, keys[1]).returncode != 0
-
-
 def test_unsigned_and_wrong_key_fail_verification(gate, pytester, keys, other_keys):
     result, statement, envelope = gate(PASSING, sign=False)
     assert envelope["signatures"] == []
@@ -493,7 +418,7 @@ def test_verify_reports_unreadable_inputs(tmp_path, keys, capsys):
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json")
     assert cli(["verify", str(garbage), "--key", str(keys[1])]) == 1
-    assert capsys.readouterr().err.strip() == f"FAILED: {garbage} is not JSON"
+    assert capsys.readouterr().err.strip() == "FAILED: the file is not JSON"
 
 
 def test_openssl_and_jq_are_available():

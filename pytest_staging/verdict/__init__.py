@@ -1,7 +1,8 @@
 """The promotion verdict: an in-toto Statement in a DSSE envelope, signed with Ed25519.
 
-``statement.py`` builds the payload from the ledger and the decision, ``dsse.py`` signs and
-verifies envelopes, ``files.py`` writes them atomically and reads them back,
+``statement.py`` builds the payload from the ledger and the decision, ``dsse.py`` signs,
+parses and verifies envelopes, ``files.py`` writes them atomically and reads them back (one
+reader for every caller), ``vsa.py`` writes the SLSA verification summary beside the verdict,
 ``schema.json`` is the payload's JSON Schema.
 """
 

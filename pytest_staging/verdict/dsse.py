@@ -7,17 +7,17 @@ verifier checks exactly what was signed before it parses anything.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 from . import PAYLOAD_TYPE
 
 
 class VerificationError(Exception):
-    """The envelope is not a validly signed verdict; the message is one line for the user."""
+    """The file is not a well-formed, validly signed envelope (or verdict); the message is one
+    line for the user."""
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -76,40 +76,127 @@ def envelope(payload: bytes, private_key: Any | None) -> dict[str, Any]:
     return {"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode("ascii"), "signatures": signatures}
 
 
-def _b64(text: Any, what: str) -> bytes:
+class Signature(NamedTuple):
+    keyid: str  #: a hint only: unauthenticated, "" when unset
+    sig: bytes
+
+
+class Envelope(NamedTuple):
+    """A decoded DSSE envelope: what the signatures are checked over, nothing re-parsed later."""
+
+    payload_type: str
+    payload: bytes
+    signatures: tuple[Signature, ...]
+
+
+class Verified(NamedTuple):
+    payload: bytes  #: the exact signed bytes, the only ones to parse
+    keyid: str  #: the key id of the given key whose signature verified
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON with every object's keys unique: two parsers must never read one file differently
+    (Python's json and jq keep the last of duplicate keys, other parsers the first)."""
+    return json.loads(raw, object_pairs_hook=_unique)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        keys = [key for key, _ in pairs]
+        duplicate = next(key for key in keys if keys.count(key) > 1)
+        raise VerificationError(f"duplicate JSON key {duplicate!r}")
+    return document
+
+
+def parse(raw: bytes) -> Envelope:
+    """The envelope in a file's bytes, decoded strictly (any signatures, none checked yet).
+
+    Rejects what DSSE readers could disagree on: duplicate JSON keys and base64 in any but its
+    one canonical form (standard or URL-safe, padded), so the file's digest identifies its content.
+    """
+    try:
+        document = loads(raw)
+    except ValueError:  # UnicodeDecodeError too; a duplicate key is a VerificationError already
+        raise VerificationError("the file is not JSON") from None
+    return from_document(document)
+
+
+def from_document(document: Any) -> Envelope:
+    """An already-parsed envelope (a dict), decoded as :func:`parse` does."""
+    if not isinstance(document, dict) or not {"payloadType", "payload", "signatures"} <= set(document):
+        raise VerificationError("not a DSSE envelope (needs payloadType, payload, signatures)")
+    payload_type = document["payloadType"]
+    if not isinstance(payload_type, str):
+        raise VerificationError("payloadType is not a string")
+    signatures = document["signatures"]
+    if not isinstance(signatures, list):
+        raise VerificationError("signatures is not a list")
+    decoded = []
+    for index, entry in enumerate(signatures):
+        if not isinstance(entry, dict) or "sig" not in entry:
+            raise VerificationError(f"signatures[{index}] is not an object with a sig")
+        hint = entry.get("keyid")  # unset and empty mean the same (DSSE)
+        if hint is not None and not isinstance(hint, str):
+            raise VerificationError(f"signatures[{index}].keyid is not a string")
+        decoded.append(Signature(hint or "", b64decode(entry["sig"], f"signatures[{index}].sig")))
+    return Envelope(payload_type, b64decode(document["payload"], "payload"), tuple(decoded))
+
+
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
+def b64decode(text: Any, what: str) -> bytes:
+    """Standard or URL-safe base64 (DSSE accepts both), padded, in its one canonical form."""
     if not isinstance(text, str):
         raise VerificationError(f"{what} is not a base64 string")
+    standard = text
+    if "-" in text or "_" in text:
+        if "+" in text or "/" in text:
+            raise VerificationError(f"{what} mixes the standard and URL-safe base64 alphabets")
+        standard = text.translate(_URL_SAFE)
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise VerificationError(f"{what} is not valid base64") from None
+        data = base64.b64decode(standard, validate=True)
+    except ValueError:  # binascii.Error, or a character outside ASCII
+        if any(char.isspace() for char in text):
+            problem = "holds whitespace"
+        elif len(text) % 4:
+            problem = "lacks its padding"
+        else:
+            problem = "is not base64"
+        raise VerificationError(f"{what} {problem}") from None
+    # Several texts decode to the same bytes when the bits after the last byte are not zero:
+    # only the one the encoder writes is accepted.
+    if base64.b64encode(data).decode("ascii") != standard:
+        raise VerificationError(f"{what} is not canonical base64 (non-zero unused bits)")
+    return data
 
 
-def verify(document: Any, public_key: Any) -> bytes:
-    """Check the envelope's signature by ``public_key`` and return the exact signed payload bytes.
+def verify(document: Envelope | dict[str, Any], public_keys: Any) -> Verified:
+    """Check that a signature by one of ``public_keys`` (one key or several: key rotation)
+    verifies over the PAE of the payload; returns the exact signed payload bytes and the id of
+    the key that verified them.
 
-    Raises VerificationError with a one-line reason. An unsigned envelope never verifies.
+    Every signature is tried against every key. A signature's keyid is a hint only (DSSE): it
+    orders the keys tried first, never decides. Raises VerificationError with a one-line
+    reason; an unsigned envelope never verifies.
     """
     from cryptography.exceptions import InvalidSignature
 
-    if not isinstance(document, dict) or not {"payloadType", "payload", "signatures"} <= set(document):
-        raise VerificationError("not a DSSE envelope (needs payloadType, payload, signatures)")
-    if document["payloadType"] != PAYLOAD_TYPE:
-        raise VerificationError(f"payloadType is {document['payloadType']!r}, expected {PAYLOAD_TYPE!r}")
-    payload = _b64(document["payload"], "payload")
-    signatures = document["signatures"]
-    if not isinstance(signatures, list) or not signatures:
+    envelope = document if isinstance(document, Envelope) else from_document(document)
+    keys = list(public_keys) if isinstance(public_keys, (list, tuple)) else [public_keys]
+    if envelope.payload_type != PAYLOAD_TYPE:
+        raise VerificationError(f"payloadType is {envelope.payload_type!r}, expected {PAYLOAD_TYPE!r}")
+    if not envelope.signatures:
         raise VerificationError("the verdict is unsigned (no signatures)")
-    wanted = keyid(public_key)
-    message = pae(PAYLOAD_TYPE, payload)
-    for entry in signatures:
-        if not isinstance(entry, dict):
-            continue
-        try:
-            public_key.verify(_b64(entry.get("sig"), "signature"), message)
-        except InvalidSignature:
-            continue
-        if entry.get("keyid") not in (None, "", wanted):
-            raise VerificationError(f"signature verifies but its keyid {entry.get('keyid')!r} is not this key's {wanted}")
-        return payload
-    raise VerificationError(f"no signature by key {wanted[:16]}… verifies over the payload")
+    ids = [keyid(key) for key in keys]
+    message = pae(envelope.payload_type, envelope.payload)
+    for signature in envelope.signatures:
+        for index in sorted(range(len(keys)), key=lambda i: ids[i] != signature.keyid):
+            try:
+                keys[index].verify(signature.sig, message)
+            except InvalidSignature:
+                continue
+            return Verified(envelope.payload, ids[index])
+    names = " or ".join(f"{key_id[:16]}…" for key_id in ids)
+    raise VerificationError(f"no signature by key {names} verifies over the payload")

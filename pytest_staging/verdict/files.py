@@ -1,12 +1,18 @@
-"""Writing a verdict atomically and reading one back (strict when writing, lenient when reading)."""
+"""Writing a verdict atomically, and the one reader of verdict files: the CLI, the reports
+and the gate's own outputs all read a verdict through :func:`read_verdict`."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
+from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from .dsse import VerificationError
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -80,3 +86,56 @@ def upgrade(statement: Any) -> Any:
 def reason_texts(predicate: dict[str, Any]) -> list[str]:
     """The words of each reason, for people; a plain-string reason (an older verdict) is its text."""
     return [str(reason.get("text", "")) if isinstance(reason, dict) else str(reason) for reason in predicate.get("reasons") or []]
+
+
+class Verdict(NamedTuple):
+    statement: dict[str, Any]
+    #: The exact payload bytes the statement was parsed from (the signed bytes, once verified).
+    payload: bytes
+    #: How many signatures the envelope carries (checked or not).
+    signatures: int
+    #: The key id of the given key whose signature verified; None when no key was given.
+    keyid: str | None
+
+
+def read_verdict(raw: bytes, keys: Sequence[Any] = (), *, schema: bool = True) -> Verdict:
+    """The verdict in a file's bytes. With ``keys``, a signature by one of them must verify
+    before anything in the payload is parsed; the statement is parsed from those exact bytes
+    (never from the envelope again) and, with ``schema``, checked against the shipped schema.
+
+    Raises VerificationError with a one-line reason: a malformed envelope (duplicate JSON keys,
+    non-canonical base64 included), no valid signature by ``keys``, or not a promotion verdict.
+    """
+    from . import dsse
+
+    envelope = dsse.parse(raw)
+    keyid = dsse.verify(envelope, list(keys)).keyid if keys else None
+    return Verdict(load_statement(envelope.payload, schema=schema), envelope.payload, len(envelope.signatures), keyid)
+
+
+def load_statement(payload: bytes, *, schema: bool = True) -> dict[str, Any]:
+    """Parse a payload (an older verdict's reasons brought to today's shape) and check it
+    against the shipped JSON Schema (unless ``schema`` is false)."""
+    from .dsse import loads
+
+    try:
+        statement = upgrade(loads(payload.decode("utf-8")))
+    except (UnicodeDecodeError, ValueError):
+        raise VerificationError("the payload is not UTF-8 JSON") from None
+    if not schema:
+        return statement
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(statement))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise VerificationError(f"the payload is not a promotion verdict: {where}: {error.message}")
+    return statement
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(resources.files("pytest_staging.verdict").joinpath("schema.json").read_text("utf-8"))
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)

@@ -20,6 +20,8 @@ class Issued(NamedTuple):
     path: Path
     statement: dict[str, Any]
     keyid: str | None
+    #: The file's bytes as written (what the VSA's digest of the verdict covers).
+    data: bytes
 
 
 def issue(
@@ -54,9 +56,10 @@ def issue(
         )
         statement, payload = scrubbed_payload(statement, scrub)
     envelope = dsse.envelope(payload, signing_key)
-    write_atomic(path, envelope_bytes(envelope))
+    data = envelope_bytes(envelope)
+    write_atomic(path, data)
     keyid = envelope["signatures"][0]["keyid"] if envelope["signatures"] else None
-    return Issued(path, statement, keyid)
+    return Issued(path, statement, keyid, data)
 
 
 @contextmanager
