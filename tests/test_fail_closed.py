@@ -401,7 +401,7 @@ def test_a_verdict_that_cannot_be_written_at_the_end_is_one_line_and_no_green_ex
     )
     result = pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "--staging-verdict=out/v.json")
     assert result.ret == 6
-    result.stdout.fnmatch_lines(["ERROR: could not write the verdict to *out/v.json*"])
+    result.stdout.fnmatch_lines(["ERROR: could not write the verdict*out*"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -142,7 +143,10 @@ def test_start_retries_on_another_port_when_the_free_one_is_taken(httpbin_target
 def test_stop_escalates_to_sigkill_for_the_whole_group(httpbin_target):
     server = httpbin_target.start()
     try:
-        group = group_members(server.pid)
+        # The server answers once one worker is up; the second may still be forking: wait for it.
+        deadline = time.monotonic() + 30
+        while len(group := group_members(server.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(group) >= 3
         os.kill(server.pid, signal.SIGSTOP)  # a hung master that cannot act on SIGTERM
         server.stop(timeout=0.5)
