@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from .ledger import RAN, Ledger, TestRecord
+from .ledger import Ledger, Tally, TestRecord, TierTally
 from .tiers import TIERS
 
 PROMOTE, HOLD, REJECT = "PROMOTE", "HOLD", "REJECT"
@@ -67,6 +67,8 @@ class Reason(NamedTuple):
 class Decision(NamedTuple):
     decision: str
     reasons: tuple[Reason, ...]
+    #: The records as counted for this decision; the verdict's tiers reuse it (no second pass).
+    tally: Tally | None = None
 
     @property
     def only_user_deselection(self) -> bool:
@@ -102,7 +104,7 @@ def _plural(count: int, word: str) -> str:
 def decide(ledger: Ledger, policy: Policy) -> Decision:
     failures: list[Reason] = []
     missing: list[Reason] = []
-    records = list(ledger.records.values())
+    tally = Tally(ledger.records.values())
 
     # The target itself is the first thing wrong: its tests' failures follow from it.
     if ledger.preflight_kind == "unreachable":
@@ -112,24 +114,22 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
     if ledger.preflight_kind == "release-mismatch":
         failures.append(Reason("release-mismatch", ledger.preflight_error or "deployed release differs"))
     for outcome, code, verb in (("failed", "test-failed", "failed"), ("error", "test-error", "errored"), ("crashed", "test-crashed", "crashed")):
-        hit = [_named(r) for r in records if r.outcome == outcome and r.blocking]
+        hit = [_named(r) for r in tally.blocking[outcome]]
         if hit:
             failures.append(Reason(code, f"{_plural(len(hit), 'test')} {verb}: {_names(hit)}"))
-    flaky = [r.nodeid for r in records if r.flaky and not r.quarantined]
-    if flaky and policy.flaky != "allow":
+    if tally.flaky and policy.flaky != "allow":
+        flaky = tally.flaky
         reason = Reason("flaky", f"{_plural(len(flaky), 'test')} passed only on a re-run (--staging-flaky={policy.flaky}): {_names(flaky)}")
         (failures if policy.flaky == "reject" else missing).append(reason)
 
     facts = ledger.session
-    by_tier = ledger.by_tier()
     for tier in TIERS:
-        tier_records = by_tier.get(tier, [])
-        held = sum(1 for r in tier_records if r.quarantined)
-        if held and held / len(tier_records) > policy.max_quarantined:
+        counted = tally.tier(tier)
+        if counted.quarantined and counted.quarantined / counted.total > policy.max_quarantined:
             missing.append(
                 Reason(
                     "quarantine-over-budget",
-                    f"{held} of {len(tier_records)} {tier} tests are quarantined, over the budget of "
+                    f"{counted.quarantined} of {counted.total} {tier} tests are quarantined, over the budget of "
                     f"{policy.max_quarantined:.0%} (staging_max_quarantined)",
                 )
             )
@@ -145,27 +145,25 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
     if facts.collection_errors:
         missing.append(Reason("collection-error", f"{_plural(facts.collection_errors, 'collection error')}"))
     # A worker that went down is missing evidence unless a blocking crash already says it.
-    if facts.crashed_workers and not any(r.outcome == "crashed" and r.blocking for r in records):
+    if facts.crashed_workers and not tally.blocking["crashed"]:
         missing.append(Reason("worker-crashed", f"{_plural(facts.crashed_workers, 'xdist worker')} went down"))
-    if not any(r.outcome in RAN for r in records):
+    if not tally.ran:
         missing.append(Reason("nothing-ran", "no test ran"))
-    notrun = [r.nodeid for r in records if r.outcome in ("notrun", "running")]
-    if notrun:
-        missing.append(Reason("not-run", f"{_plural(len(notrun), 'selected test')} never reported: {_names(notrun)}"))
+    if tally.notrun:
+        missing.append(Reason("not-run", f"{_plural(len(tally.notrun), 'selected test')} never reported: {_names(tally.notrun)}"))
 
     for tier in policy.required(ledger):
-        ran = [r for r in by_tier.get(tier, []) if r.outcome in RAN]
-        if ran:
+        counted = tally.tier(tier)
+        if counted.ran:
             continue
-        selected = by_tier.get(tier, [])
-        if not selected and ledger.deselected.get(tier):
+        if not counted.total and ledger.deselected.get(tier):
             missing.append(
                 Reason("required-tier-deselected", f"required tier {tier} ran no test: all its tests were deselected")
             )
-        elif not selected:
+        elif not counted.total:
             missing.append(Reason("required-tier-empty", f"required tier {tier} has no test"))
         else:
-            skipped = {r.skip_reason for r in selected if r.skip_reason}
+            skipped = counted.skip_reasons
             why = f" ({sorted(skipped)[0]})" if len(skipped) == 1 else ""
             missing.append(Reason("required-tier-empty", f"required tier {tier} ran no test{why}"))
 
@@ -173,11 +171,10 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
         missing.append(Reason("tests-deselected", _deselected_text(ledger, policy)))
 
     if failures:
-        return Decision(REJECT, tuple(failures + missing))
+        return Decision(REJECT, tuple(failures + missing), tally)
     if missing:
-        return Decision(HOLD, tuple(missing))
-    count = sum(1 for r in records if r.outcome in RAN)
-    return Decision(PROMOTE, (Reason("complete", f"all required tiers ran; {_plural(count, 'test')} ran, none blocking"),))
+        return Decision(HOLD, tuple(missing), tally)
+    return Decision(PROMOTE, (Reason("complete", f"all required tiers ran; {_plural(tally.ran, 'test')} ran, none blocking"),), tally)
 
 
 def _deselected_text(ledger: Ledger, policy: Policy) -> str:
@@ -211,15 +208,15 @@ def _baseline(baseline: dict[str, Any] | None, policy: Policy, failures: list[Re
         missing.append(Reason("baseline-mismatch", f"baseline does not match this run (staging_baseline_strict): {'; '.join(baseline['mismatches'])}"))
 
 
-def tier_result(records: Sequence[TestRecord], deselected: int) -> str:
-    """``failed`` | ``passed`` | ``skipped`` | ``deselected`` | ``notrun`` for one tier's records.
+def tier_result(counted: TierTally, deselected: int) -> str:
+    """``failed`` | ``passed`` | ``skipped`` | ``deselected`` | ``notrun`` for one tier.
 
     ``failed`` exactly when a record of the tier is blocking (:attr:`TestRecord.blocking`, the
     same notion the decision uses)."""
-    if any(r.blocking for r in records):
+    if counted.blocking:
         return "failed"
-    if any(r.outcome in RAN for r in records):
+    if counted.ran:
         return "passed"
-    if not records and deselected:
+    if not counted.total and deselected:
         return "deselected"
-    return "skipped" if records else "notrun"
+    return "skipped" if counted.total else "notrun"

@@ -220,13 +220,14 @@ class TestRecord:
     def to_dict(self) -> dict[str, Any]:
         """The verdict's record of this test. Optional fields appear only when they say something:
         a verdict of 10,000 tests stays small and quick to write."""
-        data: dict[str, Any] = {
-            "nodeid": self.nodeid,
-            "tier": self.tier,
-            "outcome": self.outcome,
-            "duration": round(self.duration, 6),
-            "attempts": [a.to_dict() for a in self.attempts],
-        }
+        duration = round(self.duration, 6)
+        attempts = self.attempts
+        if len(attempts) == 1 and attempts[0].error is None and attempts[0].duration == self.duration:
+            # The common test ran once: its attempt is the whole test, rounded once (bench/verdict.py).
+            attempt_list = [{"outcome": attempts[0].outcome, "duration": duration}]
+        else:
+            attempt_list = [a.to_dict() for a in attempts]
+        data: dict[str, Any] = {"nodeid": self.nodeid, "tier": self.tier, "outcome": self.outcome, "duration": duration, "attempts": attempt_list}
         if self.correlation_id_value:
             data["correlationId"] = self.correlation_id_value
         if self.destructive:
@@ -343,8 +344,71 @@ class Ledger:
             tiers.setdefault(record.tier, []).append(record)
         return tiers
 
-    def outcomes(self) -> Iterable[str]:
-        return (record.outcome for record in self.records.values())
+
+
+class TierTally:
+    """What one tier's records add up to (see :class:`Tally`)."""
+
+    __slots__ = ("total", "counts", "duration", "ran", "blocking", "quarantined", "skip_reasons", "destructive_skipped")
+
+    def __init__(self) -> None:
+        self.total = self.ran = self.blocking = self.quarantined = self.destructive_skipped = 0
+        self.counts = dict.fromkeys(OUTCOMES, 0)
+        self.duration = 0.0
+        self.skip_reasons: set[str] = set()
+
+
+class Tally:
+    """The records counted in one pass: what the decision and the verdict's tiers are made of.
+
+    One pass rather than one per question: a gate of 10,000 tests asks a dozen of them, twice
+    (the decision, then the verdict), at the end of every run (bench/overhead.py).
+    """
+
+    __slots__ = ("tiers", "blocking", "flaky", "notrun", "ran")
+
+    def __init__(self, records: Iterable[TestRecord]) -> None:
+        self.tiers: dict[str, TierTally] = {}
+        #: Blocking records by outcome (failed, error, crashed), in collection order.
+        self.blocking: dict[str, list[TestRecord]] = {outcome: [] for outcome in FAILING}
+        #: Flaky tests outside an active quarantine, and tests that never reported.
+        self.flaky: list[str] = []
+        self.notrun: list[str] = []
+        self.ran = 0
+        tiers = self.tiers
+        for record in records:
+            tier = tiers.get(record.tier)
+            if tier is None:
+                tier = tiers[record.tier] = TierTally()
+            outcome = record.outcome
+            tier.total += 1
+            counts = tier.counts
+            if outcome in counts:
+                counts[outcome] += 1
+            else:  # "running": its protocol never completed
+                counts["notrun"] += 1
+            tier.duration += record.duration
+            quarantined = record.quarantine is not None and record.quarantined
+            if quarantined:
+                tier.quarantined += 1
+            if outcome in RAN:
+                tier.ran += 1
+                self.ran += 1
+            if outcome in FAILING:
+                if record.blocking:
+                    tier.blocking += 1
+                    self.blocking[outcome].append(record)
+            elif outcome == "notrun" or outcome == "running":
+                self.notrun.append(record.nodeid)
+            if record.skip_reason:
+                tier.skip_reasons.add(record.skip_reason)
+                if outcome == "skipped" and record.skip_reason.startswith("staging: destructive"):
+                    tier.destructive_skipped += 1
+            if record.flaky and not quarantined:
+                self.flaky.append(record.nodeid)
+
+    def tier(self, name: str) -> TierTally:
+        return self.tiers.get(name) or TierTally()
 
 
 def short_error(report: Any) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ..decide import PROMOTE, Decision, tier_result
-from ..ledger import OUTCOMES, Ledger, TestRecord
+from ..ledger import Ledger, Tally, TestRecord
 from ..redact import Scrubber
 from ..tiers import TIERS
 from . import PREDICATE_TYPE, STATEMENT_TYPE
@@ -88,23 +88,17 @@ def tool_versions() -> dict[str, str]:
     return versions
 
 
-def tiers_section(ledger: Ledger, required: Sequence[str]) -> dict[str, Any]:
-    by_tier = ledger.by_tier()
+def tiers_section(ledger: Ledger, required: Sequence[str], tally: Tally | None = None) -> dict[str, Any]:
+    tally = tally or Tally(ledger.records.values())
     section = {}
     for tier in TIERS:
-        records = by_tier.get(tier, [])
-        counts = {outcome: 0 for outcome in OUTCOMES}
-        for record in records:
-            counts[record.outcome if record.outcome in counts else "notrun"] += 1
-        counts["deselected"] = ledger.deselected.get(tier, 0)
-        counts["destructiveSkipped"] = sum(
-            1 for r in records if r.outcome == "skipped" and (r.skip_reason or "").startswith("staging: destructive")
-        )
+        counted = tally.tier(tier)
+        deselected = ledger.deselected.get(tier, 0)
         section[tier] = {
             "required": tier in required,
-            "result": tier_result(records, ledger.deselected.get(tier, 0)),
-            "counts": counts,
-            "duration": round(sum(r.duration for r in records), 6),
+            "result": tier_result(counted, deselected),
+            "counts": {**counted.counts, "deselected": deselected, "destructiveSkipped": counted.destructive_skipped},
+            "duration": round(counted.duration, 6),
         }
     return section
 
@@ -125,7 +119,16 @@ def build_statement(
     """The statement as plain data. It may still hold secrets: :func:`scrubbed_payload` next."""
     facts = ledger.session
     records = list(ledger.records.values())
-    ran = [r for r in records if r.outcome not in ("skipped", "notrun")]
+    tests = [record.to_dict() for record in records]
+    quarantined, flaky, ran, flaky_ran = [], [], 0, 0
+    for record, test in zip(records, tests):  # one pass; a record's dict is made once
+        if record.quarantine is not None:
+            quarantined.append(test)
+        if record.flaky:
+            flaky.append(test)
+        if record.outcome != "skipped" and record.outcome != "notrun":
+            ran += 1
+            flaky_ran += record.flaky
     predicate = {
         "decision": decision.decision,
         "verificationResult": "PASSED" if decision.decision == PROMOTE else "FAILED",
@@ -137,20 +140,20 @@ def build_statement(
         "release": release,
         "target": target,
         "policy": with_deselected(policy, ledger.deselected),
-        "tiers": tiers_section(ledger, required),
-        "tests": [record.to_dict() for record in records],
+        "tiers": tiers_section(ledger, required, decision.tally),
+        "tests": tests,
         "quarantine": {
-            "tests": [r.to_dict() for r in records if r.quarantine is not None],
+            "tests": quarantined,
             "expired": list((quarantine or {}).get("expired", [])),
             "stale": list((quarantine or {}).get("stale", [])),
             "maxQuarantined": (quarantine or {}).get("maxQuarantined"),
         },
-        "flaky": [r.to_dict() for r in records if r.flaky],
+        "flaky": flaky,
         "baseline": ledger.baseline,
         "load": load_section(records),
         "sli": {
             "validationPassRate": _pass_rate(records),
-            "flakinessRate": round(sum(1 for r in ran if r.flaky) / len(ran), 6) if ran else 0.0,
+            "flakinessRate": round(flaky_ran / ran, 6) if ran else 0.0,
         },
         "session": {
             "exitStatus": facts.exit_status,
