@@ -523,7 +523,7 @@ class Gate:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.ledger.collected_tiers = set(self.collected_tiers)
         self.ledger.unpinned = self._unpinned_deselection(session)
-        self.ledger.expect(map(self._expected, session.items))
+        self.ledger.expect([self._expected(item) for item in session.items])
         if self.role == "worker":
             # The barrier needs every test's tier; the controller, the whole collection.
             self.tier_of = {nodeid: record.tier for nodeid, record in self.records.items()}
@@ -545,9 +545,11 @@ class Gate:
         self.current = record
         if self._shared is not None:
             self._shared.starting(item.nodeid)
-        reason = self.gate.before(record.tier)
-        if reason is not None:
-            pytest.skip(reason)
+        # The tier gate only when it can say something: a barrier to wait at, or a failed tier.
+        if self._shared is not None or self.gate.failed_tiers:
+            reason = self.gate.before(record.tier)
+            if reason is not None:
+                pytest.skip(reason)
         if record.destructive and self.target.sensitive:
             pytest.skip(f"staging: destructive test not run on sensitive target {self.target.name}")
 
@@ -604,7 +606,9 @@ class Gate:
         else:
             record.absorb(report)
         self.current = None
-        self.gate.finished(record.nodeid, record.tier, record.nodeid in self.failed)
+        failed = record.nodeid in self.failed
+        if failed or self._shared is not None:  # a plain run's gate only counts failed tiers
+            self.gate.finished(record.nodeid, record.tier, failed)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_warning_recorded(self, warning_message: Any) -> None:
