@@ -28,8 +28,10 @@ VERDICT_FILE = "staging-verdict.intoto.json"
 QUARANTINE_FILE = "staging-quarantine.toml"
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+# A named tuple, not a frozen dataclass: as immutable, and generating a dataclass's methods for
+# these thirty fields cost every run of pytest with the plugin installed, inert too, some 20
+# million instructions at import (bench/overhead.py, callgrind).
+class Settings(NamedTuple):
     target: Target
     #: Tiers chosen with --staging-tier; None = all.
     selected_tiers: tuple[str, ...] | None
@@ -43,7 +45,7 @@ class Settings:
     #: Where the verdict goes (None on xdist workers: only the controller writes it).
     verdict_path: Path | None = None
     #: The Ed25519 private key, or None (unsigned verdict, with a warning).
-    signing_key: Any = dataclasses.field(default=None, repr=False)
+    signing_key: Any = None
     require_signature: bool = False
     subjects: tuple[Subject, ...] = ()
     #: True when no artifact was named and the subject is ``release:<ID>``.
@@ -71,7 +73,7 @@ class Settings:
     #: ini staging_allow_deselection: deselection is recorded, not held (SPEC §12).
     allow_deselection: bool = False
     #: What the user asked to run: ``args`` (relative to the rootdir), ``keyword`` (-k), ``markexpr`` (-m).
-    selection: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    selection: Mapping[str, Any] | None = None
     #: --staging-vsa and its options: a ``verdict.vsa.VsaSettings`` (controller only), or None.
     vsa: Any = None
 
@@ -80,7 +82,7 @@ class Settings:
         statement adds this run's count of deselected tests to the selection, outside the digest)."""
         return {
             "allowDeselection": self.allow_deselection,
-            "selection": dict(self.selection),
+            "selection": dict(self.selection or {}),
             "failFast": self.fail_fast,
             "selectedTiers": list(self.selected_tiers) if self.selected_tiers else None,
             "defaultTier": self.default_tier,
@@ -93,6 +95,9 @@ class Settings:
             "quarantineFile": str(self.quarantine_path) if self.quarantine_path else None,
             "baseline": self.baseline.policy_fields() if self.baseline and self.baseline.compare else None,
         }
+
+    def __repr__(self) -> str:  # the signing key stays out of reprs and tracebacks
+        return f"Settings(target={self.target!r}, verdict_path={self.verdict_path!r}, signed={self.signing_key is not None})"
 
 
 class BaselineSettings(NamedTuple):
