@@ -27,9 +27,10 @@ from .preflight import Preflight
 from .redact import Scrubber, ScrubbingFormatter
 from .targets import Target
 
-TIER_KEY = pytest.StashKey[str]()
-DESTRUCTIVE_KEY = pytest.StashKey[bool]()
-QUARANTINE_KEY = pytest.StashKey[Any]()
+#: What the gate knows of an item: ``[tier, destructive, quarantine entry or None]``. One stash
+#: entry, not three: a Stash item is a Python-level call, and collection makes thousands of them.
+CLASS_KEY = pytest.StashKey[list]()
+TIER, DESTRUCTIVE, QUARANTINE = 0, 1, 2
 _GATE_MARKS = frozenset((*tiers.TIERS, "destructive", "quarantine"))
 _TIER_PROPERTY = {tier: ("tier", tier) for tier in tiers.TIERS}  # one tuple per tier, not per test
 GATE_DIR_KEY = "staging_gate_dir"
@@ -377,15 +378,11 @@ class Gate:
         """Stash the item's tier, destructive flag and quarantine entry; a problem with its
         markers comes back as one line (for a collection error)."""
         marks = self._marks(item)
-        stash = item.stash
-        stash[QUARANTINE_KEY] = None
         if not marks:  # most tests: the default tier, nothing else to look at
-            stash[TIER_KEY] = self.settings.default_tier
-            stash[DESTRUCTIVE_KEY] = False
+            item.stash[CLASS_KEY] = [self.settings.default_tier, False, None]
             return None
         found = tiers.tier_markers(marks)
-        stash[TIER_KEY] = found[0] if found else self.settings.default_tier
-        stash[DESTRUCTIVE_KEY] = "destructive" in marks
+        classified = item.stash[CLASS_KEY] = [found[0] if found else self.settings.default_tier, "destructive" in marks, None]
         if len(found) > 1:
             return (
                 f"staging: {item.nodeid} has tier markers {' and '.join(found)}; "
@@ -400,7 +397,7 @@ class Gate:
             try:
                 if mark.args:
                     raise ConfigError("", "", "give reason=, owner=, until= (and ticket=) as keyword arguments")
-                item.stash[QUARANTINE_KEY] = entry_from({"test": item.nodeid, **mark.kwargs}, "", "quarantine", "marker")
+                classified[QUARANTINE] = entry_from({"test": item.nodeid, **mark.kwargs}, "", "quarantine", "marker")
                 self._quarantine_marked = True
             except ConfigError as exc:
                 field = exc.field.removeprefix("quarantine.")
@@ -434,9 +431,10 @@ class Gate:
         today = today_utc()
         matched: set[Any] = set()
         for item in items:
-            entry = item.stash[QUARANTINE_KEY]
+            classified = item.stash[CLASS_KEY]
+            entry = classified[QUARANTINE]
             if entry is None and entries:
-                entry = item.stash[QUARANTINE_KEY] = find(entries, item.nodeid)
+                entry = classified[QUARANTINE] = find(entries, item.nodeid)
             if entry is None:
                 continue
             matched.add(entry)
@@ -451,24 +449,24 @@ class Gate:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> Generator[None, None, None]:
         # Before -k/-m and other plugins deselect: which tiers exist at all (required tiers).
         for item in items:
-            if TIER_KEY not in item.stash:  # made by a collector whose report we did not see
+            if CLASS_KEY not in item.stash:  # made by a collector whose report we did not see
                 self._classify(item)
         self._marks_cache.clear()
         if self.settings.quarantine or self._quarantine_marked:
             self._quarantine(items)
-        self.collected_tiers = {item.stash[TIER_KEY] for item in items}
+        self.collected_tiers = {item.stash[CLASS_KEY][TIER] for item in items}
         self._collected = list(items)  # to find, later, tests dropped without pytest_deselected
         result = yield
         selected = self.settings.selected_tiers
         if selected is not None:
-            keep = [item for item in items if item.stash[TIER_KEY] in selected]
-            dropped = [item for item in items if item.stash[TIER_KEY] not in selected]
+            keep = [item for item in items if item.stash[CLASS_KEY][TIER] in selected]
+            dropped = [item for item in items if item.stash[CLASS_KEY][TIER] not in selected]
             if dropped:
                 config.hook.pytest_deselected(items=dropped)
                 items[:] = keep
         # Stable: within a tier, the order pytest (or another plugin) chose is kept.
         if len(self.collected_tiers) > 1:
-            items.sort(key=lambda item: tiers.ORDER[item.stash[TIER_KEY]])
+            items.sort(key=lambda item: tiers.ORDER[item.stash[CLASS_KEY][TIER]])
         return result
 
     def _entry_dict(self, entry: Any) -> dict[str, Any] | None:
@@ -484,7 +482,8 @@ class Gate:
 
     def _count_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
-            tier = item.stash.get(TIER_KEY, self.settings.default_tier)
+            classified = item.stash.get(CLASS_KEY, None)
+            tier = classified[TIER] if classified else self.settings.default_tier
             self.ledger.deselected[tier] = self.ledger.deselected.get(tier, 0) + 1
 
     def _unpinned_deselection(self, session: pytest.Session) -> list[str]:
@@ -514,9 +513,8 @@ class Gate:
             self.failed_collectors.add(report.nodeid)
 
     def _expected(self, item: pytest.Item) -> tuple[str, str, bool, dict[str, Any] | None]:
-        stash = item.stash
-        entry = stash[QUARANTINE_KEY]
-        return item.nodeid, stash[TIER_KEY], stash[DESTRUCTIVE_KEY], self._entry_dict(entry) if entry else None
+        tier, destructive, entry = item.stash[CLASS_KEY]
+        return item.nodeid, tier, destructive, self._entry_dict(entry) if entry else None
 
     # tryfirst: a worker's collection file is written before xdist tells the controller it collected.
     @pytest.hookimpl(tryfirst=True)
@@ -539,9 +537,8 @@ class Gate:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         record = self.records.get(item.nodeid)
         if record is None:  # an item added after collection finished (by another plugin)
-            record = self.records[item.nodeid] = TestRecord(
-                item.nodeid, item.stash[TIER_KEY], item.stash[DESTRUCTIVE_KEY], quarantine=self._entry_dict(item.stash[QUARANTINE_KEY])
-            )
+            tier, destructive, entry = item.stash[CLASS_KEY]
+            record = self.records[item.nodeid] = TestRecord(item.nodeid, tier, destructive, quarantine=self._entry_dict(entry))
         self.current = record
         if self._shared is not None:
             self._shared.starting(item.nodeid)

@@ -204,13 +204,13 @@ class Telemetry:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
-        from .gate import TIER_KEY
+        from .gate import CLASS_KEY, TIER
 
         path, lineno, name = item.location
         attributes = {
             **self._common,
             "test.case.name": item.nodeid,
-            "staging.tier": item.stash.get(TIER_KEY, ""),
+            "staging.tier": item.stash[CLASS_KEY][TIER] if CLASS_KEY in item.stash else "",
             "code.file.path": path,
             "code.function.name": name,
         }
