@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Generator
@@ -249,6 +251,14 @@ class Gate:
         self._fail_tests_if_preflight_failed()
 
     def _start_telemetry(self) -> None:
+        # What may ask for tracing (telemetry.resolve_provider decides): most runs, none of it,
+        # and then the telemetry module is not even imported (6M instructions, bench/overhead.py).
+        if not (
+            self.config.hook.pytest_staging_tracer_provider.get_hookimpls()
+            or "opentelemetry.trace" in sys.modules
+            or os.environ.get("OTEL_TRACES_EXPORTER")
+        ):
+            return
         from .telemetry import resolve_provider
 
         resolved = resolve_provider(self.config)
