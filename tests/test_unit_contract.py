@@ -103,13 +103,17 @@ def test_the_most_relevant_violation_comes_first(contract):
     reason=(
         "bug: Contract._errors sorts by jsonschema's relevance key in reverse, and that key (jsonschema "
         "4.26 here) compares error.path, so violations at the same depth come last-first: 25 bad items "
-        "show $[24]..$[5] and hide the first five, not 'ties in path order' as the comment says"
+        "show $[24]..$[5] and hide the first five ($[2], $[1], $[0] for three), not 'ties in path order' as the comment says"
     ),
 )
 def test_violations_at_one_depth_come_in_document_order(contract):
+    schema = {"type": "array", "items": {"type": "integer"}}
     with pytest.raises(ContractError) as raised:
-        contract.validate(["x"] * (SHOWN + 5), {"type": "array", "items": {"type": "integer"}})
-    assert [line.split(":")[0] for line in violations(raised)[:SHOWN]] == [f"$[{index}]" for index in range(SHOWN)]
+        contract.validate(["x", "y", "z"], schema)
+    assert [line.split(":")[0] for line in violations(raised)] == ["$[0]", "$[1]", "$[2]"]
+    with pytest.raises(ContractError) as raised:
+        contract.validate(["x"] * (SHOWN + 5), schema)
+    assert "$[0]" in [line.split(":")[0] for line in violations(raised)]  # the first bad item is shown
 
 
 def test_a_long_list_is_cut_and_counted(contract):
@@ -320,14 +324,14 @@ def test_nullable_to_type():
     assert original == {"type": "string", "nullable": True}  # the caller's document is not changed
 
 
-@given(st.lists(st.text(alphabet="a~/{}", max_size=4), min_size=1, max_size=4))
+@given(st.lists(st.text(alphabet="a~/01{}", max_size=5), min_size=1, max_size=4))
 def test_a_pointer_part_survives_any_tilde_or_slash(parts):
     pointer = _pointer(*parts)
     decoded = [part.replace("~1", "/").replace("~0", "~") for part in pointer.split("/")[1:]]
     assert decoded == parts
 
 
-@pytest.mark.parametrize("route", ["/pets/{id}", "/a~b/{c}", "/a b/é", "/a#b?c"])
+@pytest.mark.parametrize("route", ["/pets/{id}", "/a~b/{c}", "/a~1b", "/a~0b", "/a b/é", "/a#b?c"])
 def test_any_route_is_found(contract, route):
     document = {"openapi": "3.1.0", "paths": {route: {"get": {"responses": {"200": {"content": {"application/json": {"schema": {"type": "integer"}}}}}}}}}
     assert contract.validate(5, openapi=document, path=route, method="get") == 5
