@@ -17,8 +17,8 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from pytest_staging.contract import Contract
-from pytest_staging.ledger import TestRecord
+from pytest_staging.fixtures.contract import Contract
+from pytest_staging.core.ledger import TestRecord
 
 BUDGET = 1.2
 SCHEMA = {

@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_staging.load import StagingLoad, summarize
-from pytest_staging.targets import url_target
+from pytest_staging.fixtures.load import StagingLoad, summarize
+from pytest_staging.core.targets import url_target
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "example_suites" / "httpbin"

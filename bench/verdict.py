@@ -36,7 +36,7 @@ FILES = 100
 # Loaded into the child with -p: wraps the verdict step with a timer (nothing else changes).
 TIMER_PLUGIN = '''
 import json, os, time
-import pytest_staging.gate as gate
+import pytest_staging.gate.state as gate
 
 _issue = gate.Gate._issue
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError
+from .core.errors import ConfigError
 
 DECISIONS = ("PROMOTE", "HOLD", "REJECT")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -62,7 +62,7 @@ def digest(text: str) -> str:
 
 
 def tier(text: str) -> str:
-    from .tiers import TIERS
+    from .core.tiers import TIERS
 
     if text.strip().lower() not in TIERS:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(TIERS)}")
@@ -270,7 +270,7 @@ def cmd_load_worker(args: argparse.Namespace) -> int:
     import importlib.util
     import subprocess
 
-    from .load import HELPER
+    from .fixtures.load import HELPER
 
     if importlib.util.find_spec("locust") is None:
         raise ConfigError("load-worker", "", "locust is not installed; install pytest-staging[load]")
@@ -473,7 +473,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
-    from .flips import suggest
+    from .core.flips import suggest
 
     statements = []
     for path in args.verdicts:

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import ConfigError
-from .tiers import TIERS
+from .core.errors import ConfigError
+from .core.tiers import TIERS
 
 if TYPE_CHECKING:  # the rest is imported when a target is configured, never by an inert run
     import pytest
 
-    from .targets import Target
+    from .core.targets import Target
     from .verdict.statement import Subject
 
 TARGETS_FILE = "staging-targets.toml"
@@ -399,7 +399,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     spec = _target_spec(config, environ)
     if spec is None:
         return None
-    from .targets import load_targets, masked, url_target
+    from .core.targets import load_targets, masked, url_target
     from .verdict.statement import release_subject
 
     value, source = spec
@@ -519,7 +519,7 @@ def _load_distribution(config: pytest.Config) -> Any:
     option = config.option
     if not (option.staging_load_processes or option.staging_load_workers or option.staging_load_master or option.staging_load_worker_wait):
         return None
-    from .load import Distribution
+    from .fixtures.load import Distribution
 
     processes = _whole("--staging-load-processes", option.staging_load_processes, 1) if option.staging_load_processes else 0
     workers = _whole("--staging-load-workers", option.staging_load_workers, 1) if option.staging_load_workers else 0
@@ -640,7 +640,7 @@ def _metric_tables(config: pytest.Config) -> tuple[Path | None, Any]:
     path = inipath if inipath is not None and inipath.name == "pyproject.toml" else config.rootpath / "pyproject.toml"
     if not path.is_file():
         return None, None
-    from .targets import tomllib
+    from .core.targets import tomllib
 
     try:
         data = tomllib().loads(path.read_text(encoding="utf-8"))
@@ -660,11 +660,11 @@ def _telemetry(config: pytest.Config, environ: Mapping[str, str]) -> tuple[str |
     option = config.option.staging_trace_parent
     trace_parent, warnings = None, ()
     if option or environ.get("TRACEPARENT"):
-        from .telemetry import read_trace_parent
+        from .telemetry.spans import read_trace_parent
 
         trace_parent = read_trace_parent(option, environ)
     if environ.get("OTEL_TRACES_EXPORTER"):
-        from .telemetry import check_env_exporters
+        from .telemetry.spans import check_env_exporters
 
         warning = check_env_exporters(environ)
         warnings = (warning,) if warning else ()
@@ -681,7 +681,7 @@ def _quarantine(config: pytest.Config) -> tuple[Path | None, tuple[Any, ...]]:
         path = config.rootpath / QUARANTINE_FILE
         if not path.is_file():
             return None, ()
-    from .quarantine import load
+    from .core.quarantine import load
 
     return path, tuple(load(path))
 

@@ -1,7 +1,7 @@
 """pytest-staging's entry point (``-p no:staging`` disables it): options, markers, fixtures.
 
 Without a staging target this module is all that runs, and it does nothing per test: the gate
-(:mod:`pytest_staging.gate`) is registered only when a target is configured.
+(:mod:`pytest_staging.gate.state`) is registered only when a target is configured.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import pytest
 from . import config as staging_config
 
 if TYPE_CHECKING:
-    from .contract import Contract
-    from .gate import Gate
-    from .http import StagingSession
-    from .load import StagingLoad
-    from .metrics import StagingMetrics
-    from .targets import Target
+    from .fixtures.contract import Contract
+    from .gate.state import Gate
+    from .fixtures.http import StagingSession
+    from .fixtures.load import StagingLoad
+    from .fixtures.metrics import StagingMetrics
+    from .core.targets import Target
 
 GATE_KEY = pytest.StashKey["Gate"]()
 #: --dist modes under which tiers stay in order. ``load`` hands out tests in collection order,
@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     if config.option.help or config.option.version:
         return
-    from .errors import ConfigError
+    from .core.errors import ConfigError
 
     try:
         settings = staging_config.read_settings(config)
@@ -77,7 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 "tiers cannot be kept in order with this mode; "
                 "use --dist=load (the default for -n) or run one tier per invocation with --staging-tier",
             )
-        from .gate import Gate
+        from .gate.state import Gate
 
         gate = Gate(config, settings)
         gate.hold_verdict_path()
@@ -89,11 +89,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(gate, "staging-gate")
     if settings.reruns:
-        from .reruns import Reruns
+        from .gate.reruns import Reruns
 
         config.pluginmanager.register(Reruns(settings.reruns, gate.records, gate.is_quarantined), "staging-reruns")
     if config.pluginmanager.has_plugin("xdist"):
-        from .xdist import XdistHooks
+        from .gate.controller import XdistHooks
 
         config.pluginmanager.register(XdistHooks(gate), "staging-xdist")
 
@@ -138,7 +138,7 @@ def staging_contract(request: pytest.FixtureRequest) -> Contract:
     Validators are compiled once per schema; results go to the verdict (``sli`` and per test).
     """
     gate = _gate(request)
-    from .contract import Contract
+    from .fixtures.contract import Contract
 
     return Contract(request.config.rootpath, lambda: gate.current)
 
@@ -155,7 +155,7 @@ def staging_metrics(request: pytest.FixtureRequest) -> StagingMetrics:
     xdist: the values travel with the test's report.
     """
     gate = _gate(request)
-    from .metrics import StagingMetrics
+    from .fixtures.metrics import StagingMetrics
 
     return StagingMetrics(lambda: gate.current)
 
@@ -176,7 +176,7 @@ def staging_load(request: pytest.FixtureRequest) -> StagingLoad:
     ``pytest-staging[load]``; under xdist, load runs take turns.
     """
     gate = _gate(request)
-    from .load import Distribution, StagingLoad
+    from .fixtures.load import Distribution, StagingLoad
 
     return StagingLoad(
         gate.target,

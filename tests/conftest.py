@@ -14,10 +14,10 @@ import pytest
 # pytester's in-process runs drop the modules an inner run imported; importing the plugin's lazy
 # modules here keeps one copy of them (and of requests) alive across those runs.
 import pytest_staging.baseline.judge  # noqa: F401  (numpy cannot be imported twice in one process)
-import pytest_staging.gate  # noqa: F401
-import pytest_staging.http  # noqa: F401
-import pytest_staging.preflight  # noqa: F401
-import pytest_staging.xdist  # noqa: F401
+import pytest_staging.gate.state  # noqa: F401
+import pytest_staging.fixtures.http  # noqa: F401
+import pytest_staging.core.preflight  # noqa: F401
+import pytest_staging.gate.controller  # noqa: F401
 from pytest_staging.cli import main as cli
 
 

@@ -7,8 +7,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_staging.decide import HOLD, PROMOTE, REJECT, Policy, Reason, decide
-from pytest_staging.ledger import FAILING, OUTCOMES, RAN, Ledger, SessionFacts, TestRecord
+from pytest_staging.core.decide import HOLD, PROMOTE, REJECT, Policy, Reason, decide
+from pytest_staging.core.ledger import FAILING, OUTCOMES, RAN, Ledger, SessionFacts, TestRecord
 from pytest_staging.verdict.statement import tiers_section
 
 TIERS = ("smoke", "contract", "load")

@@ -16,9 +16,9 @@ from pytest_staging.baseline import judge as judge_module
 from pytest_staging.baseline.judge import FAIL, INCONCLUSIVE, MARGINAL, NODATA, PASS, Scores, clean, judge, judge_metric, shift, shift_effect
 from pytest_staging.baseline.rules import Rule, Rules, parse_tables
 from pytest_staging.baseline.store import FORMAT, build, collect, load, mismatches
-from pytest_staging.errors import ConfigError
-from pytest_staging.ledger import TestRecord
-from pytest_staging.thresholds import parse
+from pytest_staging.core.errors import ConfigError
+from pytest_staging.core.ledger import TestRecord
+from pytest_staging.core.thresholds import parse
 
 
 def reference(x: np.ndarray, y: np.ndarray, confidence: float) -> tuple[float, float, float]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_staging.preflight import ProbeError, parse_response
+from pytest_staging.core.preflight import ProbeError, parse_response
 
 pytestmark = pytest.mark.usefixtures("staging_env")
 

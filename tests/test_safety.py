@@ -70,7 +70,7 @@ def test_destructive_request_redirected_to_sensitive_url_is_refused(pytester, ht
     pytester.makepyfile(
         """
         import pytest
-        from pytest_staging.http import SensitiveRedirectError
+        from pytest_staging.fixtures.http import SensitiveRedirectError
 
         @pytest.mark.destructive
         def test_wipe(staging_http):

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from pytest_staging.baseline.judge import judge
 from pytest_staging.baseline.rules import Rule
-from pytest_staging.decide import Policy, decide
-from pytest_staging.ledger import Attempt, Ledger, TestRecord
-from pytest_staging.quarantine import Entry
-from pytest_staging.redact import Scrubber
+from pytest_staging.core.decide import Policy, decide
+from pytest_staging.core.ledger import Attempt, Ledger, TestRecord
+from pytest_staging.core.quarantine import Entry
+from pytest_staging.core.redact import Scrubber
 from pytest_staging.verdict import dsse
 from pytest_staging.verdict.files import envelope_bytes, load_statement, reason_texts, upgrade
 from pytest_staging.verdict.issue import issue

@@ -10,8 +10,8 @@ import tomllib
 import pytest
 
 from pytest_staging.cli import main as cli
-from pytest_staging.flips import History
-from pytest_staging.quarantine import load
+from pytest_staging.core.flips import History
+from pytest_staging.core.quarantine import load
 
 pytestmark = pytest.mark.usefixtures("staging_env")
 

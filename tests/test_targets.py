@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_staging.errors import ConfigError
-from pytest_staging.redact import Scrubber
-from pytest_staging.targets import (
+from pytest_staging.core.errors import ConfigError
+from pytest_staging.core.redact import Scrubber
+from pytest_staging.core.targets import (
     MIN_SECRET_LENGTH,
     expand,
     load_targets,

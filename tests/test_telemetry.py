@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_staging.telemetry import parse_traceparent
+from pytest_staging.telemetry.spans import parse_traceparent
 
 pytestmark = pytest.mark.usefixtures("staging_env")
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_staging.load import Progress, summarize
-from pytest_staging.thresholds import ThresholdError, parse, parse_all, percentile, summary
+from pytest_staging.fixtures.load import Progress, summarize
+from pytest_staging.core.thresholds import ThresholdError, parse, parse_all, percentile, summary
 
 
 @pytest.mark.parametrize(

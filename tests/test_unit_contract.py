@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema.exceptions import SchemaError
 
-from pytest_staging.contract import SHOWN, Contract, ContractError, RowsResult, _nullable_to_type, _pointer
+from pytest_staging.fixtures.contract import SHOWN, Contract, ContractError, RowsResult, _nullable_to_type, _pointer
 
 ITEMS = {
     "type": "object",

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_staging.ledger import (
+from pytest_staging.core.ledger import (
     ERROR_LIMIT,
     FAILING,
     OUTCOMES,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from pytest_staging.redact import MASK, Scrubber, ScrubbingFormatter
+from pytest_staging.core.redact import MASK, Scrubber, ScrubbingFormatter
 
 
 def test_longest_first_masks_a_secret_that_contains_another_whole():

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_staging import tiers
-from pytest_staging.tiers import ORDER, TIERS, SharedLog, SharedTierGate, TierGate, skip_reason
+from pytest_staging.core import tiers
+from pytest_staging.core.tiers import ORDER, TIERS, SharedLog, SharedTierGate, TierGate, skip_reason
 
 
 class Waiting(Exception):

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..thresholds import Threshold
+from ..core.thresholds import Threshold
 from .rules import Rule
 
 PASS, MARGINAL, FAIL, INCONCLUSIVE, NODATA = "PASS", "MARGINAL", "FAIL", "INCONCLUSIVE", "NODATA"

@@ -12,8 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ..errors import ConfigError
-from ..thresholds import Threshold, ThresholdError, parse
+from ..core.errors import ConfigError
+from ..core.thresholds import Threshold, ThresholdError, parse
 
 DIRECTIONS = ("increase", "decrease", "either")
 #: How a shift's size is measured (see :class:`Rule`).

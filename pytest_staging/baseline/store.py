@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from .rules import Table, parse_tables
 
 FORMAT = "pytest-staging-baseline"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import Any
 
-from ..tiers import TIERS
+from ..core.tiers import TIERS
 from ..verdict.files import reason_texts
 from .text import MARKS, tier_counts
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..tiers import TIERS
+from ..core.tiers import TIERS
 from ..verdict.files import reason_texts
 
 SHOWN_COUNTS = ("passed", "failed", "error", "crashed", "skipped", "xfailed", "xpassed", "notrun", "deselected")

@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any, NamedTuple
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from . import PAYLOAD_TYPE
 
 

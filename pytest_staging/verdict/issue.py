@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..decide import Decision, Policy
-from ..ledger import Ledger
-from ..redact import Scrubber
+from ..core.decide import Decision, Policy
+from ..core.ledger import Ledger
+from ..core.redact import Scrubber
 from . import dsse
 from .files import envelope_bytes, write_atomic
 from .statement import Subject, build_statement, scrubbed_payload

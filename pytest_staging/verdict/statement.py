@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from ..decide import PROMOTE, Decision, tier_result
-from ..ledger import Ledger, Tally, TestRecord
-from ..redact import Scrubber
-from ..tiers import TIERS
+from ..core.decide import PROMOTE, Decision, tier_result
+from ..core.ledger import Ledger, Tally, TestRecord
+from ..core.redact import Scrubber
+from ..core.tiers import TIERS
 from . import PREDICATE_TYPE, STATEMENT_TYPE
 
 #: distribution name -> module whose __version__ says it, when the session imported that module.

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from . import STATEMENT_TYPE
 
 PREDICATE_TYPE = "https://slsa.dev/verification_summary/v1"

@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 
-from . import tiers
-from .config import Settings
-from .ledger import Ledger, TestRecord
-from .interrupts import StopSignals
-from .preflight import Preflight
-from .redact import Scrubber, ScrubbingFormatter
-from .targets import Target
+from ..core import tiers
+from ..config import Settings
+from ..core.ledger import Ledger, TestRecord
+from ..core.interrupts import StopSignals
+from ..core.preflight import Preflight
+from ..core.redact import Scrubber, ScrubbingFormatter
+from ..core.targets import Target
 
 #: What the gate knows of an item: ``[tier, destructive, quarantine entry or None]``. One stash
 #: entry, not three: a Stash item is a Python-level call, and collection makes thousands of them.
@@ -140,8 +140,8 @@ class Gate:
         An unwritable path is a usage error."""
         if not self.writes_verdict:
             return
-        from .decide import incomplete
-        from .errors import ConfigError
+        from ..core.decide import incomplete
+        from ..core.errors import ConfigError
 
         ledger = Ledger()
         ledger.session.started = ledger.session.finished = time.time()
@@ -166,7 +166,7 @@ class Gate:
         self._signals.install()
 
     def _policy(self) -> Any:
-        from .decide import Policy
+        from ..core.decide import Policy
 
         settings, baseline = self.settings, self.settings.baseline
         return Policy(
@@ -204,13 +204,13 @@ class Gate:
         the pre-flight's probe reported names the release subject (``release:v1.4.2``)."""
         settings, preflight = self.settings, self.preflight
         if settings.subject_from_release and not settings.release and preflight is not None and preflight.deployed_version:
-            from .verdict.statement import release_subject
+            from ..verdict.statement import release_subject
 
             return (release_subject(preflight.deployed_version),)
         return settings.subjects
 
     def http_session(self):
-        from .http import StagingSession
+        from ..fixtures.http import StagingSession
 
         trace_headers = self.telemetry.headers if self.telemetry is not None else None
         return StagingSession(self.target, lambda: self.current, self.settings.sensitive_url, trace_headers)
@@ -221,7 +221,7 @@ class Gate:
         if self.telemetry is not None:
             return self.telemetry.trace_id
         if self.settings.trace_parent:
-            from .telemetry import parse_traceparent
+            from ..telemetry.spans import parse_traceparent
 
             parsed = parse_traceparent(self.settings.trace_parent)
             return parsed[0] if parsed else None
@@ -244,7 +244,7 @@ class Gate:
         if self.settings.verdict_path is None:  # pytest runs no test: nothing to check the target for
             self.preflight = Preflight()
             return
-        from .preflight import run_preflight
+        from ..core.preflight import run_preflight
 
         self.preflight = run_preflight(self.settings.target, self.settings.release, self.settings.sensitive_url)
         self.ledger.preflight_kind, self.ledger.preflight_error = self.preflight.kind, self.preflight.error
@@ -259,12 +259,12 @@ class Gate:
             or os.environ.get("OTEL_TRACES_EXPORTER")
         ):
             return
-        from .telemetry import resolve_provider
+        from ..telemetry.spans import resolve_provider
 
         resolved = resolve_provider(self.config)
         if resolved is None:
             return
-        from .telemetry import Telemetry
+        from ..telemetry.spans import Telemetry
 
         self.telemetry = Telemetry(self, *resolved)
         self.config.pluginmanager.register(self.telemetry, "staging-telemetry")
@@ -330,7 +330,7 @@ class Gate:
 
     def _publish_collection(self, session: pytest.Session) -> None:
         """Worker: write what it collected where the controller reads it (plain data, atomically)."""
-        from .verdict.files import write_atomic
+        from ..verdict.files import write_atomic
 
         data = {
             "tests": [self._expected(item) for item in session.items],
@@ -399,8 +399,8 @@ class Gate:
                 "a test belongs to exactly one tier, keep one marker"
             )
         if "quarantine" in marks:
-            from .errors import ConfigError
-            from .quarantine import entry_from
+            from ..core.errors import ConfigError
+            from ..core.quarantine import entry_from
 
             mark = item.get_closest_marker("quarantine")
             assert mark is not None
@@ -435,7 +435,7 @@ class Gate:
     def _quarantine(self, items: list[pytest.Item]) -> None:
         """Match quarantine entries to the collected tests; active ones run as non-strict xfail,
         so a failure does not block (pytest counts it xfailed) and a pass is an xpass."""
-        from .quarantine import find, today_utc
+        from ..core.quarantine import find, today_utc
 
         entries = self.settings.quarantine
         today = today_utc()
@@ -482,7 +482,7 @@ class Gate:
     def _entry_dict(self, entry: Any) -> dict[str, Any] | None:
         if entry is None:
             return None
-        from .quarantine import today_utc
+        from ..core.quarantine import today_utc
 
         return entry.to_dict(today_utc())
 
@@ -638,7 +638,7 @@ class Gate:
         # What is known now replaces the incomplete HOLD at once: xdist's teardown of its workers
         # can take seconds that a CI time-out (SIGTERM, then SIGKILL) may not give. The final
         # verdict, after the teardown, replaces this one.
-        from .decide import decide
+        from ..core.decide import decide
 
         self.ledger.close()  # the test under way was interrupted: it did not run
         facts.finished = time.time()
@@ -691,7 +691,7 @@ class Gate:
         """Controller or plain run: decide and issue the verdict; returns the decision."""
         if self.role == "worker" or self.config.option.collectonly or self.settings.verdict_path is None:
             return None
-        from .decide import decide
+        from ..core.decide import decide
 
         if self.role == "controller" and self.gate_dir is not None:
             # Collections not merged yet (the run stopped before the controller read them).
@@ -714,7 +714,7 @@ class Gate:
             records = list(self.ledger.records.values())
             scrub = self.scrub if self._scrubbing else None
         if baseline is not None and baseline.compare is not None:
-            from .baseline.session import compare
+            from ..baseline.session import compare
 
             self.ledger.baseline = compare(records, baseline, scrub, self._public_target())
         policy = self._policy()
@@ -732,13 +732,13 @@ class Gate:
                 session.exitstatus = EXIT_NOT_PROMOTED
             return decision
         if baseline is not None and baseline.save_path is not None:
-            from .baseline.session import save
+            from ..baseline.session import save
 
             self.saved_baseline = save(
                 records, baseline, scrub, target=self._public_target(), release=self.settings.release, decision=decision.decision
             )
         if self.settings.report_path or self.settings.summary_path or self.settings.step_summary_path:
-            from .report.outputs import write
+            from ..report.outputs import write
 
             self.reports_written = write(self.settings, self.issued.path, self.issued.keyid)
         if self.settings.vsa is not None:
@@ -750,7 +750,7 @@ class Gate:
 
     def _issue(self, decision: Any, policy: Any, preflight: Preflight, ledger: Ledger) -> Any:
         """Sign and write a verdict of ``ledger`` (stopping signals wait until it is written)."""
-        from .verdict.issue import issue
+        from ..verdict.issue import issue
 
         target = self.target
         with self._signals.held() if self._signals is not None else contextlib.nullcontext():
@@ -774,7 +774,7 @@ class Gate:
         """Write the SLSA VSA of the verdict just written, when --staging-vsa asks for one."""
         vsa = self.settings.vsa
         if vsa is not None:
-            from .verdict.vsa import write_summary
+            from ..verdict.vsa import write_summary
 
             with self._signals.held() if self._signals is not None else contextlib.nullcontext():
                 write_summary(vsa, issued.path, issued.data, issued.statement, self.settings.signing_key)
@@ -788,7 +788,7 @@ class Gate:
             terminalreporter.write_line(f"ERROR: {self.write_error}", red=True)
         if self.issued is None:
             return
-        from .report.text import baseline_lines, flaky_quarantine_lines, summary_lines
+        from ..report.text import baseline_lines, flaky_quarantine_lines, summary_lines
 
         path = self._shown_path(self.issued.path)
         flaky_and_quarantined = flaky_quarantine_lines(self.issued.statement)

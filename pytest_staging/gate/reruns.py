@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from _pytest.runner import call_and_report
 
-from .ledger import Attempt, TestRecord, short_error
+from ..core.ledger import Attempt, TestRecord, short_error
 
 
 class _SameParent:

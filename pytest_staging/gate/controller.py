@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .gate import Gate
+from .state import Gate
 
 
 class XdistHooks:

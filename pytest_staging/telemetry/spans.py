@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .errors import ConfigError
-from .ledger import FAILING, TestRecord
+from ..core.errors import ConfigError
+from ..core.ledger import FAILING, TestRecord
 
 if TYPE_CHECKING:
-    from .gate import Gate
+    from ..gate.state import Gate
 
 TRACER_NAME = "pytest-staging"
 SESSION_SPAN = "staging gate"
@@ -136,7 +136,7 @@ class Telemetry:
         from opentelemetry import context, trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-        from . import __version__
+        from .. import __version__
 
         self._context = context
         self._trace = trace
@@ -204,7 +204,7 @@ class Telemetry:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
-        from .gate import CLASS_KEY, TIER
+        from ..gate.state import CLASS_KEY, TIER
 
         path, lineno, name = item.location
         attributes = {
