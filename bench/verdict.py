@@ -3,7 +3,7 @@
 Runs a throw-away suite of N trivial tests (default 10,000) with the gate active against a local
 HTTP target (``python -m http.server`` on 127.0.0.1) and an Ed25519 signing key, and times, inside
 each child process, the step that builds the statement, signs it and writes the file
-(``Gate._issue``), next to the child's whole wall time measured from outside. The ratio is taken
+(``Issuer._issue``), next to the child's whole wall time measured from outside. The ratio is taken
 within each run (verdict time / rest of the session), so machine noise that slows a whole run
 cancels out; the headline is the median over the rounds. Every written verdict must verify with
 ``pytest-staging verify --expect PROMOTE`` and list N tests, or the script fails (exit 1).
@@ -36,9 +36,9 @@ FILES = 100
 # Loaded into the child with -p: wraps the verdict step with a timer (nothing else changes).
 TIMER_PLUGIN = '''
 import json, os, time
-import pytest_staging.gate.state as gate
+import pytest_staging.gate.issuer as issuer
 
-_issue = gate.Gate._issue
+_issue = issuer.Issuer._issue
 
 def _timed(self, *args, **kwargs):
     started = time.perf_counter()
@@ -48,7 +48,7 @@ def _timed(self, *args, **kwargs):
         with open(os.environ["VERDICT_BENCH_OUT"], "w") as out:
             json.dump({"issue": time.perf_counter() - started}, out)
 
-gate.Gate._issue = _timed
+issuer.Issuer._issue = _timed
 '''
 
 

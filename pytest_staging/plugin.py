@@ -1,7 +1,8 @@
 """pytest-staging's entry point (``-p no:staging`` disables it): options, markers, fixtures.
 
-Without a staging target this module is all that runs, and it does nothing per test: the gate
-(:mod:`pytest_staging.gate.state`) is registered only when a target is configured.
+Without a staging target this module is all that runs, and it does nothing per test: the gate's
+plugin objects (:mod:`pytest_staging.gate`, one per process role) are registered only when a
+target is configured.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import config as staging_config
+from .gate import GATE_KEY
 
 if TYPE_CHECKING:
     from .fixtures.contract import Contract
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from .fixtures.metrics import StagingMetrics
     from .core.targets import Target
 
-GATE_KEY = pytest.StashKey["Gate"]()
 #: --dist modes under which tiers stay in order. ``load`` hands out tests in collection order,
 #: which the gate has sorted by tier; the others group by file, scope or group and would put a
 #: later-tier test ahead of an earlier-tier one in the same worker's queue.
@@ -52,7 +53,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # The first moment the options are known, before conftests are imported and the command line
     # is parsed in full: an earlier verdict at the path goes now, so that no usage error or crash
     # from here to the gate's start (an unknown option, a conftest that fails to import) leaves it
-    # behind for release tooling to take as this run's (SPEC §12). xdist workers write no verdict.
+    # behind for release tooling to take as this run's. xdist workers write no verdict.
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         staging_config.retract_verdict(early_config, early_config.known_args_namespace)
 
@@ -69,33 +70,31 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = staging_config.read_settings(config)
         if settings is None:
             return
+        # xdist's own cmdline_main has settled --dist (and -n) by now; its controller is the
+        # process that starts workers: neither a worker itself nor a run that only collects.
         dist = getattr(config.option, "dist", "no")
-        if not hasattr(config, "workerinput") and dist not in ORDERED_DIST_MODES:
+        controller = not hasattr(config, "workerinput") and dist != "no" and not config.option.collectonly
+        if controller and dist not in ORDERED_DIST_MODES:
             raise ConfigError(
                 f"--dist={dist}",
                 "",
                 "tiers cannot be kept in order with this mode; "
                 "use --dist=load (the default for -n) or run one tier per invocation with --staging-tier",
             )
-        from .gate.state import Gate
+        from .gate import start
 
-        gate = Gate(config, settings)
-        gate.hold_verdict_path()
-        gate.catch_stop_signals()
+        start(config, settings, controller)
     except ConfigError as exc:
-        # No earlier run's verdict may outlive a run that stopped here (SPEC §12).
+        # No earlier run's verdict may outlive a run that stopped here: release tooling would
+        # take it for this run's.
         staging_config.retract_verdict(config)
         raise pytest.UsageError(exc.line()) from None
-    config.stash[GATE_KEY] = gate
-    config.pluginmanager.register(gate, "staging-gate")
-    if settings.reruns:
-        from .gate.reruns import Reruns
 
-        config.pluginmanager.register(Reruns(settings.reruns, gate.records, gate.is_quarantined), "staging-reruns")
-    if config.pluginmanager.has_plugin("xdist"):
-        from .gate.controller import XdistHooks
 
-        config.pluginmanager.register(XdistHooks(gate), "staging-xdist")
+def pytest_unconfigure(config: pytest.Config) -> None:
+    gate = config.stash.get(GATE_KEY, None)
+    if gate is not None:
+        gate.signals.restore()
 
 
 def _gate(request: pytest.FixtureRequest) -> Gate:

@@ -14,7 +14,8 @@ import pytest
 # pytester's in-process runs drop the modules an inner run imported; importing the plugin's lazy
 # modules here keeps one copy of them (and of requests) alive across those runs.
 import pytest_staging.baseline.judge  # noqa: F401  (numpy cannot be imported twice in one process)
-import pytest_staging.gate.state  # noqa: F401
+import pytest_staging.gate.issuer  # noqa: F401
+import pytest_staging.gate.worker  # noqa: F401
 import pytest_staging.fixtures.http  # noqa: F401
 import pytest_staging.core.preflight  # noqa: F401
 import pytest_staging.gate.controller  # noqa: F401

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_staging.core import tiers
-from pytest_staging.core.tiers import ORDER, TIERS, SharedLog, SharedTierGate, TierGate, skip_reason
+from pytest_staging.core.tiers import ORDER, TIERS, TierGate, skip_reason
+from pytest_staging.gate import barrier
+from pytest_staging.gate.barrier import SharedLog, SharedTierGate
 
 
 class Waiting(Exception):
@@ -25,7 +26,7 @@ class Waiting(Exception):
 
 
 class Clock:
-    """Stands in for the tiers module's ``time``: monotonic time moves only when the barrier
+    """Stands in for the barrier module's ``time``: monotonic time moves only when the barrier
     sleeps, and each sleep first runs ``on_sleep`` (what the other workers do meanwhile)."""
 
     def __init__(self, on_sleep: Callable[[Clock], None] | None = None) -> None:
@@ -63,7 +64,7 @@ def script(*steps: Callable[[], object], limit: float = 1e6) -> Callable[[Clock]
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     fake = Clock(never_wait)
-    monkeypatch.setattr(tiers, "time", fake)
+    monkeypatch.setattr(barrier, "time", fake)
     return fake
 
 
@@ -315,7 +316,7 @@ def test_a_partial_done_line_does_not_open_the_barrier(workers, clock):
 
 @pytest.fixture
 def stall(monkeypatch):
-    monkeypatch.setattr(tiers, "STALL_SECONDS", 3.0)
+    monkeypatch.setattr(barrier, "STALL_SECONDS", 3.0)
     return 3.0
 
 
@@ -437,7 +438,7 @@ def expected_before(tier_of: dict[str, str], events: list[tuple], tier: str) -> 
 def test_the_barrier_opens_only_when_every_earlier_test_is_done_and_none_failed(run):
     tier_of, events, probes = run
     with tempfile.TemporaryDirectory() as directory, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tiers, "time", Clock(never_wait))
+        patch.setattr(barrier, "time", Clock(never_wait))
         group = Workers(Path(directory), tier_of)
         observer = group.gate("observer")  # a worker asking at several moments
         try:

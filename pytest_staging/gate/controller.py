@@ -1,72 +1,113 @@
-"""pytest-xdist wiring: hand the pre-flight and the tier-gate directory to workers, learn each
-worker's collection as soon as it reports it, count crashed tests as failed (but not tests a
-Ctrl-C interrupted), and keep the scheduler's queue in tier order.
-
-Registered only when xdist is installed; imported lazily so a plain run never loads xdist.
+"""The xdist controller's role: it collects and runs nothing. It hands the pre-flight, the gate
+directory and the trace to the workers, learns each worker's collection as soon as the worker
+reports it, folds the workers' reports into the ledger, counts crashed tests as failed (but not
+tests a Ctrl-C interrupted), and keeps the scheduler's queue in tier order. The verdict is the
+:class:`.issuer.Issuer`'s, as on a plain run.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, TYPE_CHECKING
 
 import pytest
 
-from .state import Gate
+from .barrier import SharedLog
+from .worker import COLLECTION_FILE, workerinput
+
+if TYPE_CHECKING:
+    from .state import Gate
 
 
-class XdistHooks:
+class Controller:
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
+        gate.gate_dir = Path(tempfile.mkdtemp(prefix="pytest-staging-"))
+        #: Tests of crashed workers, for the barrier: counted as finished and failed.
+        self.crash_log = SharedLog(gate.gate_dir, "controller")
+        self.workers: set[str] = set()
+        #: Collection files already merged into the ledger.
+        self._merged: set[str] = set()
+        #: Workers that went down interrupted: the test each was running did not crash.
+        self._interrupted: set[str] = set()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput.update(self.gate.workerinput())
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
-        self.gate.crashed(crashitem)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodeready(self, node: Any) -> None:
-        self.gate.worker_up(node.gateway.id)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        self.gate.worker_down(node.gateway.id, error)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: Any, ids: Any) -> None:
-        self.gate.worker_collected(node.gateway.id)
+        node.workerinput.update(workerinput(self.gate))
 
     @pytest.hookimpl(optionalhook=True, tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if config.getoption("dist") != "load":
             return None
-        return make_tier_scheduling(config, log)
+        from .scheduler import TierLoadScheduling
 
+        return TierLoadScheduling(config, log)
 
-def make_tier_scheduling(config: pytest.Config, log: Any) -> Any:
-    from xdist.scheduler import LoadScheduling
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodeready(self, node: Any) -> None:
+        self.workers.add(node.gateway.id)
 
-    class TierLoadScheduling(LoadScheduling):
-        """xdist's load scheduling, except that tests a crashed worker left behind go back into
-        the queue in collection (tier) order instead of at its end, so no worker ever waits at
-        the tier barrier for a test that sits behind it in the queue."""
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """A worker finished; one that went down with an error crashed, unless it was interrupted
+        (Ctrl-C reaches the workers too): then the run was interrupted, and the test the worker
+        was running did not crash."""
+        if error == "keyboard-interrupt":
+            self._interrupted.add(node.gateway.id)
+            self.gate.ledger.session.interrupted = True
+        elif error is not None:
+            self.gate.ledger.session.crashed_workers += 1
 
-        _put_back = False
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        """A worker died running ``crashitem``: count it as finished and failed for the barrier."""
+        self.crash_log.append("done", crashitem, True)
 
-        def remove_node(self, node: Any) -> str | None:
-            self._put_back = True
-            return super().remove_node(node)
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Any) -> None:
+        """A worker reported its collection: merge the file it wrote just before."""
+        assert self.gate.gate_dir is not None
+        self._merge(self.gate.gate_dir / COLLECTION_FILE.format(node.gateway.id))
 
-        def mark_test_pending(self, item: str) -> None:
-            self._put_back = True
-            super().mark_test_pending(item)
+    def merge_collections(self) -> None:
+        """Collections not merged yet (the run stopped before the controller read them)."""
+        assert self.gate.gate_dir is not None
+        for path in sorted(self.gate.gate_dir.glob(COLLECTION_FILE.format("*"))):
+            self._merge(path)
 
-        def check_schedule(self, node: Any, duration: float = 0) -> None:
-            if self._put_back:
-                self.pending.sort()
-                self._put_back = False
-            super().check_schedule(node, duration)
+    def _merge(self, path: Path) -> None:
+        if path.name in self._merged:
+            return
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError):  # never written (the worker died first), or cut short
+            return
+        self._merged.add(path.name)
+        ledger = self.gate.ledger
+        ledger.collected_tiers |= set(data["collectedTiers"])
+        for tier, count in data["deselected"].items():
+            # Every worker collects and deselects the same tests: take the count, do not add.
+            ledger.deselected[tier] = max(ledger.deselected.get(tier, 0), count)
+        ledger.unpinned = ledger.unpinned or data["unpinned"]  # the same on every worker
+        ledger.expect(tuple(test) for test in data["tests"])
+        self.gate.expired.update(data["expired"])
+        self.gate.stale = data["stale"]  # every worker collects the same tests: any one's list will do
 
-    return TierLoadScheduling(config, log)
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        extra = report.__dict__
+        if report.when == "???" and self._interrupted:
+            node = extra.get("node")
+            if node is not None and node.gateway.id in self._interrupted:
+                return  # "crashed" by Ctrl-C: the test was interrupted and stays notrun
+        self.gate.ledger.add_report(report, report.nodeid, extra.get("staging_tier"), extra.get("staging_measured"))
+
+    # trylast: after the issuer's last chance to read the workers' collection files.
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self) -> None:
+        self.crash_log.close()
+        assert self.gate.gate_dir is not None
+        shutil.rmtree(self.gate.gate_dir, ignore_errors=True)

@@ -130,7 +130,11 @@ def span_id_hex(span: Any) -> str:
 
 
 class Telemetry:
-    """The gate's spans; registered as a plugin only when a provider is in play."""
+    """The gate's spans; registered as a plugin only when a provider is in play. A plain run's
+    and the xdist controller's: they own the session span."""
+
+    #: Whether the records are an xdist worker's, which have not absorbed the attempt under way.
+    in_worker = False
 
     def __init__(self, gate: Gate, provider: Any, owned: bool) -> None:
         from opentelemetry import context, trace
@@ -159,12 +163,8 @@ class Telemetry:
     # -- session ------------------------------------------------------------------------------
 
     def start_session(self, carrier: Mapping[str, str] | None) -> None:
-        """Controller or plain run: open the session span (under ``carrier``'s span, if given).
-        Worker: hang test spans from the controller's session span that ``carrier`` names."""
+        """Open the session span (under ``carrier``'s span, if given)."""
         parent = self._propagator.extract(dict(carrier)) if carrier else None
-        if self.gate.role == "worker":
-            self.parent = parent
-            return
         attributes = {**self._common, "staging.target.url": self.gate.scrub(self.gate.target.url)}
         self.session_span = self.tracer.start_span(SESSION_SPAN, context=parent, attributes=attributes)
         self.parent = self._trace.set_span_in_context(self.session_span)
@@ -204,7 +204,7 @@ class Telemetry:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
-        from ..gate.state import CLASS_KEY, TIER
+        from ..gate.collection import CLASS_KEY, TIER
 
         path, lineno, name = item.location
         attributes = {
@@ -263,9 +263,9 @@ class Telemetry:
             span.set_attribute("test.case.result.status", "fail")
         if record is not None:
             # On a plain run the record has absorbed this attempt already; a worker's has not.
-            attempts = len(record.attempts) if self.gate.role == "main" else len(record.attempts) + 1
+            attempts = len(record.attempts) + 1 if self.in_worker else len(record.attempts)
             span.set_attribute("staging.attempts", max(attempts, 1))
-            if record.flaky or (self.gate.role == "worker" and record.attempts and outcome == "passed"):
+            if record.flaky or (self.in_worker and record.attempts and outcome == "passed"):
                 span.set_attribute("staging.flaky", True)
             if record.quarantine is not None:
                 span.set_attribute("staging.quarantined", record.quarantined)
@@ -287,3 +287,13 @@ class Telemetry:
             self.provider.shutdown()
         elif hasattr(self.provider, "force_flush"):
             self.provider.force_flush()
+
+
+class WorkerTelemetry(Telemetry):
+    """An xdist worker's spans: its tests' spans hang from the controller's session span, which
+    ``carrier`` (from the controller's workerinput) names; the worker opens no session span."""
+
+    in_worker = True
+
+    def start_session(self, carrier: Mapping[str, str] | None) -> None:
+        self.parent = self._propagator.extract(dict(carrier)) if carrier else None

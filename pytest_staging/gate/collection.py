@@ -1,0 +1,200 @@
+"""Collection: each test's tier, destructive flag and quarantine entry; tiers in run order;
+deselection noticed, whoever made it. Registered in every process that collects (a plain run,
+each xdist worker); the ledger learns the collection from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, TYPE_CHECKING
+
+import pytest
+
+from ..core import tiers
+
+if TYPE_CHECKING:
+    from .state import Gate
+
+#: What the gate knows of an item: ``[tier, destructive, quarantine entry or None]``. One stash
+#: entry, not three: a Stash item is a Python-level call, and collection makes thousands of them.
+CLASS_KEY = pytest.StashKey[list]()
+TIER, DESTRUCTIVE, QUARANTINE = 0, 1, 2
+_GATE_MARKS = frozenset((*tiers.TIERS, "destructive", "quarantine"))
+
+
+class Collection:
+    def __init__(self, gate: Gate, finished: Callable[[pytest.Session], None] | None = None) -> None:
+        self.gate = gate
+        self.settings = gate.settings
+        #: Called once the ledger knows the collection (an xdist worker publishes it then).
+        self.finished = finished
+        self.collected_tiers: set[str] = set()
+        self._marks_cache: dict[Any, tuple[str, ...]] = {}
+        self._quarantine_marked = False  # some test has @pytest.mark.quarantine
+        #: Every collected item before any deselection, and the ids of those reported deselected.
+        self._collected: list[pytest.Item] = []
+        self._deselected: set[int] = set()
+
+    # -- each item's class ------------------------------------------------------------------
+
+    def _marks(self, node: Any) -> tuple[str, ...]:
+        """Tier and destructive marker names on a node and its parents; parents' answers cached,
+        so collecting thousands of tests walks each module's markers once."""
+        cache = self._marks_cache
+        parent = node.parent
+        inherited = cache.get(parent) if parent is not None else ()
+        if inherited is None:
+            inherited = cache[parent] = self._marks(parent)
+        if not node.own_markers:  # most tests: nothing of their own
+            return inherited
+        own = tuple(mark.name for mark in node.own_markers if mark.name in _GATE_MARKS)
+        return inherited + own if own else inherited
+
+    def _classify(self, item: pytest.Item) -> str | None:
+        """Stash the item's tier, destructive flag and quarantine entry; a problem with its
+        markers comes back as one line (for a collection error)."""
+        marks = self._marks(item)
+        if not marks:  # most tests: the default tier, nothing else to look at
+            item.stash[CLASS_KEY] = [self.settings.default_tier, False, None]
+            return None
+        found = tiers.tier_markers(marks)
+        classified = item.stash[CLASS_KEY] = [found[0] if found else self.settings.default_tier, "destructive" in marks, None]
+        if len(found) > 1:
+            return (
+                f"staging: {item.nodeid} has tier markers {' and '.join(found)}; "
+                "a test belongs to exactly one tier, keep one marker"
+            )
+        if "quarantine" in marks:
+            from ..core.errors import ConfigError
+            from ..core.quarantine import entry_from
+
+            mark = item.get_closest_marker("quarantine")
+            assert mark is not None
+            try:
+                if mark.args:
+                    raise ConfigError("", "", "give reason=, owner=, until= (and ticket=) as keyword arguments")
+                classified[QUARANTINE] = entry_from({"test": item.nodeid, **mark.kwargs}, "", "quarantine", "marker")
+                self._quarantine_marked = True
+            except ConfigError as exc:
+                field = exc.field.removeprefix("quarantine.")
+                return f"staging: {item.nodeid}: @pytest.mark.quarantine{': ' + field if field else ''}: {exc.problem}"
+        return None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
+        report = yield
+        if report.passed and report.result:
+            for node in report.result:
+                if isinstance(node, pytest.Item) and (problem := self._classify(node)) is not None:
+                    report.outcome = "failed"
+                    report.longrepr = problem
+                    report.result = []
+                    break
+        self.gate.scrub.report(report)
+        return report
+
+    def _quarantine(self, items: list[pytest.Item]) -> None:
+        """Match quarantine entries to the collected tests; active ones run as non-strict xfail,
+        so a failure does not block (pytest counts it xfailed) and a pass is an xpass."""
+        from ..core.quarantine import find, today_utc
+
+        entries = self.settings.quarantine
+        today = today_utc()
+        matched: set[Any] = set()
+        for item in items:
+            classified = item.stash[CLASS_KEY]
+            entry = classified[QUARANTINE]
+            if entry is None and entries:
+                entry = classified[QUARANTINE] = find(entries, item.nodeid)
+            if entry is None:
+                continue
+            matched.add(entry)
+            if entry.active(today):
+                reason = f"quarantined: {entry.reason} (owner {entry.owner}, until {entry.until.isoformat()})"
+                item.add_marker(pytest.mark.xfail(reason=reason, strict=False, run=True))
+            else:
+                self.gate.expired.setdefault(entry.describe(), entry.to_dict(today))
+        self.gate.stale = [entry.to_dict(today) for entry in entries if entry not in matched]
+
+    # -- order and selection ----------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> Generator[None, None, None]:
+        # Before -k/-m and other plugins deselect: which tiers exist at all (required tiers).
+        for item in items:
+            if CLASS_KEY not in item.stash:  # made by a collector whose report we did not see
+                self._classify(item)
+        self._marks_cache.clear()
+        if self.settings.quarantine or self._quarantine_marked:
+            self._quarantine(items)
+        self.collected_tiers = {item.stash[CLASS_KEY][TIER] for item in items}
+        self._collected = list(items)  # to find, later, tests dropped without pytest_deselected
+        result = yield
+        selected = self.settings.selected_tiers
+        if selected is not None:
+            keep = [item for item in items if item.stash[CLASS_KEY][TIER] in selected]
+            dropped = [item for item in items if item.stash[CLASS_KEY][TIER] not in selected]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+                items[:] = keep
+        # Stable: within a tier, the order pytest (or another plugin) chose is kept.
+        if len(self.collected_tiers) > 1:
+            items.sort(key=lambda item: tiers.ORDER[item.stash[CLASS_KEY][TIER]])
+        return result
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self._count_deselected(items)
+        self._deselected.update(map(id, items))
+
+    def _count_deselected(self, items: list[pytest.Item]) -> None:
+        deselected = self.gate.ledger.deselected
+        for item in items:
+            classified = item.stash.get(CLASS_KEY, None)
+            tier = classified[TIER] if classified else self.settings.default_tier
+            deselected[tier] = deselected.get(tier, 0) + 1
+
+    def _unpinned_deselection(self, session: pytest.Session) -> list[str]:
+        """Deselection no policy can pin: tests a plugin dropped without telling pytest (counted
+        as deselected here), and --lf/--sw, whose choice depends on the cache, not the command."""
+        kept = set(map(id, session.items))
+        dropped = [item for item in self._collected if id(item) not in kept and id(item) not in self._deselected]
+        self._collected = []
+        unpinned = []
+        if dropped:
+            self._count_deselected(dropped)
+            unpinned.append(f"{len(dropped)} dropped by a plugin without pytest_deselected")
+        config = session.config
+        last_failed = config.pluginmanager.get_plugin("lfplugin")
+        if config.getoption("lf", False) and getattr(last_failed, "lastfailed", None):
+            # With failures on record, --lf collects only them: the rest of their files is never
+            # collected, nor are files without one; neither is reported as deselected.
+            skipped = getattr(last_failed, "_skipped_files", 0)
+            files = f" ({skipped} test file{'' if skipped == 1 else 's'} not collected)" if skipped else ""
+            unpinned.append(f"--lf ran only the last failures{files}")
+        if (config.getoption("stepwise", False) or config.getoption("stepwise_skip", False)) and self.gate.ledger.deselected:
+            unpinned.append("--sw started after the tests that passed last time")
+        return unpinned
+
+    # tryfirst: an xdist worker's collection is published before xdist tells the controller it collected.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        ledger = self.gate.ledger
+        ledger.collected_tiers = set(self.collected_tiers)
+        ledger.unpinned = self._unpinned_deselection(session)
+        ledger.expect([expected(item) for item in session.items])
+        if self.finished is not None:
+            self.finished(session)
+
+
+def expected(item: pytest.Item) -> tuple[str, str, bool, dict[str, Any] | None]:
+    """What the ledger expects of a collected item: node id, tier, destructive, quarantine entry."""
+    tier, destructive, entry = item.stash[CLASS_KEY]
+    return item.nodeid, tier, destructive, entry_dict(entry)
+
+
+def entry_dict(entry: Any) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    from ..core.quarantine import today_utc
+
+    return entry.to_dict(today_utc())
