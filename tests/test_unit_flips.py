@@ -14,7 +14,7 @@ from pytest_staging.core.flips import History, histories, state, suggest
 from pytest_staging.core.quarantine import load
 from pytest_staging.core.targets import tomllib
 
-ENTRY = {"test": "t", "reason": "r", "owner": "web", "until": "2030-06-30", "status": "active", "source": "q.toml entry 1"}
+ENTRY = {"test": "t", "reason": "r", "owner": "web", "until": "2030-06-30", "status": "active", "source": "q.toml 1"}
 
 
 @pytest.mark.parametrize(
@@ -41,13 +41,14 @@ def test_a_tests_state_in_one_run(test, expected):
     assert state(test) == expected
 
 
-def statement(day: int, tests: list[dict], quarantined: dict[str, dict] | None = None, expired: list[dict] | None = None) -> dict:
-    quarantined = quarantined or {}
+def statement(day: int, tests: list[dict], quarantined: dict[str, dict] | None = None, expired: list | None = None) -> dict:
+    """The parts of a verdict's statement that suggest reads."""
+    listed = [{"nodeid": nodeid, "quarantine": entry} for nodeid, entry in (quarantined or {}).items()]
     return {
         "predicate": {
             "timeVerified": f"2030-01-{day:02d}T12:00:00Z",
             "tests": tests,
-            "quarantine": {"tests": [{"nodeid": n, "quarantine": e} for n, e in quarantined.items()], "expired": expired or []},
+            "quarantine": {"tests": listed, "expired": expired or []},
         }
     }
 
@@ -62,8 +63,9 @@ def test_histories_run_oldest_first_and_skip_runs_without_a_state():
 
 
 OUTCOME = {"pass": "passed", "fail": "failed", None: "skipped"}
-#: Any text, with what TOML treats specially (quotes, backslashes, line breaks, DEL) made common.
-TEXT = st.characters() | st.sampled_from('"\\\n\r\t\x00\x7f[]#=é')
+#: Any text a verdict (UTF-8 JSON) can hold, with what TOML treats specially made common:
+#: quotes, backslashes, line breaks, other control characters, DEL.
+TEXT = st.characters(codec="utf-8") | st.sampled_from('"\\\n\r\t\x00\x7f[]#=é')
 
 
 @st.composite
@@ -75,9 +77,13 @@ def series(draw):
     states = {n: draw(st.lists(st.sampled_from(["pass", "fail", None]), min_size=count, max_size=count)) for n in nodeids}
     quarantined = draw(st.sets(st.sampled_from(nodeids)))
     owner = draw(st.text(TEXT, max_size=10))
-    expired = draw(st.lists(st.fixed_dictionaries({
-        "test": st.text(TEXT, max_size=12), "owner": st.text(TEXT, max_size=8), "until": st.just("2001-01-01"), "reason": st.text(TEXT, max_size=20),
-    }), max_size=2))
+    entry = st.fixed_dictionaries({
+        "test": st.text(TEXT, max_size=12),
+        "owner": st.text(TEXT, max_size=8),
+        "until": st.just("2001-01-01"),
+        "reason": st.text(TEXT, max_size=20),
+    })
+    expired = draw(st.lists(entry, max_size=2))
     return nodeids, states, quarantined, owner, expired
 
 
@@ -89,10 +95,12 @@ def series(draw):
     st.randoms(use_true_random=False),
 )
 @example(  # a DEL in an id, and an expired entry whose reason tries to start a table of its own
-    (["t::x\x7f"], {"t::x\x7f": ["pass", "fail"]}, set(), "web\x7f", [{"test": "e", "owner": "o", "until": "2001-01-01", "reason": "r\n[[quarantine]]"}]),
+    (["t::x\x7f"], {"t::x\x7f": ["pass", "fail"]}, set(), "web\x7f", [{**ENTRY, "reason": "r\n[[quarantine]]"}]),
     0.2, 2, 1, random.Random(0),
 )
-def test_the_suggestion_is_a_quarantine_file_of_exactly_the_flaky_tests(tmp_path_factory, case, threshold, min_runs, retire_after, rng):
+def test_the_suggestion_is_a_quarantine_file_of_exactly_the_flaky_tests(
+    tmp_path_factory, case, threshold, min_runs, retire_after, rng
+):
     nodeids, states, quarantined, owner, expired = case
     count = len(states[nodeids[0]])
     runs = []
@@ -102,7 +110,9 @@ def test_the_suggestion_is_a_quarantine_file_of_exactly_the_flaky_tests(tmp_path
         runs.append(statement(run + 1, tests, entries, expired if run == count - 1 else []))
     rng.shuffle(runs)  # suggest orders them by timeVerified
     until = dt.date(2030, 2, 1)
-    text = suggest(runs, threshold=threshold, min_runs=min_runs, retire_after=retire_after, owner=owner, until=until, verified=True)
+    text = suggest(
+        runs, threshold=threshold, min_runs=min_runs, retire_after=retire_after, owner=owner, until=until, verified=True
+    )
 
     def rate(seen: list[str]) -> float:
         return sum(a != b for a, b in zip(seen, seen[1:])) / (len(seen) - 1) if len(seen) > 1 else 0.0

@@ -17,7 +17,8 @@ UNTIL = dt.date(2030, 6, 30)
 
 
 def entry(test: str, **fields) -> Entry:
-    return Entry(test=test, reason="flaky", owner=fields.pop("owner", "payments"), until=fields.pop("until", UNTIL), **fields)
+    fields = {"owner": "payments", "until": UNTIL, **fields}
+    return Entry(test=test, reason="flaky", **fields)
 
 
 def test_an_entry_matches_its_node_id_or_a_prefix_with_a_star():
@@ -100,7 +101,7 @@ def test_until_is_a_day(until, expected):
         ({"until": ""}, "quarantine[1].until", "needs until (YYYY-MM-DD, the day it must be fixed by)"),
         ({"owner": ["a", "b"]}, "quarantine[1].owner", "expected a string, got ['a', 'b']"),
         ({"ticket": 123}, "quarantine[1].ticket", "expected a string, got 123"),
-        ({"expires": "2030-01-01"}, "quarantine[1].expires", "unknown field; known fields: test, reason, owner, until, ticket"),
+        ({"expires": "2030"}, "quarantine[1].expires", "unknown field; known fields: test, reason, owner, until, ticket"),
     ],
 )
 def test_a_bad_field_names_the_entry_and_the_field(changes, field, says):
@@ -129,7 +130,8 @@ def test_each_entry_points_at_its_line(tmp_path):
     path = write(tmp_path, (
         "# flaky tests, reviewed weekly\n\n"
         '[[quarantine]]\ntest = "t::a"\nreason = "r"\nowner = "o"\nuntil = 2030-06-30\n\n'
-        '  [[quarantine]]  # indented, with a comment\ntest = "t::b*"\nreason = "r"\nowner = "o"\nuntil = "2030-06-30"\nticket = "T-1"\n'
+        '  [[quarantine]]  # indented, with a comment\n'
+        'test = "t::b*"\nreason = "r"\nowner = "o"\nuntil = "2030-06-30"\nticket = "T-1"\n'
     ))
     first, second = load(path)
     assert (first.test, first.until, first.source) == ("t::a", UNTIL, "staging-quarantine.toml entry 1 (line 3)")

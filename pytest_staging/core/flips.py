@@ -125,8 +125,12 @@ def suggest(
         for nodeid, entry in sorted(quarantined.items())
         if nodeid in found and found[nodeid].runs >= retire_after and set(found[nodeid].states[-retire_after:]) == {"pass"}
     ]
-    lines += [_comment(f"#   {nodeid}  (owner {entry['owner']}, until {entry['until']})") for nodeid, entry in retire] or ["#   (none)"]
+    lines += [
+        _comment(f"#   {nodeid}  (owner {entry['owner']}, until {entry['until']})") for nodeid, entry in retire
+    ] or ["#   (none)"]
     lines += ["", "# Expired: blocking again; fix the test or renew the entry with a new until."]
     expired = latest["quarantine"]["expired"]
-    lines += [_comment(f"#   {e['test']}  (owner {e['owner']}, until {e['until']}: {e['reason']})") for e in expired] or ["#   (none)"]
+    lines += [
+        _comment(f"#   {e['test']}  (owner {e['owner']}, until {e['until']}: {e['reason']})") for e in expired
+    ] or ["#   (none)"]
     return "\n".join(lines) + "\n"
