@@ -10,8 +10,8 @@ stays ignored.
 While a verdict is being written, every stopping signal (SIGINT too) is ignored until it is on
 disk: a second Ctrl-C must not turn a verdict that is nearly written into a traceback. Nothing is
 lost by ignoring it: verdicts are written then only once the run is already stopping or ending.
-Outside that moment they act at once, so a hung teardown can still be stopped. SIGKILL always stops the run,
-leaving the last verdict written (at worst the ``incomplete`` HOLD).
+Outside that moment they act at once, so a hung teardown can still be stopped. SIGKILL always
+stops the run, leaving the last verdict written (at worst the ``incomplete`` HOLD).
 """
 
 from __future__ import annotations
