@@ -49,9 +49,9 @@ def test_dict_schema_lists_every_violation_with_paths(pytester, httpbin_url):
     result.stdout.fnmatch_lines(
         [
             "E   *ContractError: contract violated: 4 violations of schema (draft2020-12):",
-            "E         $.name: minLength: '' should be non-empty",
-            "E         $.id: type: '1' is not of type 'integer'",
             "E         $.email: format: 'nope' is not a 'email'",
+            "E         $.id: type: '1' is not of type 'integer'",
+            "E         $.name: minLength: '' should be non-empty",
             "E         $.tags[1]: type: 3 is not of type 'string'",
         ]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from hypothesis import given, settings
@@ -116,7 +117,7 @@ def test_never_promote_with_failure_or_missing_evidence(ledger, policy):
 
 @given(ledgers(), policies)
 def test_a_tier_failed_exactly_when_it_holds_a_blocking_record(ledger, policy):
-    """One notion of blocking (SPEC §12): the tier results in the verdict agree with the decision."""
+    """One notion of blocking: the tier results in the verdict agree with the decision."""
     decision = decide(ledger, policy)
     section = tiers_section(ledger, policy.required(ledger))
     for tier in TIERS:
@@ -269,3 +270,32 @@ def test_flaky_policies():
     rejected = decide(ledger, Policy(flaky="reject"))
     assert rejected.decision == REJECT
     assert rejected.reasons[0].text == "1 test passed only on a re-run (--staging-flaky=reject): t::f"
+
+
+BASELINE_RESULTS = ("PASS", "MARGINAL", "FAIL", "INCONCLUSIVE", "NODATA")
+
+
+def test_the_baseline_result_under_every_policy():
+    """Every combination, on a run that would otherwise promote: FAIL rejects; MARGINAL does what
+    staging_baseline_marginal says; INCONCLUSIVE holds unless allowed; NODATA always holds; a
+    baseline from another target or load profile holds only under staging_baseline_strict."""
+    policies = itertools.product(("hold", "allow", "reject"), ("hold", "allow"), (False, True))
+    for case in itertools.product(BASELINE_RESULTS, (False, True), policies):
+        result, mismatched, (marginal, inconclusive, strict) = case
+        ledger = passing("smoke")
+        mismatches = ["target differs: prod"] if mismatched else []
+        ledger.baseline = {"result": result, "reason": "p95 +40%", "mismatches": mismatches}
+        policy = Policy(baseline_marginal=marginal, baseline_inconclusive=inconclusive, baseline_strict=strict)
+        expected = {
+            "PASS": [],
+            "MARGINAL": [] if marginal == "allow" else ["baseline-marginal"],
+            "FAIL": ["baseline-failed"],
+            "INCONCLUSIVE": [] if inconclusive == "allow" else ["baseline-inconclusive"],
+            "NODATA": ["baseline-nodata"],
+        }[result] + (["baseline-mismatch"] if mismatched and strict else [])
+        rejects = result == "FAIL" or (result == "MARGINAL" and marginal == "reject")
+        decision = decide(ledger, policy)
+        assert decision.decision == (REJECT if rejects else HOLD if expected else PROMOTE), case
+        if expected:
+            assert [r.code for r in decision.reasons] == expected, case
+            assert all("p95 +40%" in r.text or "target differs: prod" in r.text for r in decision.reasons), case

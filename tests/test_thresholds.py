@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_staging.fixtures.load import Progress, summarize
-from pytest_staging.core.thresholds import ThresholdError, parse, parse_all, percentile, summary
+from pytest_staging.core.thresholds import Tally, ThresholdError, parse, parse_all, percentile, summary
 
 
 @pytest.mark.parametrize(
@@ -138,3 +138,77 @@ def test_progress_is_one_line_rewritten_in_place():
     assert "\rload: 3/30s  41.5 rps  0 failures  p95 12 ms" in text
     assert "\rload: 4/30s  40.0 rps  1 failures  p95 -" in text
     assert text.endswith("\r")
+
+
+# -- the parser, over any spacing and any number ------------------------------------------------
+
+SPACE = st.text(alphabet=" \t", max_size=2)
+NUMBER = st.one_of(
+    st.integers(-10**6, 10**6).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),  # 1e+16, -0.0, 5e-324 ...
+    st.sampled_from([".5", "5.", "+3", "1E3", "2.5e-3"]),
+)
+PERCENTILE = st.one_of(
+    st.floats(0, 100, exclude_min=True).map(repr), st.integers(1, 100).map(str), st.sampled_from(["99.9", "5e1", ".1"])
+)
+
+
+@st.composite
+def thresholds(draw):
+    """An expression built from its parts with random spacing, and the parts it must parse to."""
+    s = lambda: draw(SPACE)  # noqa: E731
+    kind = draw(st.sampled_from(["p", "avg", "med", "min", "max", "rate", "rps"]))
+    if kind == "p":
+        number = draw(PERCENTILE)
+        text, metric = f"p{s()}({s()}{number}{s()})", f"p{float(number):g}"
+    elif kind == "rate":
+        text, metric = f"rate{s()}({s()}failures{s()})", "fail_ratio"
+    else:
+        text, metric = kind, {"med": "p50"}.get(kind, kind)
+    name = draw(st.none() | st.text(st.characters(exclude_characters="}"), min_size=1, max_size=10).filter(str.strip))
+    if name is not None:
+        text += f"{s()}{{{s()}name{s()}:{s()}{name}{s()}}}"
+    op, limit = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="])), draw(NUMBER)
+    text = f"{s()}{text}{s()}{op}{s()}{limit}{s()}"
+    return text, (metric, op, float(limit), None if name is None else name.strip())
+
+
+@given(thresholds())
+def test_any_spacing_and_number_parse_to_the_same_threshold(case):
+    text, parts = case
+    threshold = parse(text)
+    assert (threshold.metric, threshold.op, threshold.limit, threshold.name) == parts
+    assert parse(threshold.expression) == threshold  # the expression as kept parses to itself
+
+
+@given(st.text(max_size=40))
+def test_anything_else_is_a_threshold_error_in_one_line(text):
+    try:
+        parse(text)
+    except ThresholdError as error:
+        assert repr(text) in str(error) and "\n" not in str(error)
+
+
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
+def test_nan_and_no_value_never_pass(op):
+    # NaN != x is true in Python: a threshold must not pass on a value that is not a number.
+    assert not parse(f"avg {op} 100").holds(float("nan"))
+    assert not parse(f"avg {op} 100").holds(None)
+
+
+@given(st.lists(st.lists(st.integers(0, 3000), max_size=40), min_size=1, max_size=5), st.integers(0, 5))
+def test_tallies_merged_are_one_tally_of_every_request(parts, failures):
+    def tally_of(values: list[int]) -> Tally:
+        histogram: dict[int, int] = {}
+        for value in values:
+            histogram[value] = histogram.get(value, 0) + 1
+        low, high = min(values, default=None), max(values, default=None)
+        return Tally().add(len(values), failures, 0, float(sum(values)), low, high, histogram)
+
+    merged = Tally()
+    for values in parts:
+        merged.merge(tally_of(values))
+    everything = [value for values in parts for value in values]
+    whole = tally_of(everything)
+    whole.failures = failures * len(parts)
+    assert merged.summary(10.0) == whole.summary(10.0)

@@ -98,14 +98,6 @@ def test_the_most_relevant_violation_comes_first(contract):
     assert found.index(("$.d", "minLength")) < found.index(("$.d", "anyOf"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: Contract._errors sorts by jsonschema's relevance key in reverse, and that key (jsonschema "
-        "4.26 here) compares error.path, so violations at the same depth come last-first: 25 bad items "
-        "show $[24]..$[5] and hide the first five ($[2], $[1], $[0] for three), not 'ties in path order' as the comment says"
-    ),
-)
 def test_violations_at_one_depth_come_in_document_order(contract):
     schema = {"type": "array", "items": {"type": "integer"}}
     with pytest.raises(ContractError) as raised:
@@ -339,14 +331,6 @@ def test_any_route_is_found(contract, route):
         contract.validate("5", openapi=document, path=route, method="get")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: the operation is found, but the JSON pointer to its schema goes into a URI fragment "
-        "unescaped; referencing percent-decodes the fragment, so a route holding '%41' becomes "
-        "'A' and the $ref fails with PointerToNowhere (an internal error, not a usage message)"
-    ),
-)
 @pytest.mark.parametrize("route", ["/files/%7Bname%7D", "/a%2Fb"])
 def test_a_route_with_a_percent_escape_is_found(contract, route):
     document = {"openapi": "3.1.0", "paths": {route: {"get": {"responses": {"200": {"content": {"application/json": {"schema": {"type": "integer"}}}}}}}}}

@@ -364,21 +364,15 @@ def test_a_test_still_running_somewhere_is_waited_for_past_the_stall_time(worker
     assert clock.now > 5 * stall
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Waiting,
-    reason=(
-        "bug: Gate.pytest_runtest_setup logs the waiting test's own 'start' before calling "
-        "before(), so started - done is never empty while a worker waits at the barrier and the "
-        "stall path never fires: a lost earlier-tier test leaves every worker waiting for ever"
-    ),
-)
 def test_a_worker_waiting_at_the_barrier_is_not_a_running_test(workers, clock, stall):
     group = workers(poll=0.5)
     group.done("gw0", "s1")
     group.done("gw0", "s2")  # s3 is lost
     clock.on_sleep = script(limit=10 * stall)
-    # The order gate.py uses: the test's start is logged, then the barrier is asked.
+    # The order the gate uses: the test's start is logged, then the barrier is asked; another
+    # worker's test waits at the same barrier, and one at the load barrier.
+    group.start("gw2", "c2")
+    group.start("gw3", "l1")
     group.start("gw1", "c1")
     reason = group.gate("gw1").before("contract")
     assert reason is not None and "never finished" in reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,8 +64,18 @@ def histories(ordered: Sequence[dict[str, Any]]) -> dict[str, History]:
 
 
 def _toml(text: str) -> str:
-    # A JSON string is a valid TOML basic string (same escapes).
-    return json.dumps(text, ensure_ascii=False)
+    # A JSON string is a TOML basic string (same escapes), except that TOML refuses a raw DEL.
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+#: What a TOML comment may not hold: a line break would end it (and the rest would be read as
+#: entries), other control characters make the file invalid.
+_NOT_IN_COMMENT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _comment(text: Any) -> str:
+    """Text from a verdict (a node id, an owner, a reason) fit for a ``#`` line."""
+    return _NOT_IN_COMMENT.sub(lambda match: f"\\u{ord(match[0]):04x}", str(text))
 
 
 def suggest(
@@ -87,7 +98,7 @@ def suggest(
     found = histories(ordered)
     lines = [
         f"# pytest-staging quarantine suggest: {len(ordered)} verdicts, "
-        f"{ordered[0]['predicate']['timeVerified']} to {latest['timeVerified']}"
+        f"{_comment(ordered[0]['predicate']['timeVerified'])} to {_comment(latest['timeVerified'])}"
         + ("" if verified else " (signatures NOT checked: pass --key)"),
         "",
         f"# Add: flip rate >= {threshold:.2f} over at least {min_runs} runs.",
@@ -114,8 +125,12 @@ def suggest(
         for nodeid, entry in sorted(quarantined.items())
         if nodeid in found and found[nodeid].runs >= retire_after and set(found[nodeid].states[-retire_after:]) == {"pass"}
     ]
-    lines += [f"#   {nodeid}  (owner {entry['owner']}, until {entry['until']})" for nodeid, entry in retire] or ["#   (none)"]
+    lines += [
+        _comment(f"#   {nodeid}  (owner {entry['owner']}, until {entry['until']})") for nodeid, entry in retire
+    ] or ["#   (none)"]
     lines += ["", "# Expired: blocking again; fix the test or renew the entry with a new until."]
     expired = latest["quarantine"]["expired"]
-    lines += [f"#   {e['test']}  (owner {e['owner']}, until {e['until']}: {e['reason']})" for e in expired] or ["#   (none)"]
+    lines += [
+        _comment(f"#   {e['test']}  (owner {e['owner']}, until {e['until']}: {e['reason']})") for e in expired
+    ] or ["#   (none)"]
     return "\n".join(lines) + "\n"

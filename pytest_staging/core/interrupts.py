@@ -1,4 +1,4 @@
-"""Stopping signals: SIGTERM and SIGHUP stop a gate run the way Ctrl-C does (SPEC §12).
+"""Stopping signals: SIGTERM and SIGHUP stop a gate run the way Ctrl-C does, under xdist too.
 
 A CI time-out sends SIGTERM; a closed terminal or SSH session, SIGHUP. Python's default for
 either is to die on the spot, which would leave only the ``incomplete`` HOLD at the verdict path.
@@ -7,10 +7,11 @@ verdict is written (HOLD, or REJECT when failure evidence already exists) and th
 is pytest's INTERRUPTED (2). A signal the run was started to ignore (``nohup`` ignores SIGHUP)
 stays ignored.
 
-While a verdict is being written, every stopping signal (SIGINT too) waits until it is on disk:
-a second Ctrl-C must not turn a verdict that is nearly written into a traceback. Outside that
-moment they act at once, so a hung teardown can still be stopped. SIGKILL always stops the run,
-leaving the last verdict written (at worst the ``incomplete`` HOLD).
+While a verdict is being written, every stopping signal (SIGINT too) is ignored until it is on
+disk: a second Ctrl-C must not turn a verdict that is nearly written into a traceback. Nothing is
+lost by ignoring it: verdicts are written then only once the run is already stopping or ending.
+Outside that moment they act at once, so a hung teardown can still be stopped. SIGKILL always
+stops the run, leaving the last verdict written (at worst the ``incomplete`` HOLD).
 """
 
 from __future__ import annotations

@@ -126,10 +126,6 @@ class TestRecord:
         return self.correlation_id_value
 
     @property
-    def has_correlation_id(self) -> bool:
-        return self.correlation_id_value is not None
-
-    @property
     def quarantined(self) -> bool:
         """An active quarantine entry covers this test (an expired one does not)."""
         return self.quarantine is not None and self.quarantine.get("status") == "active"
@@ -138,7 +134,7 @@ class TestRecord:
     def blocking(self) -> bool:
         """Evidence against the release: failed, errored or crashed, and not under an active
         quarantine (an expired one blocks). The one notion of blocking: the decision, the tiers'
-        results and the reports all use it (SPEC §12)."""
+        results and the reports all use it, so a tier never reads as passed while it blocks."""
         return self.outcome in FAILING and not self.quarantined
 
     def count_validation(self, valid: bool) -> None:

@@ -105,7 +105,10 @@ class SharedTierGate(TierGate):
             if all(self._pending[t] <= 0 for t in earlier):
                 self._open_tiers.add(tier)
                 return None
-            running = self.started - self.done
+            # Only an earlier-tier test can be running now: a started test of this tier or a later
+            # one is waiting at a barrier (this worker's own among them), and counting those would
+            # keep every waiting worker from ever giving up on a lost test.
+            running = any(self.tier_of.get(nodeid) in earlier for nodeid in self.started - self.done)
             if not running and time.monotonic() - quiet_since > STALL_SECONDS:
                 missing = sum(max(self._pending[t], 0) for t in earlier)
                 reason = f"staging: {missing} earlier-tier test(s) never finished (a crashed worker?); {tier} tier not started"
