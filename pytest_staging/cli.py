@@ -366,9 +366,9 @@ def unmet_expectations(statement: dict[str, Any], args: argparse.Namespace) -> l
         unmet.append(f"target is {held}, expected {args.target}")
     if args.release is not None:
         release = predicate.get("release") or {}
-        held, where = (release.get("id"), "release.id") if release.get("id") is not None else (release.get("deployedVersion"), "deployedVersion")
-        if held != args.release:
-            shown = f"{held} ({where})" if held is not None else "unknown (no release.id, no deployedVersion)"
+        held_release, where = (release.get("id"), "release.id") if release.get("id") is not None else (release.get("deployedVersion"), "deployedVersion")
+        if held_release != args.release:
+            shown = f"{held_release} ({where})" if held_release is not None else "unknown (no release.id, no deployedVersion)"
             unmet.append(f"release is {shown}, expected {args.release}")
     for name in args.require_tier:
         result = predicate["tiers"].get(name) or {}
@@ -376,9 +376,9 @@ def unmet_expectations(statement: dict[str, Any], args: argparse.Namespace) -> l
             required = "required" if result.get("required") else "optional"
             unmet.append(f"tier {name} is {required} and {result.get('result', 'absent')}, expected required and passed")
     if args.policy_digest is not None:
-        held = (predicate["policy"].get("digest") or {}).get("sha256")
-        if held != args.policy_digest:
-            unmet.append(f"policy digest is sha256:{held}, expected sha256:{args.policy_digest}")
+        held_digest = (predicate["policy"].get("digest") or {}).get("sha256")
+        if held_digest != args.policy_digest:
+            unmet.append(f"policy digest is sha256:{held_digest}, expected sha256:{args.policy_digest}")
     if args.max_age is not None:
         verified_at = dt.datetime.strptime(predicate["timeVerified"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
         now = dt.datetime.now(dt.timezone.utc)

@@ -151,7 +151,7 @@ class TestRecord:
     def add_metric(self, name: str, value: float, unit: str = "") -> None:
         if not self.metrics:
             self.metrics = []
-        self.metrics.append(Metric(name, float(value), unit))  # type: ignore[union-attr]
+        self.metrics.append(Metric(name, float(value), unit))
 
     def absorb(self, report: Any, measured: dict[str, Any] | None = None) -> None:
         """Fold one pytest TestReport (setup, call, teardown, or xdist's crash report) in.
@@ -199,7 +199,7 @@ class TestRecord:
 
     def measured(self) -> dict[str, Any]:
         """What the worker measured, as plain data for the report (crosses xdist)."""
-        data = {
+        data: dict[str, Any] = {
             "correlationId": self.correlation_id_value,
             "destructive": self.destructive,
             "metrics": [[m.name, m.value, m.unit] for m in self.metrics],

@@ -147,7 +147,7 @@ def summary(
         "rps": requests / seconds if seconds > 0 else 0.0,
         "avg": total_response_time / timed if timed else None,
         "min": float(min_response_time) if min_response_time is not None and timed else None,
-        "max": float(max_response_time) if timed else None,
+        "max": float(max_response_time) if timed and max_response_time is not None else None,
         "p50": percentile(histogram, timed, 0.50),
         "p90": percentile(histogram, timed, 0.90),
         "p95": percentile(histogram, timed, 0.95),

@@ -269,11 +269,12 @@ class Issuer:
         """Sign and write a verdict of ``ledger`` (stopping signals wait until it is written)."""
         from ..verdict.issue import issue
 
-        gate = self.gate
+        gate, path = self.gate, self.settings.verdict_path
+        assert path is not None  # the issuer writes only when pytest runs tests
         target = gate.target
         with gate.signals.held():
             return issue(
-                path=self.settings.verdict_path,
+                path=path,
                 ledger=ledger,
                 decision=decision,
                 policy=policy,

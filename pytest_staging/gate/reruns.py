@@ -54,7 +54,7 @@ class Reruns:
                 teardown_to = None if session.shouldfail or session.shouldstop else nextitem
             reports.append(call_and_report(item, "teardown", log=False, nextitem=teardown_to))
             if hasattr(item, "_request"):
-                item._request = False  # type: ignore[attr-defined]
+                item._request = False
                 item.funcargs = None  # type: ignore[attr-defined]
             if not again:
                 break
@@ -72,7 +72,7 @@ class Reruns:
     def _setup_and_call(item: pytest.Item) -> list[pytest.TestReport]:
         # What pytest's runtestprotocol does before the teardown, without logging: only the
         # attempt that stands is logged, after the loop.
-        if hasattr(item, "_request") and not item._request:  # type: ignore[attr-defined]
+        if hasattr(item, "_request") and not item._request:
             item._initrequest()  # type: ignore[attr-defined]
         reports = [call_and_report(item, "setup", log=False)]
         if reports[0].passed and not item.config.getoption("setuponly", False):

@@ -219,7 +219,7 @@ def _quarantine(predicate: dict[str, Any]) -> str:
         return ""
     parts = []
     if tests:
-        rows = [
+        rows: list[tuple[str, ...]] = [
             (
                 f"<code>{_e(t['nodeid'])}</code>",
                 _e(t["outcome"]),
@@ -401,7 +401,7 @@ def _load(predicate: dict[str, Any]) -> str:
             + "</p>"
         )
         if run.get("thresholds"):
-            rows = [(f'<span aria-hidden="true">{"✓" if t["ok"] else "✗"}</span> {"ok" if t["ok"] else "breached"}',
+            rows: list[tuple[str, ...]] = [(f'<span aria-hidden="true">{"✓" if t["ok"] else "✗"}</span> {"ok" if t["ok"] else "breached"}',
                      f"<code>{_e(t['expression'])}</code>", _num(t["value"]) + (_unit(t["expression"]) if t["value"] is not None else ""))
                     for t in run["thresholds"]]
             parts.append(_table("Thresholds", ("result", "threshold", "measured"), rows, numeric=(2,)))

@@ -79,7 +79,7 @@ def _signed(value: Any) -> str:
 
 def baseline_rows(baseline: dict[str, Any]) -> list[tuple[str, ...]]:
     """One row per metric: mark, name, baseline med/p95, current med/p95, shift [CI], result (why)."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for metric in baseline["metrics"]:
         unit = f" {metric['unit']}" if metric.get("unit") else ""
         then, now = metric["baseline"], metric["current"]

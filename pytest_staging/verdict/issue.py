@@ -33,7 +33,7 @@ def issue(
     decision: Decision,
     policy: Policy,
     policy_fields: dict[str, Any],
-    target: dict[str, Any] | None,
+    target: dict[str, Any],
     release: dict[str, Any],
     subjects: tuple[Subject, ...],
     signing_key: Any,
