@@ -13,6 +13,7 @@ import pytest
 
 from ..core.ledger import TestRecord
 from ..core.tiers import TIERS, TierGate
+from .barrier import SharedTierGate
 from .collection import CLASS_KEY, entry_dict
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class Accounting:
         self.records = gate.records
         #: Fail-fast between tiers (an xdist worker's is a barrier across processes).
         self.tiers: TierGate = TierGate(gate.settings.fail_fast)
+        #: An xdist worker's barrier across workers (consulted before every test), else None.
+        self.barrier: SharedTierGate | None = None
         #: Tests with a failed report (setup, call or teardown).
         self.failed: set[str] = set()
         self._scrubbing = bool(gate.scrub)
@@ -38,28 +41,37 @@ class Accounting:
             tier, destructive, entry = item.stash[CLASS_KEY]
             record = self.records[item.nodeid] = TestRecord(item.nodeid, tier, destructive, quarantine=entry_dict(entry))
         self.gate.current = record
-        self._check_tier(record)
+        if self.barrier is not None or self.tiers.failed_tiers:  # else the gate has nothing to say
+            self._check_tier(record)
         if record.destructive and self.gate.target.sensitive:
             pytest.skip(f"staging: destructive test not run on sensitive target {self.gate.target.name}")
 
     def _check_tier(self, record: TestRecord) -> None:
-        if self.tiers.failed_tiers:  # the gate has something to say only once a tier failed
-            reason = self.tiers.before(record.tier)
-            if reason is not None:
-                pytest.skip(reason)
+        if self.barrier is not None:
+            self.barrier.starting(record.nodeid)
+        reason = self.tiers.before(record.tier)
+        if reason is not None:
+            pytest.skip(reason)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """First to see each report: make it safe to show (scrub, skip location, properties),
         then account for it (ledger, tier gate). Every later consumer — terminal, JUnit XML,
         xdist's channel to the controller — sees the finished report."""
-        record = self._prepare(report)
-        if record is None:
-            return
-        if report.when != "teardown":
+        record, when = self.gate.current, report.when
+        if (
+            record is None
+            or report.outcome != "passed"
+            or self._scrubbing
+            or (when == "setup" and record.nodeid != report.nodeid)
+        ):
+            record = self._prepare(report)
+            if record is None:
+                return
+        if when != "teardown":
             if report.outcome == "passed" and "wasxfail" not in report.__dict__:  # the common case, inline
                 record.duration += report.duration
-                record.outcome = "running" if report.when == "setup" else "passed"
+                record.outcome = "running" if when == "setup" else "passed"
             else:
                 record.absorb(report)
             return

@@ -189,7 +189,7 @@ class Collection:
 def expected(item: pytest.Item) -> tuple[str, str, bool, dict[str, Any] | None]:
     """What the ledger expects of a collected item: node id, tier, destructive, quarantine entry."""
     tier, destructive, entry = item.stash[CLASS_KEY]
-    return item.nodeid, tier, destructive, entry_dict(entry)
+    return item.nodeid, tier, destructive, entry_dict(entry) if entry is not None else None
 
 
 def entry_dict(entry: Any) -> dict[str, Any] | None:

@@ -12,7 +12,6 @@ from typing import Any, TYPE_CHECKING
 
 import pytest
 
-from ..core.ledger import TestRecord
 from ..core.preflight import Preflight
 from .accounting import Accounting
 from .barrier import SharedLog, SharedTierGate
@@ -47,7 +46,6 @@ class Worker(Accounting):
         if self.workerinput.get(GATE_DIR_KEY):
             gate.gate_dir = Path(self.workerinput[GATE_DIR_KEY])
         gate.fail_tests_if_preflight_failed()
-        self.barrier: SharedTierGate | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -72,13 +70,6 @@ class Worker(Accounting):
         write_atomic(gate.gate_dir / COLLECTION_FILE.format(worker_id), json.dumps(data).encode("utf-8"))
         tier_of = {nodeid: record.tier for nodeid, record in self.records.items()}
         self.tiers = self.barrier = SharedTierGate(gate.settings.fail_fast, SharedLog(gate.gate_dir, worker_id), tier_of)
-
-    def _check_tier(self, record: TestRecord) -> None:
-        if self.barrier is not None:
-            self.barrier.starting(record.nodeid)
-        reason = self.tiers.before(record.tier)
-        if reason is not None:
-            pytest.skip(reason)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
