@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import config as staging_config
+from . import settings as staging_settings
+from .options import add_options
 
 if TYPE_CHECKING:
     from .fixtures.contract import Contract
@@ -44,7 +45,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    staging_config.add_options(parser)
+    add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -52,9 +53,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # The first moment the options are known, before conftests are imported and the command line
     # is parsed in full: an earlier verdict at the path goes now, so that no usage error or crash
     # from here to the gate's start (an unknown option, a conftest that fails to import) leaves it
-    # behind for release tooling to take as this run's (SPEC §12). xdist workers write no verdict.
+    # behind for release tooling to take as this run's. xdist workers write no verdict.
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        staging_config.retract_verdict(early_config, early_config.known_args_namespace)
+        staging_settings.retract_verdict(early_config, early_config.known_args_namespace)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from .core.errors import ConfigError
 
     try:
-        settings = staging_config.read_settings(config)
+        settings = staging_settings.read_settings(config)
         if settings is None:
             return
         dist = getattr(config.option, "dist", "no")
@@ -83,8 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
         gate.hold_verdict_path()
         gate.catch_stop_signals()
     except ConfigError as exc:
-        # No earlier run's verdict may outlive a run that stopped here (SPEC §12).
-        staging_config.retract_verdict(config)
+        # No earlier run's verdict may outlive a run that stopped here.
+        staging_settings.retract_verdict(config)
         raise pytest.UsageError(exc.line()) from None
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(gate, "staging-gate")

@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 
 from ..core import tiers
-from ..config import Settings
 from ..core.ledger import Ledger, TestRecord
 from ..core.interrupts import StopSignals
 from ..core.preflight import Preflight
 from ..core.redact import Scrubber, ScrubbingFormatter
 from ..core.targets import Target
+from ..settings import Settings
 
 #: What the gate knows of an item: ``[tier, destructive, quarantine entry or None]``. One stash
 #: entry, not three: a Stash item is a Python-level call, and collection makes thousands of them.
@@ -221,7 +221,7 @@ class Gate:
         if self.telemetry is not None:
             return self.telemetry.trace_id
         if self.settings.trace_parent:
-            from ..telemetry.spans import parse_traceparent
+            from ..core.traceparent import parse_traceparent
 
             parsed = parse_traceparent(self.settings.trace_parent)
             return parsed[0] if parsed else None
