@@ -1,4 +1,5 @@
-"""DSSE envelopes (https://github.com/secure-systems-lab/dsse) signed with Ed25519. Pure.
+"""DSSE envelopes (https://github.com/secure-systems-lab/dsse) signed with Ed25519. Pure, but for
+:func:`read_signing_key`, which reads the gate's key from its file or the environment.
 
 The signature covers the PAE of the payload bytes, never a re-serialisation of them, so a
 verifier checks exactly what was signed before it parses anything.

@@ -1,4 +1,5 @@
-"""Build the in-toto Statement (subject + promotion-verdict predicate) from the ledger. Pure."""
+"""Build the in-toto Statement (subject + promotion-verdict predicate) from the ledger. Pure, but
+for :func:`read_subjects`, which hashes the artifact files named on the command line."""
 
 from __future__ import annotations
 
