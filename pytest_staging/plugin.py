@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import config as staging_config
+from . import settings as staging_settings
 from .gate import GATE_KEY
+from .options import add_options
 
 if TYPE_CHECKING:
     from .fixtures.contract import Contract
@@ -45,7 +46,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    staging_config.add_options(parser)
+    add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -55,7 +56,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # from here to the gate's start (an unknown option, a conftest that fails to import) leaves it
     # behind for release tooling to take as this run's. xdist workers write no verdict.
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        staging_config.retract_verdict(early_config, early_config.known_args_namespace)
+        staging_settings.retract_verdict(early_config, early_config.known_args_namespace)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,7 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from .core.errors import ConfigError
 
     try:
-        settings = staging_config.read_settings(config)
+        settings = staging_settings.read_settings(config)
         if settings is None:
             return
         # xdist's own cmdline_main has settled --dist (and -n) by now; its controller is the
@@ -87,7 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         # No earlier run's verdict may outlive a run that stopped here: release tooling would
         # take it for this run's.
-        staging_config.retract_verdict(config)
+        staging_settings.retract_verdict(config)
         raise pytest.UsageError(exc.line()) from None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..core.errors import ConfigError
@@ -122,6 +123,24 @@ def parse_tables(tables: Any, where: str, prefix: str = TABLE) -> list[Table]:
     if not isinstance(tables, Mapping):
         raise ConfigError(where, prefix, 'expected tables such as [tool.pytest_staging.metrics."GET /*"]')
     return [Table(glob, parse_table(fields, where, f'{prefix}."{glob}"')) for glob, fields in tables.items()]
+
+
+def read_pyproject(path: Path) -> list[Table] | None:
+    """The ``[tool.pytest_staging.metrics]`` tables of a pyproject.toml, or None without them."""
+    from ..core.targets import tomllib
+
+    try:
+        data = tomllib().loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(str(path), "", f"cannot read it as TOML ({exc}); fix the file") from None
+    tables: Any = data
+    for key in ("tool", "pytest_staging", "metrics"):
+        if not isinstance(tables, dict):
+            raise ConfigError(
+                str(path), "tool.pytest_staging", 'expected a table such as [tool.pytest_staging.metrics."GET /*"]'
+            )
+        tables = tables.get(key)
+    return parse_tables(tables, str(path)) if tables is not None else None
 
 
 class Rules:

@@ -2,7 +2,7 @@
 
 A URL's user info (``https://deploy:PW@host``) is split off where the target is built: the
 target's URL is shown everywhere, so it never carries the password; the credentials travel as
-an HTTP Basic ``Authorization`` header instead (SPEC §2).
+an HTTP Basic ``Authorization`` header instead.
 
 Pure: no pytest imports. Every user mistake is a :class:`ConfigError` naming file and field.
 """
@@ -162,7 +162,7 @@ def url_target(url: str, source: str, secrets: set[str]) -> Target:
 
 
 def load_targets(path: Path, secrets: set[str], environ: Mapping[str, str] = os.environ) -> dict[str, Target]:
-    """Parse a ``staging-targets.toml``: ``[targets.NAME]`` tables as in SPEC §2."""
+    """Parse a ``staging-targets.toml``: one ``[targets.NAME]`` table per target, its fields those of ``_FIELDS``."""
     where = str(path)
     try:
         raw = path.read_bytes()
@@ -182,6 +182,25 @@ def load_targets(path: Path, secrets: set[str], environ: Mapping[str, str] = os.
     if not isinstance(tables, dict):
         raise ConfigError(where, "targets", "must be a table of [targets.NAME] tables")
     return {name: _parse_target(name, table, where, secrets, environ) for name, table in tables.items()}
+
+
+def find_target(
+    path: Path, name: str, source: str, secrets: set[str], environ: Mapping[str, str] = os.environ
+) -> Target:
+    """Target ``name`` of the targets file at ``path``; ``source`` says where the name came from
+    (an option, a variable, an ini key) for the messages."""
+    if not path.exists():
+        raise ConfigError(
+            str(path), "", f"{source} names target {name!r} but this targets file does not exist; "
+            "create it, pass --staging-targets-file, or give a URL"
+        )
+    targets = load_targets(path, secrets, environ)
+    if name not in targets:
+        known = ", ".join(sorted(targets)) or "none"
+        raise ConfigError(
+            str(path), f"targets.{masked(name)}", f"no such target (from {source}); known targets: {known}"
+        )
+    return targets[name]
 
 
 def _parse_target(

@@ -7,8 +7,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .errors import ConfigError
+
 TIERS = ("smoke", "contract", "load")
 ORDER = {tier: index for index, tier in enumerate(TIERS)}
+
+
+def parse_tiers(text: str, where: str, field: str = "") -> tuple[str, ...]:
+    """Tier names separated by commas or spaces (``--staging-tier``, ini ``staging_required_tiers``)."""
+    names = tuple(t.strip() for t in text.replace(",", " ").split() if t.strip())
+    for name in names:
+        check_tier(name, where, field)
+    if not names:
+        raise ConfigError(where, field, f"no tier given; choose from {', '.join(TIERS)}")
+    return names
+
+
+def check_tier(name: str, where: str, field: str = "") -> str:
+    if name not in TIERS:
+        raise ConfigError(where, field, f"unknown tier {name!r}; choose from {', '.join(TIERS)}")
+    return name
 
 
 def tier_markers(marker_names: Iterable[str]) -> list[str]:

@@ -19,7 +19,7 @@ from ..core.ledger import Ledger, TestRecord
 from ..core.preflight import Preflight
 from ..core.redact import Scrubber
 from ..core.targets import Target
-from ..config import Settings
+from ..settings import Settings
 
 class StagingWarning(pytest.PytestWarning):
     """Something about the gate's evidence a release engineer should know (unsigned verdict...)."""
@@ -126,7 +126,7 @@ class Gate:
         if self.telemetry is not None:
             return self.telemetry.trace_id
         if self.settings.trace_parent:
-            from ..telemetry.spans import parse_traceparent
+            from ..core.traceparent import parse_traceparent
 
             parsed = parse_traceparent(self.settings.trace_parent)
             return parsed[0] if parsed else None

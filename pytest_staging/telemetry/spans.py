@@ -1,4 +1,4 @@
-"""OpenTelemetry spans for the gate (SPEC §9): a session span, one span per test under it.
+"""OpenTelemetry spans for the gate: a session span, one span per test under it.
 
 Nothing here is imported, and no span is made, unless a tracer provider is in play:
 
@@ -14,76 +14,20 @@ Under xdist the controller owns the session span; its context reaches the worker
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..core.errors import ConfigError
 from ..core.ledger import FAILING, TestRecord
+from ..core.otel_env import EXPORTER_GROUP, check_env_exporters, env_exporters
 
 if TYPE_CHECKING:
     from ..gate.state import Gate
 
 TRACER_NAME = "pytest-staging"
 SESSION_SPAN = "staging gate"
-EXPORTER_GROUP = "opentelemetry_traces_exporter"
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-
-
-def parse_traceparent(text: str) -> tuple[str, str] | None:
-    """``(trace_id, span_id)`` of a W3C ``traceparent`` header value, or None if it is not one."""
-    match = _TRACEPARENT.fullmatch(text.strip())
-    if match is None:
-        return None
-    version, trace_id, span_id, _flags, rest = match.groups()
-    if version == "ff" or (version == "00" and rest) or trace_id == "0" * 32 or span_id == "0" * 16:
-        return None
-    return trace_id, span_id
-
-
-def read_trace_parent(option: str | None, environ: Mapping[str, str]) -> str | None:
-    """``--staging-trace-parent``, else env ``TRACEPARENT``: the outer (CI pipeline) span to join."""
-    where, value = ("--staging-trace-parent", option) if option else ("TRACEPARENT", environ.get("TRACEPARENT", ""))
-    if not value.strip():
-        return None
-    if parse_traceparent(value) is None:
-        raise ConfigError(
-            where, "", f"{value.strip()!r} is not a W3C traceparent (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>)"
-        )
-    return value.strip()
-
-
-def env_exporters(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """Exporter names from ``OTEL_TRACES_EXPORTER`` (``none`` and an unset variable: none)."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return ()
-    names = tuple(name.strip() for name in environ.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip())
-    return () if names in ((), ("none",)) else names
-
-
-def check_env_exporters(environ: Mapping[str, str]) -> str | None:
-    """Before any test: each exporter named in ``OTEL_TRACES_EXPORTER`` must be installed
-    (a ConfigError if not); returns a warning when the SDK itself is missing."""
-    names = env_exporters(environ)
-    if not names:
-        return None
-    import importlib.util
-
-    if importlib.util.find_spec("opentelemetry.sdk") is None:
-        return "OTEL_TRACES_EXPORTER is set but opentelemetry-sdk is not installed: the gate makes no spans (pip install opentelemetry-sdk)"
-    from importlib.metadata import entry_points
-
-    installed = {entry.name for entry in entry_points(group=EXPORTER_GROUP)}
-    for name in names:
-        if name not in installed:
-            raise ConfigError(
-                "OTEL_TRACES_EXPORTER", "", f"no span exporter named {name!r} is installed (installed: "
-                f"{', '.join(sorted(installed)) or 'none'}); for otlp: pip install opentelemetry-exporter-otlp"
-            )
-    return None
 
 
 def resolve_provider(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> tuple[Any, bool] | None:

@@ -1,4 +1,5 @@
-"""DSSE envelopes (https://github.com/secure-systems-lab/dsse) signed with Ed25519. Pure.
+"""DSSE envelopes (https://github.com/secure-systems-lab/dsse) signed with Ed25519. Pure, but for
+:func:`read_signing_key`, which reads the gate's key from its file or the environment.
 
 The signature covers the PAE of the payload bytes, never a re-serialisation of them, so a
 verifier checks exactly what was signed before it parses anything.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..core.errors import ConfigError
@@ -52,6 +55,31 @@ def load_private_key(pem: bytes, where: str) -> Any:
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(where, "", "not an Ed25519 key; create one with `pytest-staging keygen`")
     return key
+
+
+def read_signing_key(
+    path: str | None, here: Path, environ: Mapping[str, str], secrets: set[str], required: bool
+) -> Any:
+    """The gate's key: --staging-signing-key (a PEM file, relative to ``here``), else the PEM text
+    in env STAGING_SIGNING_KEY (added to ``secrets``, so it is scrubbed from every output), else
+    None: an unsigned verdict, unless --staging-require-signature makes that a usage error."""
+    if path:
+        where = f"--staging-signing-key={path}"
+        try:
+            pem = (here / path).read_bytes()
+        except OSError as exc:
+            problem = f"cannot read {path} ({exc.strerror or exc}); check the path and its permissions"
+            raise ConfigError("--staging-signing-key", "", problem) from None
+    elif environ.get("STAGING_SIGNING_KEY", "").strip():
+        where = "STAGING_SIGNING_KEY"
+        pem = environ["STAGING_SIGNING_KEY"].encode("utf-8")
+        secrets.add(environ["STAGING_SIGNING_KEY"].strip())
+    else:
+        if required:
+            problem = "no signing key; pass --staging-signing-key=PATH or set STAGING_SIGNING_KEY"
+            raise ConfigError("--staging-require-signature", "", problem)
+        return None
+    return load_private_key(pem, where)
 
 
 def load_public_key(pem: bytes, where: str) -> Any:

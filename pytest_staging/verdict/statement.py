@@ -1,4 +1,5 @@
-"""Build the in-toto Statement (subject + promotion-verdict predicate) from the ledger. Pure."""
+"""Build the in-toto Statement (subject + promotion-verdict predicate) from the ledger. Pure, but
+for :func:`read_subjects`, which hashes the artifact files named on the command line."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import math
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..core.decide import PROMOTE, Decision, tier_result
+from ..core.errors import ConfigError
 from ..core.ledger import Ledger, Tally, TestRecord
 from ..core.redact import Scrubber
 from ..core.tiers import TIERS
@@ -44,6 +47,27 @@ def parse_subject(text: str) -> Subject | None:
     """``NAME@sha256:HEX`` (64 lowercase hex digits) as a Subject, or None if it is not that."""
     match = _SUBJECT.fullmatch(text)
     return Subject(match["name"], match["hex"]) if match else None
+
+
+def read_subjects(artifacts: Sequence[str], artifact_files: Sequence[str], here: Path) -> tuple[Subject, ...]:
+    """--staging-artifact (``NAME@sha256:HEX``) and --staging-artifact-file (hashed here; paths
+    relative to ``here``, named as given), in that order."""
+    subjects = []
+    for value in artifacts:
+        parsed = parse_subject(value)
+        if parsed is None:
+            raise ConfigError("--staging-artifact", "", f"{value!r} is not NAME@sha256:HEX (64 lowercase hex digits)")
+        subjects.append(parsed)
+    for path in artifact_files:
+        digest = hashlib.sha256()
+        try:
+            with open(here / path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise ConfigError("--staging-artifact-file", "", f"cannot read {path} ({exc.strerror or exc})") from None
+        subjects.append(Subject(path, digest.hexdigest()))
+    return tuple(subjects)
 
 
 def release_subject(release: str | None) -> Subject:
@@ -226,10 +250,11 @@ def scrubbed_payload(statement: dict[str, Any], scrub: Scrubber | None) -> tuple
 def payload_bytes(statement: dict[str, Any]) -> bytes:
     """The exact bytes that get signed: what one JSON encoder call writes for the statement.
 
-    Compact, sorted keys, UTF-8; NaN and infinities become null (SPEC §5). Text that is not valid
-    Unicode (a lone surrogate, as in a node id from an undecodable file name) cannot be UTF-8:
-    then the encoder escapes every non-ASCII character (``\\udc80``), which JSON allows and
-    Python's json reads back unchanged (jq and Go put U+FFFD there). No verdict is lost to it.
+    Compact, sorted keys, UTF-8; NaN and infinities become null (JSON has no such numbers). Text
+    that is not valid Unicode (a lone surrogate, as in a node id from an undecodable file name)
+    cannot be UTF-8: then the encoder escapes every non-ASCII character (``\\udc80``), which JSON
+    allows and Python's json reads back unchanged (jq and Go put U+FFFD there). No verdict is lost
+    to it.
     """
     try:
         text = _dumps(statement, ascii=False)

@@ -35,6 +35,22 @@ class VsaSettings(NamedTuple):
     resource_uri: str | None = None
 
 
+def read_vsa(path: Path | None, verifier_id: str | None, resource_uri: str | None) -> VsaSettings | None:
+    """--staging-vsa (or ini staging_vsa) and the options that describe it; those options without
+    a VSA path are a mistake, not something to ignore."""
+    if path is None:
+        for option, value in (("--staging-verifier-id", verifier_id), ("--staging-resource-uri", resource_uri)):
+            if value:
+                problem = "describes the VSA, which is written only with --staging-vsa=PATH (or ini staging_vsa); add one"
+                raise ConfigError(option, "", problem)
+        return None
+    return VsaSettings(
+        path=path,
+        verifier_id=check_uri(verifier_id, "--staging-verifier-id") if verifier_id else DEFAULT_VERIFIER_ID,
+        resource_uri=check_uri(resource_uri, "--staging-resource-uri") if resource_uri else None,
+    )
+
+
 def check_uri(text: str, option: str) -> str:
     """A URI with a scheme (``https://...``, ``pkg:...``); anything else is a usage error."""
     if not _URI.fullmatch(text):

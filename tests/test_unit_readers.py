@@ -1,0 +1,131 @@
+"""Each feature's reader of its own settings, as plain functions (no inner pytest run): what they
+accept, what they make of it, and the one-line usage error for what they refuse.
+
+The same errors reach users through ``read_settings`` and are checked end to end in
+test_options, test_load, test_vsa and test_verdict; here the inputs can vary widely and fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_staging.core.errors import ConfigError
+from pytest_staging.core.targets import find_target
+from pytest_staging.core.tiers import TIERS, check_tier, parse_tiers
+from pytest_staging.core.traceparent import read_trace_parent
+from pytest_staging.fixtures.load import Distribution, read_distribution
+from pytest_staging.verdict.statement import Subject, read_subjects
+from pytest_staging.verdict.vsa import DEFAULT_VERIFIER_ID, VsaSettings, read_vsa
+
+PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+SEPARATORS = st.sampled_from([",", " ", ", ", " ,", "\t"])
+
+
+@given(st.lists(st.sampled_from(TIERS), min_size=1), SEPARATORS)
+def test_tier_lists_keep_their_order_whatever_the_separator(names, separator):
+    assert parse_tiers(separator.join(names), "--staging-tier") == tuple(names)
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1).filter(lambda name: name not in TIERS))
+def test_an_unknown_tier_is_named_with_the_choices(name):
+    with pytest.raises(ConfigError) as caught:
+        parse_tiers(f"smoke,{name}", "setup.cfg", "staging_required_tiers")
+    assert caught.value.line() == (
+        f"pytest-staging: setup.cfg: staging_required_tiers: unknown tier {name!r}; choose from smoke, contract, load"
+    )
+    with pytest.raises(ConfigError, match=f"unknown tier {name!r}"):
+        check_tier(name, "ini", "staging_default_tier")
+
+
+def test_an_empty_tier_list_is_refused():
+    with pytest.raises(ConfigError, match="--staging-tier: no tier given; choose from smoke, contract, load"):
+        parse_tiers(" , ", "--staging-tier")
+
+
+def test_the_trace_parent_option_beats_the_environment():
+    other = "00-11111111111111111111111111111111-2222222222222222-00"
+    assert read_trace_parent(f" {PARENT} ", {"TRACEPARENT": other}) == PARENT
+    assert read_trace_parent(None, {"TRACEPARENT": other}) == other
+    assert read_trace_parent(None, {"TRACEPARENT": "  "}) is None
+    assert read_trace_parent(None, {}) is None
+
+
+@pytest.mark.parametrize(
+    ("option", "environ", "where"),
+    [("00-xyz", {}, "--staging-trace-parent"), (None, {"TRACEPARENT": "00-xyz"}, "TRACEPARENT")],
+)
+def test_a_malformed_trace_parent_names_its_source(option, environ, where):
+    with pytest.raises(ConfigError, match=f"^pytest-staging: {where}: '00-xyz' is not a W3C traceparent"):
+        read_trace_parent(option, environ)
+
+
+def test_load_distribution_defaults_and_values():
+    assert read_distribution(None, None, None, None) == Distribution()
+    assert read_distribution("3", None, None, "2.5") == Distribution(processes=3, worker_wait=2.5)
+    assert read_distribution(None, " 2 ", "0.0.0.0:6000", None) == Distribution(
+        workers=2, master_bind_host="0.0.0.0", master_bind_port=6000
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        (("0", None, None, None), "--staging-load-processes: expected a whole number >= 1, got '0'"),
+        ((None, "two", None, None), "--staging-load-workers: expected a whole number >= 1, got 'two'"),
+        (("2", "2", None, None), "--staging-load-workers: give either --staging-load-processes or"),
+        ((None, None, ":5557", None), "--staging-load-master: ':5557' is not HOST:PORT"),
+        ((None, None, "host:port", None), "--staging-load-master: expected a whole number >= 1, got 'port'"),
+        ((None, None, None, "-1"), "--staging-load-worker-wait: expected seconds > 0, got '-1'"),
+    ],
+)
+def test_load_distribution_mistakes(values, problem):
+    with pytest.raises(ConfigError) as caught:
+        read_distribution(*values)
+    assert caught.value.line().startswith(f"pytest-staging: {problem}")
+
+
+def test_vsa_settings_and_the_options_that_need_a_path(tmp_path):
+    assert read_vsa(None, None, None) is None
+    assert read_vsa(tmp_path / "vsa.json", None, None) == VsaSettings(tmp_path / "vsa.json", DEFAULT_VERIFIER_ID, None)
+    assert (
+        read_vsa(tmp_path / "vsa.json", "https://ci.example/gate", "pkg:docker/shop@1").resource_uri
+        == "pkg:docker/shop@1"
+    )
+    for args, option in (
+        ((None, "https://ci.example/gate", None), "--staging-verifier-id"),
+        ((None, None, "pkg:x"), "--staging-resource-uri"),
+    ):
+        with pytest.raises(ConfigError, match=f"^pytest-staging: {option}: describes the VSA"):
+            read_vsa(*args)
+
+
+def test_subjects_come_from_digests_then_files_in_order(tmp_path):
+    (tmp_path / "app.tar").write_bytes(b"x" * 3_000_000)  # more than one read block
+    digest = "ab" * 32
+    subjects = read_subjects([f"registry/app@sha256:{digest}"], ["app.tar"], tmp_path)
+    assert subjects == (
+        Subject("registry/app", digest),
+        Subject("app.tar", hashlib.sha256(b"x" * 3_000_000).hexdigest()),
+    )
+    with pytest.raises(ConfigError, match="--staging-artifact: 'app@sha256:AB' is not NAME@sha256:HEX"):
+        read_subjects(["app@sha256:AB"], [], tmp_path)
+    with pytest.raises(ConfigError, match="--staging-artifact-file: cannot read nope.tar"):
+        read_subjects([], ["nope.tar"], tmp_path)
+
+
+def test_a_target_is_found_by_name_or_the_known_ones_are_listed(tmp_path: Path):
+    path = tmp_path / "staging-targets.toml"
+    with pytest.raises(ConfigError, match="STAGING_TARGET names target 'eu' but this targets file does not exist"):
+        find_target(path, "eu", "STAGING_TARGET", set())
+    path.write_text('[targets.us]\nurl = "https://us.example"\n[targets.asia]\nurl = "https://asia.example"\n')
+    assert find_target(path, "us", "--staging-target", set()).url == "https://us.example"
+    with pytest.raises(ConfigError) as caught:
+        find_target(path, "eu", "--staging-target", set())
+    assert caught.value.line() == (
+        f"pytest-staging: {path}: targets.eu: no such target (from --staging-target); known targets: asia, us"
+    )
