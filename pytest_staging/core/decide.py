@@ -1,11 +1,11 @@
 """``decide(ledger, policy) -> Decision``: the promotion decision, with its reasons in words. Pure.
 
-Rules (SPEC §5), in this order:
+The decision rules, in this order:
 1. any evidence of failure → REJECT (the target is unreachable; a blocking test failed, errored
    or crashed; the deployed release is not the one under test; the baseline comparison failed),
    even if the session was also interrupted;
 2. otherwise any missing evidence → HOLD (the run has not finished, was interrupted or stopped
-   with a usage error; internal or collection error; nothing ran; tests were deselected (SPEC §12);
+   with a usage error; internal or collection error; nothing ran; tests were deselected;
    a required tier ran nothing; tests that never reported; no target; a baseline comparison that
    is marginal, inconclusive or without data, or from another target with strict on);
 3. otherwise PROMOTE.
@@ -79,7 +79,7 @@ class Decision(NamedTuple):
 
 
 def incomplete() -> Decision:
-    """The verdict that holds the path while a run is under way (SPEC §12)."""
+    """The verdict that holds the path while a run is under way: a killed run leaves this HOLD."""
     text = "the gate run writing this verdict has not finished; if it stays, that run was killed or crashed"
     return Decision(HOLD, (Reason(INCOMPLETE, text),))
 
