@@ -8,6 +8,7 @@ test_options, test_load, test_vsa and test_verdict; here the inputs can vary wid
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,33 @@ def test_a_target_is_found_by_name_or_the_known_ones_are_listed(tmp_path: Path):
     assert caught.value.line() == (
         f"pytest-staging: {path}: targets.eu: no such target (from --staging-target); known targets: asia, us"
     )
+
+
+# -- an earlier verdict at the path: removed when it is a DSSE envelope, whatever else it is kept --
+
+_values = st.one_of(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_", max_size=40),
+    st.text(max_size=10),
+    st.integers(),
+    st.lists(st.dictionaries(st.sampled_from(["keyid", "sig"]), st.text(max_size=5)), max_size=2),
+)
+
+
+@given(
+    document=st.dictionaries(st.sampled_from(["payload", "payloadType", "signatures", "other"]), _values),
+    compact=st.booleans(),
+    cut=st.integers(min_value=0, max_value=3),
+)
+def test_an_earlier_file_is_removed_exactly_when_it_is_a_dsse_envelope(tmp_path_factory, document, compact, cut):
+    from pytest_staging.verdict.files import is_envelope, remove_envelope
+
+    text = json.dumps(document, sort_keys=compact, separators=(",", ":") if compact else None)
+    data = text.encode("utf-8")[: len(text.encode("utf-8")) - cut]  # cut short: not JSON any more
+    path = tmp_path_factory.mktemp("verdict") / "staging-verdict.intoto.json"
+    path.write_bytes(data)
+    try:
+        expected = is_envelope(json.loads(data))
+    except ValueError:
+        expected = False
+    assert remove_envelope(path) is expected
+    assert path.exists() is not expected
