@@ -45,6 +45,15 @@ COLLECTION_FILE = "collection-{}.json"
 EXIT_NOT_PROMOTED = 6
 
 
+def _has_line(entry: Any) -> bool:
+    """Whether pytest can place this traceback entry (its frame's line number is not None)."""
+    try:
+        entry.lineno
+    except TypeError:
+        return False
+    return True
+
+
 class StagingWarning(pytest.PytestWarning):
     """Something about the gate's evidence a release engineer should know (unsigned verdict...)."""
 
@@ -629,6 +638,10 @@ class Gate:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # A signal can land on an instruction without a line number (Python 3.11+): pytest's
+        # report of the interrupt (the terminal's, after this hook) raised TypeError on that frame,
+        # and the run ended with exit 1 and a traceback, not as interrupted (2). Leave it out.
+        excinfo.traceback = excinfo.traceback.filter(_has_line)
         if isinstance(excinfo.value, pytest.Session.Interrupted) and self.failed_collectors:
             return  # pytest stopping for collection errors: not an interrupt
         facts = self.ledger.session
