@@ -1,4 +1,4 @@
-"""Failing closed (SPEC §12): no verdict says more than the run proved.
+"""Failing closed: no verdict says more than the run proved.
 
 Each test here is one way the gate used to sign, or leave behind, a PROMOTE it had not earned.
 The faults that need signals and process kills are in test_fault_matrix.py.

@@ -1,4 +1,4 @@
-"""Telemetry (SPEC §9): spans checked with the real SDK and an in-memory exporter, in inner runs."""
+"""Telemetry: spans checked with the real SDK and a file exporter, in inner runs."""
 
 from __future__ import annotations
 
@@ -330,7 +330,7 @@ def test_otel_environment_variables_configure_an_exporter(pytester, httpbin_url,
 
 @XDIST
 def test_url_credentials_stay_off_the_spans(pytester, httpbin_url, xdist):
-    """SPEC §2: the spans name the target by host[:port] and its URL without user info."""
+    """The spans name the target by host[:port] and its URL without user info."""
     host = httpbin_url.removeprefix("http://")
     pytester.makeconftest(PROVIDER_CONFTEST)
     pytester.makepyfile(test_suite="def test_ok(staging_http):\n    assert staging_http.get('/basic-auth/deploy/Pw').ok\n")

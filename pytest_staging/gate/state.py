@@ -41,7 +41,7 @@ TRACE_KEY = "staging_trace"
 #: A worker's collection, in the shared gate directory: the controller reads it as soon as the
 #: worker reports its collection, so an interrupted run still knows every test and its tier.
 COLLECTION_FILE = "collection-{}.json"
-#: Exit status when every test passed but the gate did not PROMOTE (SPEC §5).
+#: Exit status when every test passed but the gate did not PROMOTE.
 EXIT_NOT_PROMOTED = 6
 
 
@@ -144,7 +144,7 @@ class Gate:
         return self.role != "worker" and self.settings.verdict_path is not None
 
     def hold_verdict_path(self) -> None:
-        """Put the ``incomplete`` HOLD at the verdict path (SPEC §12): from here until the final
+        """Put the ``incomplete`` HOLD at the verdict path (fail closed): from here until the final
         verdict replaces it, a run killed outright leaves a HOLD, never an earlier run's verdict.
         An unwritable path is a usage error."""
         if not self.writes_verdict:

@@ -1,4 +1,4 @@
-"""OpenTelemetry spans for the gate (SPEC §9): a session span, one span per test under it.
+"""OpenTelemetry spans for the gate: a session span, one span per test under it.
 
 Nothing here is imported, and no span is made, unless a tracer provider is in play:
 
