@@ -125,7 +125,7 @@ def test_load(staging_load):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*staging_load: thresholds breached",
-        "*✗ p(95){name:/delay} < 100  (measured 3*)",
+        "*✗ p(95){name:/delay} < 100  (measured *)",  # 300 ms or more: p50 below
         "*✓ rate(failures) < 0.01  (measured 0)",
         "*✓ p(95){name:/get} < 60000  (measured *)",
     ])
