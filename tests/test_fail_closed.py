@@ -1,4 +1,4 @@
-"""Failing closed (SPEC §12): no verdict says more than the run proved.
+"""Failing closed: no verdict says more than the run proved.
 
 Each test here is one way the gate used to sign, or leave behind, a PROMOTE it had not earned.
 The faults that need signals and process kills are in test_fault_matrix.py.
@@ -298,6 +298,42 @@ def test_an_early_interrupt_under_xdist_still_knows_every_test_and_tier(pytester
     outcomes = {test["nodeid"].split("::")[1]: test["outcome"] for test in predicate["tests"]}
     assert set(outcomes) == {"test_stop", "test_shape", "test_load"}
     assert outcomes["test_load"] == "notrun"
+
+
+def test_an_interrupt_pytest_cannot_show_still_ends_the_run_as_interrupted(pytester, httpbin_url, keys):
+    """A signal can land on an instruction without a line number (Python 3.11+): pytest's own
+    report of the interrupt then raised TypeError, and the run ended with exit 1 and a traceback."""
+    pytester.makepyfile(
+        """
+        import dis, sys, types
+
+        def _frame():
+            try:
+                return sys._getframe()
+            finally:
+                pass
+
+        def test_health(staging_http):
+            assert staging_http.get("/get").ok
+
+        def test_stopped():
+            lasti = next(ins.offset for ins in dis.get_instructions(_frame) if ins.positions.lineno is None)
+            where = types.TracebackType(None, _frame(), lasti, -1)
+            assert where.tb_lineno is None
+            raise KeyboardInterrupt("SIGTERM received").with_traceback(where)
+
+        def test_later():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and "TypeError" not in output
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*SIGTERM received*"])
+    predicate = statement_at(pytester.path / VERDICT)["predicate"]
+    assert predicate["decision"] == "HOLD" and "interrupted" in predicate["reasonCodes"]
+    assert predicate["session"]["exitStatus"] == 2
 
 
 # -- review: the edges of failing closed --------------------------------------------------------

@@ -86,14 +86,13 @@ def test_target_timeout_applies_and_read_timeouts_are_not_retried(pytester, http
     pytester.makefile(".toml", **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\ntimeout = 0.5\n'})
     pytester.makepyfile(
         """
-        import time
         import pytest, requests
 
         def test_slow(staging_http):
-            started = time.monotonic()
+            # ReadTimeout, not ConnectionError: a read that urllib3 retried (read=N) ends as
+            # MaxRetryError, which requests raises as ConnectionError.
             with pytest.raises(requests.ReadTimeout):
                 staging_http.get("/delay/3")
-            assert time.monotonic() - started < 1.4
 
         def test_override(staging_http):
             assert staging_http.get("/delay/1", timeout=5).ok

@@ -1,4 +1,4 @@
-"""Telemetry: spans checked with the real SDK and an in-memory exporter, in inner runs."""
+"""Telemetry: spans checked with the real SDK and a file exporter, in inner runs."""
 
 from __future__ import annotations
 
@@ -18,24 +18,39 @@ XDIST = pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdis
 OUTER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 # The user's own provider, handed to the gate through the hook (never set as the global
-# provider); every process (controller, each xdist worker) writes the spans it finished.
+# provider). Its spans leave only when it is flushed (no export timer, nothing at exit); every
+# process (controller, each xdist worker) appends the spans it exports to its own file.
 PROVIDER_CONFTEST = """
 import json
+import os
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-EXPORTER = InMemorySpanExporter()
-PROVIDER = TracerProvider()
-PROVIDER.add_span_processor(SimpleSpanProcessor(EXPORTER))
+class FileExporter(SpanExporter):
+    process = "main"
+
+    def export(self, spans):
+        with open(f"spans-{self.process}.jsonl", "a") as handle:
+            handle.writelines(json.dumps(json.loads(span.to_json())) + "\\n" for span in spans)
+        return SpanExportResult.SUCCESS
+
+EXPORTER = FileExporter()
+PROVIDER = TracerProvider(shutdown_on_exit=False)
+PROVIDER.add_span_processor(BatchSpanProcessor(EXPORTER, schedule_delay_millis=3_600_000))
+
+def pytest_configure(config):
+    EXPORTER.process = getattr(config, "workerinput", {}).get("workerid", "main")
 
 def pytest_staging_tracer_provider(config):
     return PROVIDER
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config):
-    worker = getattr(config, "workerinput", {}).get("workerid", "main")
-    with open(f"spans-{worker}.json", "w") as handle:
-        json.dump([json.loads(span.to_json()) for span in EXPORTER.get_finished_spans()], handle)
+    # xdist may end a worker as soon as it reported its session's end: spans not sent by then
+    # are lost.
+    if EXPORTER.process != "main":
+        os._exit(0)
 """
 
 SUITE = """
@@ -64,8 +79,9 @@ TOKEN = "s3cr3t-t0ken-value"
 
 def spans(pytester) -> list[dict]:
     found = []
-    for path in sorted(pytester.path.glob("spans-*.json")):
-        for span in json.loads(path.read_text()):
+    for path in sorted(pytester.path.glob("spans-*.jsonl")):
+        for line in path.read_text().splitlines():
+            span = json.loads(line)
             span["process"] = path.stem.removeprefix("spans-")
             found.append(span)
     return found

@@ -17,7 +17,7 @@ import pytest
 
 from ..core.ledger import Ledger
 from ..core.preflight import Preflight
-from .state import Gate, StagingWarning
+from .state import Gate, StagingWarning, drop_lineless_entries
 
 if TYPE_CHECKING:
     from .controller import Controller
@@ -150,6 +150,7 @@ class Issuer:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        drop_lineless_entries(excinfo)
         if isinstance(excinfo.value, pytest.Session.Interrupted) and self.failed_collectors:
             return  # pytest stopping for collection errors: not an interrupt
         facts = self.ledger.session

@@ -21,6 +21,22 @@ from ..core.redact import Scrubber
 from ..core.targets import Target
 from ..settings import Settings
 
+def drop_lineless_entries(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """A signal can land on an instruction without a line number (Python 3.11+): pytest's report
+    of the interrupt (the terminal's, after ``pytest_keyboard_interrupt``) then raised TypeError on
+    that frame, and the run ended with exit 1 and a traceback, not as interrupted (2). Such
+    entries are left out of the traceback."""
+
+    def has_line(entry: Any) -> bool:
+        try:
+            entry.lineno
+        except TypeError:
+            return False
+        return True
+
+    excinfo.traceback = excinfo.traceback.filter(has_line)
+
+
 class StagingWarning(pytest.PytestWarning):
     """Something about the gate's evidence a release engineer should know (unsigned verdict...)."""
 

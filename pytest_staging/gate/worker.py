@@ -16,6 +16,7 @@ from ..core.preflight import Preflight
 from .accounting import Accounting
 from .barrier import SharedLog, SharedTierGate
 from .collection import expected
+from .state import drop_lineless_entries
 
 if TYPE_CHECKING:
     from .state import Gate
@@ -85,6 +86,10 @@ class Worker(Accounting):
         report.staging_measured = record.measured()  # type: ignore[attr-defined]
         self.gate.current = None
         self.tiers.finished(record.nodeid, record.tier, record.nodeid in self.failed)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        drop_lineless_entries(excinfo)
 
     def pytest_unconfigure(self) -> None:
         if self.barrier is not None:

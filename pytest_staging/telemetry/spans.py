@@ -125,17 +125,22 @@ class Telemetry:
         return format(span_context.trace_id, "032x") if span_context.is_valid else None
 
     def end_session(self, decision: Any, exit_status: int) -> None:
+        """At the session's end (every role): end the session span, if this process has it, and
+        send on this process's spans now. An xdist worker may be ended once it reported its
+        session's end (execnet interrupts it after a few seconds), so a flush at unconfigure
+        lost a loaded worker's test spans."""
         span = self.session_span
-        if span is None:
-            return
-        self.session_span = None
-        if decision is not None:
-            span.set_attribute("staging.decision", decision.decision)
-            if decision.decision == "REJECT":
-                span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, self.gate.scrub(decision.reasons[0].text)))
-        span.set_attribute("staging.tests", len(self.gate.records))
-        span.set_attribute("pytest.exit_status", int(exit_status))
-        span.end()
+        if span is not None:
+            self.session_span = None
+            if decision is not None:
+                span.set_attribute("staging.decision", decision.decision)
+                if decision.decision == "REJECT":
+                    span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, self.gate.scrub(decision.reasons[0].text)))
+            span.set_attribute("staging.tests", len(self.gate.records))
+            span.set_attribute("pytest.exit_status", int(exit_status))
+            span.end()
+        if hasattr(self.provider, "force_flush"):  # not shutdown(): the user's provider outlives the run
+            self.provider.force_flush()
 
     def headers(self) -> dict[str, str]:
         """W3C trace headers for a request made now: the current span is the test's (or one the
@@ -238,6 +243,10 @@ class WorkerTelemetry(Telemetry):
     ``carrier`` (from the controller's workerinput) names; the worker opens no session span."""
 
     in_worker = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        self.end_session(None, 0)  # no session span here: this sends the worker's spans on
 
     def start_session(self, carrier: Mapping[str, str] | None) -> None:
         self.parent = self._propagator.extract(dict(carrier)) if carrier else None
