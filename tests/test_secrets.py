@@ -87,7 +87,7 @@ def test_the_secret_still_reaches_the_target(pytester, httpbin_url, staging_env)
     pytester.runpytest("--staging-target=qa").assert_outcomes(passed=1)
 
 
-# -- a URL's user info (SPEC §2): the password is a secret, the credentials go as HTTP Basic -------
+# -- a URL's user info: the password is a secret, the credentials go as HTTP Basic -------
 
 LONG_PASSWORD = "Op3n-S3same-91"
 SHORT_PASSWORD = "Pw"  # shorter than MIN_SECRET_LENGTH: never scrubbed by value, so never shown at all

@@ -1,4 +1,4 @@
-"""Release tooling reads the verdict through `pytest-staging verify` (SPEC §13): DSSE to the letter,
+"""Release tooling reads the verdict through `pytest-staging verify`: DSSE to the letter,
 policy expectations, --format json, a tamper corpus, and the README's openssl recipe and pipeline."""
 
 from __future__ import annotations

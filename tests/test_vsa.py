@@ -1,4 +1,4 @@
-"""The SLSA Verification Summary Attestation beside the verdict (SPEC §13), read by the in-toto
+"""The SLSA Verification Summary Attestation beside the verdict, read by the in-toto
 attestation framework's own parser and verified with securesystemslib; the subject named by the
 probed version."""
 
