@@ -46,7 +46,7 @@ def remove_envelope(path: Path) -> bool:
     """Remove the file at ``path`` if it is a DSSE envelope (an earlier verdict); leave anything
     else alone. True when one was removed."""
     try:
-        document = _shape(path.read_bytes())
+        document = json.loads(path.read_bytes())
     except (OSError, ValueError):  # nothing there, unreadable, or not JSON: not ours to remove
         return False
     if not is_envelope(document):
@@ -60,24 +60,6 @@ def remove_envelope(path: Path) -> bool:
 
 #: The characters of standard and URL-safe base64: none of them is ever escaped in JSON.
 _BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_"
-_PAYLOAD_FIRST = b'{"payload":"'
-
-
-def _shape(data: bytes) -> Any:
-    """The JSON document in ``data``, for its shape only (the payload is left out when it is plain base64).
-
-    Speed: every run that replaces an earlier verdict reads it first, and a verdict is nearly all
-    base64 payload, which ``json.loads`` scans character by character: 12 million instructions
-    for a 5,000-test verdict (callgrind). As :func:`envelope_bytes` writes it, the payload comes
-    first; when it is base64 up to its closing quote, the rest is parsed without it.
-    """
-    if data.startswith(_PAYLOAD_FIRST):
-        end = data.find(b'"', len(_PAYLOAD_FIRST))
-        if end > 0 and not data[len(_PAYLOAD_FIRST) : end].translate(None, _BASE64):
-            return json.loads(_PAYLOAD_FIRST + data[end:])
-    return json.loads(data)
-
-
 def envelope_bytes(envelope: dict[str, Any]) -> bytes:
     """The envelope as compact JSON with sorted keys, one line: what ``json.dumps`` writes.
 
