@@ -253,6 +253,13 @@ def test_envelope_bytes_are_what_json_dumps_writes(payload, signatures):
     assert envelope_bytes(envelope) == expected.encode("ascii")
 
 
+@given(st.binary(max_size=2000), st.lists(st.fixed_dictionaries({"keyid": st.text(max_size=20), "sig": st.text(max_size=20)}), max_size=2))
+def test_envelope_bytes_of_a_payload_made_by_b64encode_skip_the_check_and_agree(data, signatures):
+    envelope = {"payloadType": "application/vnd.in-toto+json", "payload": base64.b64encode(data).decode(), "signatures": signatures}
+    expected = json.dumps(envelope, sort_keys=True, separators=(",", ":")) + "\n"
+    assert envelope_bytes(envelope, base64_payload=True) == expected.encode("ascii")
+
+
 def test_older_verdicts_with_plain_string_reasons_still_read():
     old = {"predicate": {"reasons": ["1 test failed: t::x", "the run was interrupted"], "reasonCodes": ["test-failed", "interrupted"]}}
     assert upgrade(old)["predicate"]["reasons"] == [

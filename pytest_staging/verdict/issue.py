@@ -62,7 +62,7 @@ def issue(
         # instructions an active gate of 5,000 tests added to bare pytest (bench/overhead.py).
         statement["predicate"]["tests"] = None
     envelope = dsse.envelope(payload, signing_key)
-    data = envelope_bytes(envelope)
+    data = envelope_bytes(envelope, base64_payload=True)
     write_atomic(path, data)
     keyid = envelope["signatures"][0]["keyid"] if envelope["signatures"] else None
     return Issued(path, statement, keyid, data)

@@ -87,4 +87,4 @@ def write_summary(settings: VsaSettings, verdict_path: Path, verdict_bytes: byte
     from .statement import payload_bytes
 
     statement = summary_statement(verdict, verdict_path.name, hashlib.sha256(verdict_bytes).hexdigest(), settings)
-    write_atomic(settings.path, envelope_bytes(dsse.envelope(payload_bytes(statement), signing_key)))
+    write_atomic(settings.path, envelope_bytes(dsse.envelope(payload_bytes(statement), signing_key), base64_payload=True))
