@@ -174,7 +174,6 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     from .core.traceparent import read_trace_parent
     from .verdict.dsse import read_signing_key
     from .verdict.statement import read_subjects, release_subject
-    from .verdict.vsa import read_vsa
 
     option, here, ini_source = config.option, Path(config.invocation_params.dir), _ini_source(config)
     secrets: set[str] = set()
@@ -199,11 +198,11 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
             option.staging_signing_key, here, environ, secrets, option.staging_require_signature
         )
         subjects = read_subjects(option.staging_artifact, option.staging_artifact_file, here)
-        vsa = (
-            read_vsa(_vsa_path(config), option.staging_verifier_id, option.staging_resource_uri)
-            if writes_verdict
-            else None
-        )
+        vsa_path = _vsa_path(config)
+        if writes_verdict and (vsa_path or option.staging_verifier_id or option.staging_resource_uri):
+            from .verdict.vsa import read_vsa
+
+            vsa = read_vsa(vsa_path, option.staging_verifier_id, option.staging_resource_uri)
     quarantine_path, entries = _quarantine(config)
     trace_parent = read_trace_parent(option.staging_trace_parent, environ)
     warning = check_env_exporters(environ)

@@ -13,10 +13,10 @@ import pytest
 
 from ..core.ledger import TestRecord
 from ..core.tiers import TIERS, TierGate
-from .barrier import SharedTierGate
 from .collection import CLASS_KEY, entry_dict
 
 if TYPE_CHECKING:
+    from .barrier import SharedTierGate
     from .state import Gate
 
 _TIER_PROPERTY = {tier: ("tier", tier) for tier in TIERS}  # one tuple per tier, not per test
