@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_staging.core.preflight import ProbeError, parse_response
+from pytest_staging.core.http11 import BadResponse, parse_response
+from pytest_staging.core.preflight import Preflight, run_preflight
+from pytest_staging.core.targets import Target
 
 pytestmark = pytest.mark.usefixtures("staging_env")
 
@@ -121,8 +124,27 @@ def test_parse_response_redirect_and_errors():
     assert parse_response(b"HTTP/1.0 302 Found\r\nLocation: /next\r\n\r\n")[:2] == (302, {"location": "/next"})
     for raw, reason in [(b"", "closed without an answer"), (b"SSH-2.0-OpenSSH\r\n", "not an HTTP response"),
                         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "ended early")]:
-        with pytest.raises(ProbeError, match=reason):
+        with pytest.raises(BadResponse, match=reason):
             parse_response(raw)
+
+
+def test_an_answer_that_is_not_http_makes_the_target_unreachable():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+
+        def answer() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"SSH-2.0-OpenSSH\r\n")
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        result = run_preflight(Target(name="t", url=url), None, None)
+        thread.join()
+    assert result == Preflight(error=f"staging target 't' ({url}) is unreachable: not an HTTP response", kind="unreachable")
 
 
 def test_a_plain_http_target_does_not_load_http_client(pytester, httpbin_url):

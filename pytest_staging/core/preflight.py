@@ -2,10 +2,10 @@
 
 It uses the standard library rather than requests: the pre-flight runs in every gate session,
 and importing requests costs more than the check itself (a suite that never uses
-``staging_http`` should not pay for it). A plain ``http://`` target gets one HTTP/1.1 GET over a
-socket (importing http.client, which imports ssl and email, would cost more than that too);
-``https://`` goes through http.client. Either way it behaves like ``staging_http``: the
-target's headers and timeout, connection errors retried, redirects followed (without
+``staging_http`` should not pay for it). A plain ``http://`` target is asked through
+:mod:`.http11`, a GET over a socket that spares importing http.client (its docstring has the
+figure); ``https://`` goes through http.client. Either way it behaves like ``staging_http``:
+the target's headers and timeout, connection errors retried, redirects followed (without
 credentials across hosts).
 """
 
@@ -18,13 +18,12 @@ import time
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
+from . import http11
 from .targets import Target, join_url, resolve_pointer, without_userinfo
 
 CONNECT_RETRIES = 2
 MAX_REDIRECTS = 10
 _REDIRECTS = {301, 302, 303, 307, 308}
-#: Most bytes read from a plain-HTTP answer (headers and body): a probe answers in a few.
-MAX_RESPONSE = 1 << 20
 
 
 class Preflight(NamedTuple):
@@ -78,7 +77,17 @@ def _get_once(url: str, headers: dict[str, str], timeout: float) -> tuple[int, d
         if any(char in name + value for char in "\r\n\0"):
             raise ProbeError(f"header {name!r} holds a line break; fix it in the targets file")
     if parts.scheme == "http":
-        return _get_plain(parts.hostname or "", parts.port or 80, parts.netloc.rpartition("@")[2], path, headers, timeout)
+        host = parts.hostname or ""
+        # An ASCII host as bytes: given text, getaddrinfo imports the IDNA codec and its
+        # stringprep tables (5.6M instructions, callgrind) to encode even "127.0.0.1".
+        address = (host.encode("ascii") if host.isascii() else host, parts.port or 80)
+        sock = _connect(lambda: socket.create_connection(address, timeout=timeout))  # type: ignore[arg-type]
+        try:
+            return http11.get(sock, parts.netloc.rpartition("@")[2], path, headers)
+        except (OSError, UnicodeEncodeError, http11.BadResponse) as exc:
+            raise ProbeError(short_reason(exc)) from None
+        finally:
+            sock.close()
     import http.client
 
     connection = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout)
@@ -91,68 +100,6 @@ def _get_once(url: str, headers: dict[str, str], timeout: float) -> tuple[int, d
         raise ProbeError(short_reason(exc)) from None
     finally:
         connection.close()
-
-
-def _get_plain(host: str, port: int, netloc: str, path: str, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str], bytes]:
-    """One ``GET`` over HTTP/1.1 with ``Connection: close``: read to the end, then parse."""
-    sent = {"Host": netloc, "Accept-Encoding": "identity", "Connection": "close", "User-Agent": "pytest-staging-preflight"}
-    sent.update(headers)
-    request = f"GET {path} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in sent.items()) + "\r\n"
-    # An ASCII host name as bytes: given text, getaddrinfo imports the IDNA codec and its
-    # stringprep tables (5.6M instructions, callgrind) to encode even "127.0.0.1".
-    address = host.encode("ascii") if host.isascii() else host
-    sock = _connect(lambda: socket.create_connection((address, port), timeout=timeout))  # type: ignore[arg-type]
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        sock.sendall(request.encode("latin-1"))
-        while size < MAX_RESPONSE:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except (OSError, UnicodeEncodeError) as exc:
-        raise ProbeError(short_reason(exc)) from None
-    finally:
-        sock.close()
-    return parse_response(b"".join(chunks))
-
-
-def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers (lower-case names) and body of a complete HTTP/1.x response."""
-    head, separator, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status_line = lines[0].split(" ", 2)
-    if not separator or len(status_line) < 2 or not status_line[0].startswith("HTTP/") or not status_line[1].isdigit():
-        raise ProbeError("not an HTTP response" if raw else "the connection closed without an answer")
-    response_headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        response_headers[name.strip().lower()] = value.strip()
-    if response_headers.get("transfer-encoding", "").lower() == "chunked":
-        body = _unchunk(body)
-    elif response_headers.get("content-length", "").isdigit():
-        body = body[: int(response_headers["content-length"])]
-    return int(status_line[1]), response_headers, body
-
-
-def _unchunk(data: bytes) -> bytes:
-    out: list[bytes] = []
-    position = 0
-    while True:
-        line_end = data.find(b"\r\n", position)
-        if line_end < 0:
-            raise ProbeError("a chunked answer ended early")
-        try:
-            length = int(data[position:line_end].split(b";")[0], 16)
-        except ValueError:
-            raise ProbeError("a chunked answer is malformed") from None
-        if length == 0:
-            return b"".join(out)
-        start = line_end + 2
-        out.append(data[start : start + length])
-        position = start + length + 2
 
 
 def get(url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes, list[str]]:
