@@ -52,9 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     current, baseline = series(args.metrics, args.samples)
     rules = Rules()
     result = judge(current, baseline, rules)  # warm-up: numpy's first calls
-    by_factor = {factor: [m["result"] for i, m in enumerate(result["metrics"]) if (1.0, 1.05, 1.5)[int(m["name"].rsplit("/", 1)[1]) % 3] == factor] for factor in (1.0, 1.05, 1.5)}
+    by_factor = {
+        factor: [
+            m["result"]
+            for i, m in enumerate(result["metrics"])
+            if (1.0, 1.05, 1.5)[int(m["name"].rsplit("/", 1)[1]) % 3] == factor
+        ]
+        for factor in (1.0, 1.05, 1.5)
+    }
     if set(by_factor[1.0]) - {PASS} or set(by_factor[1.5]) - {MARGINAL}:
-        print(f"unexpected results: {({k: sorted(set(v)) for k, v in by_factor.items()})}", file=sys.stderr)
+        print(f"unexpected results: { ({k: sorted(set(v)) for k, v in by_factor.items()}) }", file=sys.stderr)
         return 1
 
     times = []
@@ -69,8 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         f"pytest-staging baseline judge: {args.metrics} metrics x {args.samples:,} samples a side, "
         f"{args.rounds} rounds, python {platform.python_version()}, numpy {np.__version__}"
     )
-    print(f"results: {result['result']} (score {result['score']}); per metric: " + ", ".join(f"x{k}: {sorted(set(v))}" for k, v in by_factor.items()))
-    print(f"median {median:.3f} s (min {min(times):.3f}, max {max(times):.3f}); {median / args.metrics * 1000:.2f} ms per metric")
+    print(
+        f"results: {result['result']} (score {result['score']}); per metric: "
+        + ", ".join(f"x{k}: {sorted(set(v))}" for k, v in by_factor.items())
+    )
+    print(
+        f"median {median:.3f} s (min {min(times):.3f}, max {max(times):.3f}); {median / args.metrics * 1000:.2f} ms per metric"
+    )
     verdict = "within" if median <= GOAL_SECONDS else "OVER"
     print(f"goal: <= {GOAL_SECONDS:g} s for 200 x 5,000 -> {verdict} goal")
     return 0

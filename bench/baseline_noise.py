@@ -58,6 +58,7 @@ import urllib.request
 from pathlib import Path
 
 from load import httpbin  # bench/load.py, beside this script: the bundled target's module
+
 from pytest_staging.baseline.judge import FAIL, PASS, judge
 from pytest_staging.baseline.rules import Rules, parse_tables
 from pytest_staging.baseline.store import load as read_baseline
@@ -76,10 +77,30 @@ VARIANTS = {"effect=mean": {"effect": "mean"}, "allowed=1.05": {"allowed": 1.05}
 #: What the baseline section's result makes of the decision (README: Baseline comparison).
 DECISION = {PASS: "PROMOTE", FAIL: "REJECT"}
 #: Plugins the sessions do not use: without them a session starts in 0.2 s instead of 0.9 s.
-NO_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:locust", "-p", "no:hypothesispytest", "-p", "no:xdist", "-p", "no:xdist.looponfail")
+NO_PLUGINS = (
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:locust",
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:xdist",
+    "-p",
+    "no:xdist.looponfail",
+)
 #: Environment a developer's shell may carry into the sessions: none of it belongs in the bench.
-UNSET = ("STAGING_TARGET", "STAGING_RELEASE", "STAGING_SIGNING_KEY", "STAGING_BASELINE", "TRACEPARENT",
-         "OTEL_TRACES_EXPORTER", "GITHUB_STEP_SUMMARY", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+UNSET = (
+    "STAGING_TARGET",
+    "STAGING_RELEASE",
+    "STAGING_SIGNING_KEY",
+    "STAGING_BASELINE",
+    "TRACEPARENT",
+    "OTEL_TRACES_EXPORTER",
+    "GITHUB_STEP_SUMMARY",
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+)
 
 
 def session(workdir: Path, url: str, path: str, calls: int, *args: str) -> dict:
@@ -88,11 +109,16 @@ def session(workdir: Path, url: str, path: str, calls: int, *args: str) -> dict:
     env.update(CHECKOUT_PATH=path, CALLS=str(calls))
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *NO_PLUGINS, f"--staging-target={url}", *args],
-        cwd=workdir, env=env, capture_output=True, text=True,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     verdict = workdir / "staging-verdict.intoto.json"
     if done.returncode not in (0, 6) or not verdict.exists():
-        raise RuntimeError(f"gate session failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"gate session failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return json.loads(base64.b64decode(json.loads(verdict.read_text())["payload"]))["predicate"]
 
 
@@ -100,7 +126,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=40, help="comparisons per case (default 40)")
     parser.add_argument("--calls", type=int, default=60, help="requests per session: the samples a side (default 60)")
-    parser.add_argument("--delay", type=float, default=0.02, help="the unchanged endpoint's /delay in seconds (default 0.02)")
+    parser.add_argument(
+        "--delay", type=float, default=0.02, help="the unchanged endpoint's /delay in seconds (default 0.02)"
+    )
     args = parser.parse_args()
     started = time.monotonic()
     target = httpbin()
@@ -112,27 +140,44 @@ def main() -> int:
         (work / "test_checkout.py").write_text(SUITE)
         for _ in range(200):  # a warm service, as the one a baseline is taken from
             urllib.request.urlopen(f"{server.url}/get").read()
-        saved = session(work, server.url, f"/delay/{args.delay:.6f}", args.calls, "--staging-save-baseline=baseline.json")
+        saved = session(
+            work, server.url, f"/delay/{args.delay:.6f}", args.calls, "--staging-save-baseline=baseline.json"
+        )
         if saved["decision"] != "PROMOTE":
             raise RuntimeError(f"the baseline session decided {saved['decision']}")
         baseline = read_baseline(work / "baseline.json")
         median = statistics.median(baseline.series[METRIC])
         paths = {case: f"/delay/{args.delay + median * share / 1000:.6f}" for case, share in CASES.items()}
-        print(f"baseline: {args.calls} calls, median {median:.3f} ms; " + ", ".join(f"{c} {p}" for c, p in paths.items()), file=sys.stderr)
+        print(
+            f"baseline: {args.calls} calls, median {median:.3f} ms; " + ", ".join(f"{c} {p}" for c, p in paths.items()),
+            file=sys.stderr,
+        )
         for round_ in range(1, args.runs + 1):
             for case, path in paths.items():
-                predicate = session(work, server.url, path, args.calls, "--staging-baseline=baseline.json", "--staging-save-baseline=run.json")
+                predicate = session(
+                    work,
+                    server.url,
+                    path,
+                    args.calls,
+                    "--staging-baseline=baseline.json",
+                    "--staging-save-baseline=run.json",
+                )
                 [metric] = [m for m in predicate["baseline"]["metrics"] if m["name"] == METRIC]
                 series = read_baseline(work / "run.json").series
                 confidence = predicate["baseline"]["confidence"]
-                again = {name: judge(series, baseline.series, rules, confidence=confidence)["result"] for name, rules in variants.items()}
-                rows[case].append({
-                    "decision": predicate["decision"],
-                    "result": metric["result"],
-                    "effect": metric["effectSize"],
-                    "ratio": metric["current"]["median"] / metric["baseline"]["median"],
-                    **{name: DECISION.get(result, "HOLD") for name, result in again.items()},
-                })
+                again = {
+                    name: judge(series, baseline.series, rules, confidence=confidence)["result"]
+                    for name, rules in variants.items()
+                }
+                rows[case].append(
+                    {
+                        "decision": predicate["decision"],
+                        "result": metric["result"],
+                        "effect": metric["effectSize"],
+                        "ratio": metric["current"]["median"] / metric["baseline"]["median"],
+                        **{name: DECISION.get(result, "HOLD") for name, result in again.items()},
+                    }
+                )
             last = {case: f"{rows[case][-1]['decision']} x{rows[case][-1]['ratio']:.2f}" for case in CASES}
             print(f"round {round_}/{args.runs}: " + ", ".join(f"{c} {d}" for c, d in last.items()), file=sys.stderr)
 
@@ -144,32 +189,54 @@ def main() -> int:
         return f"x{statistics.median(found):.2f}" if found else "-"
 
     runs = args.runs
-    print(f"pytest-staging baseline noise, {datetime.date.today().isoformat()}: httpbin /delay on 127.0.0.1, "
-          f"{args.calls} calls a session, {runs} comparisons a case, default rules, {os.cpu_count()} cores, "
-          f"{time.monotonic() - started:.0f} s")
-    header = ("case", "ratio", "effect", "PROMOTE", "HOLD", "REJECT", "detected", *(f"{name}: REJECT/HOLD" for name in VARIANTS))
+    print(
+        f"pytest-staging baseline noise, {datetime.date.today().isoformat()}: httpbin /delay on 127.0.0.1, "
+        f"{args.calls} calls a session, {runs} comparisons a case, default rules, {os.cpu_count()} cores, "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    header = (
+        "case",
+        "ratio",
+        "effect",
+        "PROMOTE",
+        "HOLD",
+        "REJECT",
+        "detected",
+        *(f"{name}: REJECT/HOLD" for name in VARIANTS),
+    )
     table = [header]
     for case in CASES:
         held, rejected = count(case, "decision", "HOLD"), count(case, "decision", "REJECT")
-        table.append((
-            case,
-            f"x{statistics.median(row['ratio'] for row in rows[case]):.2f}",
-            effect(case),
-            str(count(case, "decision", "PROMOTE")),
-            str(held),
-            str(rejected),
-            "-" if case == "unchanged" else f"{held + rejected}/{runs}",
-            *(f"{count(case, name, 'REJECT')}/{count(case, name, 'HOLD')}" for name in VARIANTS),
-        ))
+        table.append(
+            (
+                case,
+                f"x{statistics.median(row['ratio'] for row in rows[case]):.2f}",
+                effect(case),
+                str(count(case, "decision", "PROMOTE")),
+                str(held),
+                str(rejected),
+                "-" if case == "unchanged" else f"{held + rejected}/{runs}",
+                *(f"{count(case, name, 'REJECT')}/{count(case, name, 'HOLD')}" for name in VARIANTS),
+            )
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        print("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                cell.ljust(width) if i == 0 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=False))
+            )
+        )
     false = count("unchanged", "decision", "REJECT")
-    print(f"false REJECTs, unchanged: {false} of {runs} (goal 0) -> {'met' if false == 0 else 'NOT met'}; "
-          f"HOLDs {count('unchanged', 'decision', 'HOLD')}")
-    print("ratio: median over the runs of current/baseline median latency; effect: median effect size; "
-          "detected: REJECT or HOLD (from the baseline section); effect=mean, allowed=1.05: the same series "
-          "judged again with that rule")
+    print(
+        f"false REJECTs, unchanged: {false} of {runs} (goal 0) -> {'met' if false == 0 else 'NOT met'}; "
+        f"HOLDs {count('unchanged', 'decision', 'HOLD')}"
+    )
+    print(
+        "ratio: median over the runs of current/baseline median latency; effect: median effect size; "
+        "detected: REJECT or HOLD (from the baseline section); effect=mean, allowed=1.05: the same series "
+        "judged again with that rule"
+    )
     return 0
 
 

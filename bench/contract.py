@@ -17,8 +17,8 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from pytest_staging.fixtures.contract import Contract
 from pytest_staging.core.ledger import TestRecord
+from pytest_staging.fixtures.contract import Contract
 
 BUDGET = 1.2
 SCHEMA = {
@@ -27,14 +27,22 @@ SCHEMA = {
     "required": ["id", "customer", "items", "total", "currency", "placed"],
     "properties": {
         "id": {"type": "integer", "minimum": 1},
-        "customer": {"type": "object", "required": ["email"], "properties": {"email": {"type": "string", "format": "email"}}},
+        "customer": {
+            "type": "object",
+            "required": ["email"],
+            "properties": {"email": {"type": "string", "format": "email"}},
+        },
         "items": {
             "type": "array",
             "minItems": 1,
             "items": {
                 "type": "object",
                 "required": ["sku", "qty", "price"],
-                "properties": {"sku": {"type": "string", "pattern": "^[A-Z]-[0-9]+$"}, "qty": {"type": "integer", "minimum": 1}, "price": {"type": "number"}},
+                "properties": {
+                    "sku": {"type": "string", "pattern": "^[A-Z]-[0-9]+$"},
+                    "qty": {"type": "integer", "minimum": 1},
+                    "price": {"type": "number"},
+                },
             },
         },
         "total": {"type": "number", "minimum": 0},

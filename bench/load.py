@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_staging.fixtures.load import StagingLoad, summarize
 from pytest_staging.core.targets import url_target
+from pytest_staging.fixtures.load import StagingLoad, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "example_suites" / "httpbin"
@@ -44,9 +44,30 @@ def raw(url: str, users: int, duration: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", str(users), "-r", str(users),
-             "-t", f"{duration}s", "-H", url, "--json-file", f"{tmp}/stats", "--only-summary", "--loglevel", "WARNING"],
-            cwd=SUITE, check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                "locustfile.py",
+                "--headless",
+                "-u",
+                str(users),
+                "-r",
+                str(users),
+                "-t",
+                f"{duration}s",
+                "-H",
+                url,
+                "--json-file",
+                f"{tmp}/stats",
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=SUITE,
+            check=True,
+            capture_output=True,
         )
         wall = time.perf_counter() - started
         total, _, _ = summarize(json.loads(Path(f"{tmp}/stats.json").read_text()))
@@ -74,10 +95,17 @@ def main() -> int:
             order = ("raw", "gate") if r % 2 == 0 else ("gate", "raw")
             measured = {}
             for case in order:
-                measured[case] = raw(server.url, args.users, args.duration) if case == "raw" else gate(load, args.users, args.duration)
+                measured[case] = (
+                    raw(server.url, args.users, args.duration)
+                    if case == "raw"
+                    else gate(load, args.users, args.duration)
+                )
             rows.append(measured)
-            print(f"round {r + 1}: raw {measured['raw'][0]:.1f} rps {measured['raw'][1]:.2f}s, "
-                  f"gate {measured['gate'][0]:.1f} rps {measured['gate'][1]:.2f}s", file=sys.stderr)
+            print(
+                f"round {r + 1}: raw {measured['raw'][0]:.1f} rps {measured['raw'][1]:.2f}s, "
+                f"gate {measured['gate'][0]:.1f} rps {measured['gate'][1]:.2f}s",
+                file=sys.stderr,
+            )
     ratio = statistics.median(m["gate"][0] / m["raw"][0] for m in rows)
     extra = statistics.median(m["gate"][1] - m["raw"][1] for m in rows)
     print(f"staging_load.run vs raw locust: {args.users} users, {args.duration}s, {args.rounds} rounds (interleaved)")

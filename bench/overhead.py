@@ -130,9 +130,20 @@ class Target:
             log = open(self.log_path, "wb")
             try:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory",
-                     str(self.docroot), str(port)],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    [
+                        sys.executable,
+                        "-u",
+                        "-m",
+                        "http.server",
+                        "--bind",
+                        "127.0.0.1",
+                        "--directory",
+                        str(self.docroot),
+                        str(port),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
             finally:
                 log.close()
@@ -206,12 +217,17 @@ def summary_counts(output: str) -> dict[str, int] | None:
     return None
 
 
-def check_plugin_loading(suite: Path, common: list[str], env: dict[str, str], target_url: str, others: list[str]) -> None:
+def check_plugin_loading(
+    suite: Path, common: list[str], env: dict[str, str], target_url: str, others: list[str]
+) -> None:
     """``pytest -VV`` lists the registered plugins: staging only when not disabled, no others."""
     for case in ("bare", "unused"):
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-VV", *common, *case_flags(case, target_url)],
-            cwd=suite, env=env, capture_output=True, text=True,
+            cwd=suite,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         text = proc.stdout + proc.stderr
         if proc.returncode != 0:
@@ -252,7 +268,9 @@ def run_case(
     requests = target.gets() - before
     active = case in ("active", "traced")
     if (requests > 0) != active:
-        raise BenchError(f"{case}: the target saw {requests} GET(s) during the run (expected {'some' if active else 'none'})")
+        raise BenchError(
+            f"{case}: the target saw {requests} GET(s) during the run (expected {'some' if active else 'none'})"
+        )
     if case == "traced":
         spans = (suite / "spans.txt").read_text()
         (suite / "spans.txt").unlink()
@@ -265,8 +283,16 @@ def count_instructions(case: str, suite: Path, common: list[str], env: dict[str,
     """Instructions one run executes, counted by valgrind's callgrind: the same for the same
     code and inputs whatever else the machine is doing, so it shows small differences that
     wall-clock noise on a shared VM hides."""
-    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-           sys.executable, "-m", "pytest", *common, *case_flags(case, target.url)]
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        "-m",
+        "pytest",
+        *common,
+        *case_flags(case, target.url),
+    ]
     proc = subprocess.run(cmd, cwd=suite, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     match = re.search(r"Collected : (\d+)", proc.stderr)
     if proc.returncode != 0 or match is None:
@@ -335,8 +361,10 @@ def summarize(times: dict[str, list[float]], cpu: dict[str, list[float]]) -> dic
 
 def print_report(result: dict, meta: dict) -> None:
     print()
-    print(f"pytest-staging overhead: {meta['tests']} trivial tests, {meta['rounds']} rounds (+1 warm-up), "
-          f"python {meta['python']}, pytest {meta['pytest']}, {meta['cpus']} CPUs")
+    print(
+        f"pytest-staging overhead: {meta['tests']} trivial tests, {meta['rounds']} rounds (+1 warm-up), "
+        f"python {meta['python']}, pytest {meta['pytest']}, {meta['cpus']} CPUs"
+    )
     print(f"common flags: {' '.join(meta['common_flags'])}")
     print()
     print(f"{'case':<8} {'median s':>9} {'min s':>8} {'max s':>8} {'cpu med s':>10}")
@@ -346,22 +374,38 @@ def print_report(result: dict, meta: dict) -> None:
         print(f"{case:<8} {c['median_s']:>9.3f} {c['min_s']:>8.3f} {c['max_s']:>8.3f} {c['cpu_median_s']:>10.3f}")
     print()
     print("per-round ratios (case / bare, same round; wall clock, and child CPU user+sys):")
-    print(f"{'round':<6} " + " ".join(f"{case + '/bare':>12}" for case in ratio_cases)
-          + " " + " ".join(f"{'cpu ' + case:>12}" for case in ratio_cases))
+    print(
+        f"{'round':<6} "
+        + " ".join(f"{case + '/bare':>12}" for case in ratio_cases)
+        + " "
+        + " ".join(f"{'cpu ' + case:>12}" for case in ratio_cases)
+    )
     for r in range(meta["rounds"]):
-        print(f"{r + 1:<6} " + " ".join(f"{result['ratios'][case]['per_round'][r]:>12.4f}" for case in ratio_cases)
-              + " " + " ".join(f"{result['cpu_ratios'][case]['per_round'][r]:>12.4f}" for case in ratio_cases))
+        print(
+            f"{r + 1:<6} "
+            + " ".join(f"{result['ratios'][case]['per_round'][r]:>12.4f}" for case in ratio_cases)
+            + " "
+            + " ".join(f"{result['cpu_ratios'][case]['per_round'][r]:>12.4f}" for case in ratio_cases)
+        )
     print()
-    print(f"{'ratio':<12} {'median/round':>12} {'of medians':>11} {'of mins':>8} {'cpu m/round':>11} {'budget':>7}  verdict")
+    print(
+        f"{'ratio':<12} {'median/round':>12} {'of medians':>11} {'of mins':>8} {'cpu m/round':>11} {'budget':>7}  verdict"
+    )
     for case in ratio_cases:
         r = result["ratios"][case]
         budget = "-" if r["budget"] is None else f"{r['budget']:.2f}"
-        verdict = "reported only" if r["within_budget"] is None else "within budget" if r["within_budget"] else "OVER budget"
-        print(f"{case + '/bare':<12} {r['median_of_per_round']:>12.4f} {r['ratio_of_medians']:>11.4f} "
-              f"{r['ratio_of_mins']:>8.4f} {result['cpu_ratios'][case]['median_of_per_round']:>11.4f} "
-              f"{budget:>7}  {verdict}")
-    print("(headline and verdict: wall-clock median of per-round ratios; cpu m/round: the same for\n"
-          " the child's CPU time, user+sys)")
+        verdict = (
+            "reported only" if r["within_budget"] is None else "within budget" if r["within_budget"] else "OVER budget"
+        )
+        print(
+            f"{case + '/bare':<12} {r['median_of_per_round']:>12.4f} {r['ratio_of_medians']:>11.4f} "
+            f"{r['ratio_of_mins']:>8.4f} {result['cpu_ratios'][case]['median_of_per_round']:>11.4f} "
+            f"{budget:>7}  {verdict}"
+        )
+    print(
+        "(headline and verdict: wall-clock median of per-round ratios; cpu m/round: the same for\n"
+        " the child's CPU time, user+sys)"
+    )
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -376,10 +420,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", type=int, default=5000, help="number of trivial tests (default 5000)")
     parser.add_argument("--rounds", type=int, default=7, help="counted rounds (default 7), plus one warm-up")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--instructions", action="store_true",
-                        help="also count each case's instructions once under valgrind (slow: minutes)")
-    parser.add_argument("--keep-other-plugins", action="store_true",
-                        help="do not disable the other installed pytest11 plugins (xdist, hypothesis, ...)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each case's instructions once under valgrind (slow: minutes)",
+    )
+    parser.add_argument(
+        "--keep-other-plugins",
+        action="store_true",
+        help="do not disable the other installed pytest11 plugins (xdist, hypothesis, ...)",
+    )
     args = parser.parse_args(argv)
     if args.tests < 1 or args.rounds < 1:
         parser.error("--tests and --rounds must be >= 1")
@@ -426,7 +476,9 @@ def main(argv: list[str] | None = None) -> int:
                     raise BenchError("--instructions needs valgrind (apt-get install valgrind)")
                 print("counting instructions under valgrind (two at a time) ...", file=sys.stderr)
                 with ThreadPoolExecutor(max_workers=2) as pool:
-                    futures = {case: pool.submit(count_instructions, case, suite, common, env, target) for case in cases}
+                    futures = {
+                        case: pool.submit(count_instructions, case, suite, common, env, target) for case in cases
+                    }
                     instructions = {case: future.result() for case, future in futures.items()}
         except BenchError as exc:
             print(f"overhead.py: FAILED: {exc}", file=sys.stderr)

@@ -34,7 +34,7 @@ BUDGET = 0.02
 FILES = 100
 
 # Loaded into the child with -p: wraps the verdict step with a timer (nothing else changes).
-TIMER_PLUGIN = '''
+TIMER_PLUGIN = """
 import json, os, time
 import pytest_staging.gate.issuer as issuer
 
@@ -49,7 +49,7 @@ def _timed(self, *args, **kwargs):
             json.dump({"issue": time.perf_counter() - started}, out)
 
 issuer.Issuer._issue = _timed
-'''
+"""
 
 
 def free_port() -> int:
@@ -63,17 +63,29 @@ def write_suite(root: Path, tests: int) -> None:
     per_file = tests // FILES
     for index in range(FILES):
         count = per_file + (1 if index < tests % FILES else 0)
-        (root / f"test_v{index:03d}.py").write_text("".join(f"def test_{i}():\n    assert True\n\n" for i in range(count)))
+        (root / f"test_v{index:03d}.py").write_text(
+            "".join(f"def test_{i}():\n    assert True\n\n" for i in range(count))
+        )
     (root / "staging_bench_timer.py").write_text(TIMER_PLUGIN)
 
 
-def run_round(root: Path, url: str, key: Path, pub: Path, tests: int, env: dict[str, str], key_in_env: bool) -> tuple[float, float]:
+def run_round(
+    root: Path, url: str, key: Path, pub: Path, tests: int, env: dict[str, str], key_in_env: bool
+) -> tuple[float, float]:
     out = root / "timing.json"
     verdict = root / "staging-verdict.intoto.json"
     verdict.unlink(missing_ok=True)
     argv = [
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "staging_bench_timer",
-        f"--staging-target={url}", "--staging-artifact=bench@sha256:" + "0" * 64,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "staging_bench_timer",
+        f"--staging-target={url}",
+        "--staging-artifact=bench@sha256:" + "0" * 64,
     ]
     if key_in_env:
         env = {**env, "STAGING_SIGNING_KEY": key.read_text()}
@@ -83,10 +95,13 @@ def run_round(root: Path, url: str, key: Path, pub: Path, tests: int, env: dict[
     result = subprocess.run(argv, cwd=root, env={**env, "VERDICT_BENCH_OUT": str(out)}, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if result.returncode != 0 or f"{tests} passed" not in result.stdout:
-        raise SystemExit(f"the gate run failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
+        raise SystemExit(
+            f"the gate run failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
+        )
     check = subprocess.run(
         [sys.executable, "-m", "pytest_staging", "verify", str(verdict), "--key", str(pub), "--expect", "PROMOTE"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if check.returncode != 0:
         raise SystemExit(f"the verdict did not verify: {check.stderr}")
@@ -100,13 +115,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--key-in-env", action="store_true", help="signing key in STAGING_SIGNING_KEY (a secret to scrub)")
+    parser.add_argument(
+        "--key-in-env", action="store_true", help="signing key in STAGING_SIGNING_KEY (a secret to scrub)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="staging-verdict-bench-") as tmp:
         root = Path(tmp)
         write_suite(root, args.tests)
-        subprocess.run([sys.executable, "-m", "pytest_staging", "keygen", "--out", str(root / "bench")], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "pytest_staging", "keygen", "--out", str(root / "bench")],
+            check=True,
+            capture_output=True,
+        )
         key, pub = root / "bench.key", root / "bench.pub"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_"))}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -115,7 +136,8 @@ def main() -> int:
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(root), str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             time.sleep(0.5)
@@ -125,7 +147,10 @@ def main() -> int:
             for number in range(1, args.rounds + 1):
                 issue, wall = run_round(root, url, key, pub, args.tests, env, args.key_in_env)
                 rows.append((issue, wall, issue / (wall - issue)))
-                print(f"round {number}: verdict {issue * 1000:7.1f} ms of a {wall:6.2f} s session: +{rows[-1][2]:.2%}", flush=True)
+                print(
+                    f"round {number}: verdict {issue * 1000:7.1f} ms of a {wall:6.2f} s session: +{rows[-1][2]:.2%}",
+                    flush=True,
+                )
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -134,8 +159,12 @@ def main() -> int:
     median = statistics.median(ratios)
     print()
     where = "from STAGING_SIGNING_KEY, a secret" if args.key_in_env else "from a file"
-    print(f"verdict of {args.tests} test records ({size / 1e6:.1f} MB), signed with Ed25519 (key {where}), {args.rounds} rounds")
-    print(f"verdict step: median {statistics.median(r[0] for r in rows) * 1000:.1f} ms; session median {statistics.median(r[1] for r in rows):.2f} s")
+    print(
+        f"verdict of {args.tests} test records ({size / 1e6:.1f} MB), signed with Ed25519 (key {where}), {args.rounds} rounds"
+    )
+    print(
+        f"verdict step: median {statistics.median(r[0] for r in rows) * 1000:.1f} ms; session median {statistics.median(r[1] for r in rows):.2f} s"
+    )
     print(f"adds (median of per-round ratios): {median:.2%}   min {min(ratios):.2%}   max {max(ratios):.2%}")
     print(f"budget {BUDGET:.0%}: {'within budget' if median <= BUDGET else 'OVER budget'}")
     return 0

@@ -48,25 +48,44 @@ print(json.dumps({"code": code, "seconds": seconds, "package": pytest_staging.__
 
 def make_verdict(root: Path, tests: int) -> tuple[Path, Path]:
     write_suite(root, tests)
-    subprocess.run([sys.executable, "-m", "pytest_staging", "keygen", "--out", str(root / "bench")], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pytest_staging", "keygen", "--out", str(root / "bench")],
+        check=True,
+        capture_output=True,
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_"))}
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(root), str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         time.sleep(0.5)
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--staging-target=http://127.0.0.1:{port}",
-             f"--staging-signing-key={root / 'bench.key'}", "--staging-artifact=bench@sha256:" + "0" * 64],
-            cwd=root, env=env, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--staging-target=http://127.0.0.1:{port}",
+                f"--staging-signing-key={root / 'bench.key'}",
+                "--staging-artifact=bench@sha256:" + "0" * 64,
+            ],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
         )
     finally:
         server.terminate()
         server.wait(timeout=10)
     if result.returncode != 0:
-        raise SystemExit(f"the gate run failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
+        raise SystemExit(
+            f"the gate run failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
+        )
     return root / "staging-verdict.intoto.json", root / "bench.pub"
 
 
@@ -77,7 +96,9 @@ def timed_verify(package_dir: Path, verdict: Path, pub: Path) -> tuple[float, fl
     argv = ["verify", str(verdict), "--key", str(pub)]
     started = time.perf_counter()
     # cwd: the verdict's directory, which holds no pytest_staging (``-c`` puts the cwd first on sys.path)
-    result = subprocess.run([sys.executable, "-c", CHILD, json.dumps(argv)], cwd=verdict.parent, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(argv)], cwd=verdict.parent, env=env, capture_output=True, text=True
+    )
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"verify failed with {package_dir}: {result.stderr[-2000:]}")
@@ -91,7 +112,9 @@ def timed_verify(package_dir: Path, verdict: Path, pub: Path) -> tuple[float, fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", type=Path, required=True, metavar="DIR", help="directory holding the earlier pytest_staging package")
+    parser.add_argument(
+        "--before", type=Path, required=True, metavar="DIR", help="directory holding the earlier pytest_staging package"
+    )
     parser.add_argument("--tests", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=11)
     args = parser.parse_args()
@@ -108,14 +131,21 @@ def main() -> int:
             before, before_wall = timed_verify(args.before, verdict, pub)
             now, now_wall = timed_verify(HERE, verdict, pub)
             rows.append((before, now, before_wall, now_wall))
-            print(f"round {number:2d}: verify before {before * 1000:6.1f} ms, now {now * 1000:6.1f} ms: x{now / before:.3f}"
-                  f"   (whole process {before_wall:.2f} s, {now_wall:.2f} s)", flush=True)
+            print(
+                f"round {number:2d}: verify before {before * 1000:6.1f} ms, now {now * 1000:6.1f} ms: x{now / before:.3f}"
+                f"   (whole process {before_wall:.2f} s, {now_wall:.2f} s)",
+                flush=True,
+            )
     ratios = [now / before for before, now, _, _ in rows]
     wall_ratios = [now_wall / before_wall for _, _, before_wall, now_wall in rows]
     median = statistics.median(ratios)
     print()
-    print(f"verdict of {args.tests} tests ({size / 1e6:.1f} MB), {args.rounds} interleaved rounds; before = {args.before}")
-    print(f"verify: median before {statistics.median(r[0] for r in rows) * 1000:.1f} ms, now {statistics.median(r[1] for r in rows) * 1000:.1f} ms")
+    print(
+        f"verdict of {args.tests} tests ({size / 1e6:.1f} MB), {args.rounds} interleaved rounds; before = {args.before}"
+    )
+    print(
+        f"verify: median before {statistics.median(r[0] for r in rows) * 1000:.1f} ms, now {statistics.median(r[1] for r in rows) * 1000:.1f} ms"
+    )
     print(f"now / before (median of per-round ratios): x{median:.3f}   min x{min(ratios):.3f}   max x{max(ratios):.3f}")
     print(f"whole process, now / before: x{statistics.median(wall_ratios):.3f}")
     print(f"goal x{GOAL:.2f}: {'met' if median <= GOAL else 'NOT met'}")

@@ -117,7 +117,9 @@ usage mistake (bad arguments, unreadable file).""",
       --require-tier smoke --require-tier contract --max-age 2h --format json | jq -r .predicate.decision""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    verify.add_argument("file", metavar="FILE", help="the verdict (DSSE envelope JSON), e.g. staging-verdict.intoto.json")
+    verify.add_argument(
+        "file", metavar="FILE", help="the verdict (DSSE envelope JSON), e.g. staging-verdict.intoto.json"
+    )
     verify.add_argument(
         "--key",
         required=True,
@@ -179,7 +181,10 @@ usage mistake (bad arguments, unreadable file).""",
         help="require the gate's policy digest, as pinned from a verdict you trust (--policy-digest sha256:5d41...)",
     )
     verify.add_argument(
-        "--max-age", type=duration, metavar="DURATION", help="require timeVerified within this age (--max-age 2h; 90s, 30m, 7d, 1h30m)"
+        "--max-age",
+        type=duration,
+        metavar="DURATION",
+        help="require timeVerified within this age (--max-age 2h; 90s, 30m, 7d, 1h30m)",
     )
     verify.add_argument(
         "--format",
@@ -198,11 +203,15 @@ usage mistake (bad arguments, unreadable file).""",
         "and print ready-to-paste staging-quarantine.toml entries for flaky tests, plus quarantined tests "
         "that passed in each of the last K runs (retire) and expired entries.",
     )
-    suggest.add_argument("verdicts", nargs="+", metavar="VERDICT", help="verdict files, in any order (sorted by timeVerified)")
+    suggest.add_argument(
+        "verdicts", nargs="+", metavar="VERDICT", help="verdict files, in any order (sorted by timeVerified)"
+    )
     suggest.add_argument("--key", metavar="PUB", help="verify each verdict with this public key first (skip none)")
     suggest.add_argument("--threshold", type=float, default=0.2, help="flip rate from which to suggest (default 0.2)")
     suggest.add_argument("--min-runs", type=int, default=3, help="runs a test needs before it is judged (default 3)")
-    suggest.add_argument("--retire-after", type=int, default=5, metavar="K", help="retire after K passing runs (default 5)")
+    suggest.add_argument(
+        "--retire-after", type=int, default=5, metavar="K", help="retire after K passing runs (default 5)"
+    )
     suggest.add_argument("--owner", default="TODO-owner", help="owner for the suggested entries")
     suggest.add_argument("--days", type=int, default=30, help="until = today + DAYS (default 30)")
 
@@ -216,7 +225,10 @@ usage mistake (bad arguments, unreadable file).""",
     report.add_argument("--html", required=True, metavar="OUT", help="where to write the HTML report")
     report.add_argument("--key", metavar="PUB", help="verify the signature with this public key and show the result")
     report.add_argument(
-        "--trace-url", type=trace_url, metavar="TEMPLATE", help="link the trace id, e.g. https://tracing.example/trace/{trace_id}"
+        "--trace-url",
+        type=trace_url,
+        metavar="TEMPLATE",
+        help="link the trace id, e.g. https://tracing.example/trace/{trace_id}",
     )
 
     show = commands.add_parser("show", help="print a human summary of a verdict")
@@ -274,8 +286,18 @@ def cmd_load_worker(args: argparse.Namespace) -> int:
 
     if importlib.util.find_spec("locust") is None:
         raise ConfigError("load-worker", "", "locust is not installed; install pytest-staging[load]")
-    command = [sys.executable, "-m", "locust", "-f", f"{args.locustfile},{HELPER}", "--worker",
-               "--master-host", args.master_host, "--master-port", str(args.master_port)]
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        f"{args.locustfile},{HELPER}",
+        "--worker",
+        "--master-host",
+        args.master_host,
+        "--master-port",
+        str(args.master_port),
+    ]
     if args.processes:
         command += ["--processes", str(args.processes)]
     return subprocess.call(command)
@@ -336,7 +358,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(verdict.payload + b"\n")
         return 0
     statement, predicate = verdict.statement, verdict.statement["predicate"]
-    print(f"OK: {predicate['decision']} for {_subjects(statement)}; signed by {verdict.keyid[:16]}…; verified {predicate['timeVerified']}")
+    print(
+        f"OK: {predicate['decision']} for {_subjects(statement)}; signed by {verdict.keyid[:16]}…; verified {predicate['timeVerified']}"
+    )
     return 0
 
 
@@ -354,7 +378,9 @@ def unmet_expectations(statement: dict[str, Any], args: argparse.Namespace) -> l
     subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
     for name, hexdigest in args.subject:
         if (name, hexdigest) not in subjects:
-            unmet.append(f"subject {name}@sha256:{hexdigest} is not in the verdict (its subjects: {_subjects(statement)})")
+            unmet.append(
+                f"subject {name}@sha256:{hexdigest} is not in the verdict (its subjects: {_subjects(statement)})"
+            )
     for hexdigest in args.subject_digest:
         if not any(hexdigest == held for _, held in subjects):
             unmet.append(f"no subject has digest sha256:{hexdigest} (the verdict's subjects: {_subjects(statement)})")
@@ -366,24 +392,38 @@ def unmet_expectations(statement: dict[str, Any], args: argparse.Namespace) -> l
         unmet.append(f"target is {held}, expected {args.target}")
     if args.release is not None:
         release = predicate.get("release") or {}
-        held_release, where = (release.get("id"), "release.id") if release.get("id") is not None else (release.get("deployedVersion"), "deployedVersion")
+        held_release, where = (
+            (release.get("id"), "release.id")
+            if release.get("id") is not None
+            else (release.get("deployedVersion"), "deployedVersion")
+        )
         if held_release != args.release:
-            shown = f"{held_release} ({where})" if held_release is not None else "unknown (no release.id, no deployedVersion)"
+            shown = (
+                f"{held_release} ({where})"
+                if held_release is not None
+                else "unknown (no release.id, no deployedVersion)"
+            )
             unmet.append(f"release is {shown}, expected {args.release}")
     for name in args.require_tier:
         result = predicate["tiers"].get(name) or {}
         if not (result.get("required") and result.get("result") == "passed"):
             required = "required" if result.get("required") else "optional"
-            unmet.append(f"tier {name} is {required} and {result.get('result', 'absent')}, expected required and passed")
+            unmet.append(
+                f"tier {name} is {required} and {result.get('result', 'absent')}, expected required and passed"
+            )
     if args.policy_digest is not None:
         held_digest = (predicate["policy"].get("digest") or {}).get("sha256")
         if held_digest != args.policy_digest:
             unmet.append(f"policy digest is sha256:{held_digest}, expected sha256:{args.policy_digest}")
     if args.max_age is not None:
-        verified_at = dt.datetime.strptime(predicate["timeVerified"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+        verified_at = dt.datetime.strptime(predicate["timeVerified"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=dt.timezone.utc
+        )
         now = dt.datetime.now(dt.timezone.utc)
         if verified_at > now + FUTURE_SKEW:
-            unmet.append(f"timeVerified {predicate['timeVerified']} is in the future, expected within the last {args.max_age}")
+            unmet.append(
+                f"timeVerified {predicate['timeVerified']} is in the future, expected within the last {args.max_age}"
+            )
         elif now - verified_at > args.max_age:
             unmet.append(f"verdict is older than {args.max_age} (timeVerified {predicate['timeVerified']})")
     return unmet
@@ -465,7 +505,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.format == "markdown":
         sys.stdout.write(rendered(args.file, lambda: markdown(statement, signature=signature)))
     else:
-        lines = rendered(args.file, lambda: "\n".join(flaky_quarantine_lines(statement) + baseline_lines(statement) + summary_lines(statement)))
+        lines = rendered(
+            args.file,
+            lambda: "\n".join(flaky_quarantine_lines(statement) + baseline_lines(statement) + summary_lines(statement)),
+        )
         print(lines)
         print(f"signature: {signature[1]}")
     # With --key, a signature that does not verify is a failure, whatever the verdict claims.

@@ -18,12 +18,12 @@ from .gate import GATE_KEY
 from .options import add_options
 
 if TYPE_CHECKING:
+    from .core.targets import Target
     from .fixtures.contract import Contract
-    from .gate.state import Gate
     from .fixtures.http import StagingSession
     from .fixtures.load import StagingLoad
     from .fixtures.metrics import StagingMetrics
-    from .core.targets import Target
+    from .gate.state import Gate
 
 #: --dist modes under which tiers stay in order. ``load`` hands out tests in collection order,
 #: which the gate has sorted by tier; the others group by file, scope or group and would put a

@@ -14,13 +14,12 @@ import pytest
 # pytester's in-process runs drop the modules an inner run imported; importing the plugin's lazy
 # modules here keeps one copy of them (and of requests) alive across those runs.
 import pytest_staging.baseline.judge  # noqa: F401  (numpy cannot be imported twice in one process)
+import pytest_staging.core.preflight  # noqa: F401
+import pytest_staging.fixtures.http  # noqa: F401
+import pytest_staging.gate.controller  # noqa: F401
 import pytest_staging.gate.issuer  # noqa: F401
 import pytest_staging.gate.worker  # noqa: F401
-import pytest_staging.fixtures.http  # noqa: F401
-import pytest_staging.core.preflight  # noqa: F401
-import pytest_staging.gate.controller  # noqa: F401
 from pytest_staging.cli import main as cli
-
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -76,7 +75,14 @@ def usage_error() -> type[Usage]:
 @pytest.fixture
 def staging_env(monkeypatch):
     """No staging setting leaks in from the environment running the tests."""
-    names = ("STAGING_TARGET", "STAGING_RELEASE", "STAGING_SIGNING_KEY", "TRACEPARENT", "OTEL_TRACES_EXPORTER", "GITHUB_STEP_SUMMARY")
+    names = (
+        "STAGING_TARGET",
+        "STAGING_RELEASE",
+        "STAGING_SIGNING_KEY",
+        "TRACEPARENT",
+        "OTEL_TRACES_EXPORTER",
+        "GITHUB_STEP_SUMMARY",
+    )
     for name in names:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch

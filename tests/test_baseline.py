@@ -80,7 +80,9 @@ def test_save_then_compare_same_slower_and_too_few(checkout, pytester):
     assert same.ret == 0, same.stdout.str()
     verdict = predicate(pytester)
     assert (verdict["decision"], verdict["baseline"]["result"]) == ("PROMOTE", "PASS")
-    same.stdout.fnmatch_lines(["*staging baseline*", "baseline: PASS (score 100 >= 95) against baseline.json*", "*✓*GET /checkout*PASS*"])
+    same.stdout.fnmatch_lines(
+        ["*staging baseline*", "baseline: PASS (score 100 >= 95) against baseline.json*", "*✓*GET /checkout*PASS*"]
+    )
     assert verdict["policy"]["baseline"]["digest"] == verdict["baseline"]["digest"]
 
     # 250 ms a call against 1 ms: far beyond x6, however loaded the machine is.
@@ -96,7 +98,10 @@ def test_save_then_compare_same_slower_and_too_few(checkout, pytester):
     assert checkout_metric["ci"][0] > 150 and checkout_metric["current"]["median"] > 200
     slower.stdout.fnmatch_lines(["*✗*GET /checkout*FAIL (High: x*>= critical_ratio 6)"])
     shown = subprocess.run(
-        [sys.executable, "-m", "pytest_staging", "show", VERDICT, "--format", "markdown"], cwd=pytester.path, capture_output=True, text=True
+        [sys.executable, "-m", "pytest_staging", "show", VERDICT, "--format", "markdown"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
     )
     assert "**Baseline** FAIL" in shown.stdout and "| ✗ | GET /checkout |" in shown.stdout, shown.stdout + shown.stderr
 
@@ -105,7 +110,9 @@ def test_save_then_compare_same_slower_and_too_few(checkout, pytester):
     verdict = predicate(pytester)
     assert (verdict["decision"], verdict["baseline"]["result"]) == ("HOLD", "INCONCLUSIVE")
     assert verdict["reasonCodes"] == ["baseline-inconclusive"]
-    few.stdout.fnmatch_lines(["*?*GET /checkout*INCONCLUSIVE (too few samples (60 baseline, 10 current; min_samples 50))"])
+    few.stdout.fnmatch_lines(
+        ["*?*GET /checkout*INCONCLUSIVE (too few samples (60 baseline, 10 current; min_samples 50))"]
+    )
 
 
 def test_metrics_travel_from_xdist_workers(checkout, pytester):
@@ -131,10 +138,20 @@ def test_marginal_policy_and_strict_mismatch(checkout, pytester, httpbin_url):
     verdict = predicate(pytester)
     assert verdict["baseline"]["result"] == "MARGINAL" and verdict["baseline"]["score"] == pytest.approx(90.91)
     assert verdict["decision"] == "HOLD" and "baseline-marginal" in verdict["reasonCodes"]
-    result.stdout.fnmatch_lines(["WARNING: target differs: the baseline measured * (https://elsewhere.example), this run *"])
+    result.stdout.fnmatch_lines(
+        ["WARNING: target differs: the baseline measured * (https://elsewhere.example), this run *"]
+    )
     allowed = checkout("/get", 60, "--staging-baseline=b.json", "-o", "staging_baseline_marginal=allow")
     assert allowed.ret == 0 and predicate(pytester)["decision"] == "PROMOTE"
-    strict = checkout("/get", 60, "--staging-baseline=b.json", "-o", "staging_baseline_marginal=allow", "-o", "staging_baseline_strict=true")
+    strict = checkout(
+        "/get",
+        60,
+        "--staging-baseline=b.json",
+        "-o",
+        "staging_baseline_marginal=allow",
+        "-o",
+        "staging_baseline_strict=true",
+    )
     verdict = predicate(pytester)
     assert strict.ret == EXIT_NOT_PROMOTED and verdict["reasonCodes"] == ["baseline-mismatch"]
     rejected = checkout("/get", 60, "--staging-baseline=b.json", "-o", "staging_baseline_marginal=reject")
@@ -153,18 +170,38 @@ def test_marginal_policy_and_strict_mismatch(checkout, pytester, httpbin_url):
             ['pyproject.toml: tool.pytest_staging.metrics."GET /*".gates', "'p(95) <' is not METRIC"],
         ),
         # Malformed TOML in pyproject.toml: pytest itself says so first, in the same one-line form.
-        ({"b.json": "VALID", "pyproject.toml": "[tool.pytest_staging\n"}, ["--staging-baseline=b.json"], ["pyproject.toml", "Expected ']'"]),
+        (
+            {"b.json": "VALID", "pyproject.toml": "[tool.pytest_staging\n"},
+            ["--staging-baseline=b.json"],
+            ["pyproject.toml", "Expected ']'"],
+        ),
         (
             {"b.json": "VALID", "pyproject.toml": '[tool.pytest_staging.metrics."GET /*"]\neffect = "p95"\n'},
             ["--staging-baseline=b.json"],
             ['pyproject.toml: tool.pytest_staging.metrics."GET /*".effect', "expected one of median, mean, got 'p95'"],
         ),
-        ({}, ["--staging-save-baseline=b.json", "-o", "staging_baseline_confidence=1.5"], ["staging_baseline_confidence", "0.5 to 1"]),
+        (
+            {},
+            ["--staging-save-baseline=b.json", "-o", "staging_baseline_confidence=1.5"],
+            ["staging_baseline_confidence", "0.5 to 1"],
+        ),
         ({"b.json/": ""}, ["--staging-save-baseline=b.json"], ["--staging-save-baseline", "b.json is a directory"]),
-        ({"b.json": "VALID", "pyproject.toml": '[tool]\npytest_staging = "x"\n'}, ["--staging-baseline=b.json"], ["pyproject.toml: tool.pytest_staging"]),
+        (
+            {"b.json": "VALID", "pyproject.toml": '[tool]\npytest_staging = "x"\n'},
+            ["--staging-baseline=b.json"],
+            ["pyproject.toml: tool.pytest_staging"],
+        ),
         ({"b.json": "CREATED"}, ["--staging-baseline=b.json"], ["b.json: created: expected a string or null, got 7"]),
-        ({"b.json": "HUGE"}, ["--staging-baseline=b.json"], ['b.json: metrics."m".values: a value is too large for a float']),
-        ({}, ["--staging-save-baseline=b.json", "-o", "staging_baseline_marginal=maybe"], ["staging_baseline_marginal", "hold, allow, reject"]),
+        (
+            {"b.json": "HUGE"},
+            ["--staging-baseline=b.json"],
+            ['b.json: metrics."m".values: a value is too large for a float'],
+        ),
+        (
+            {},
+            ["--staging-save-baseline=b.json", "-o", "staging_baseline_marginal=maybe"],
+            ["staging_baseline_marginal", "hold, allow, reject"],
+        ),
         (
             {},
             ["--staging-save-baseline=b.json", "-o", "staging_baseline_marginal_score=99"],
@@ -177,7 +214,7 @@ def test_usage_errors(pytester, httpbin_url, usage_error, files, args, fragments
     special = {
         "VALID": json.dumps(valid),
         "CREATED": json.dumps({**valid, "created": 7}),
-        "HUGE": json.dumps(valid).replace('"metrics": {}', '"metrics": {"m": {"values": [1' + "0" * 400 + ']}}'),
+        "HUGE": json.dumps(valid).replace('"metrics": {}', '"metrics": {"m": {"values": [1' + "0" * 400 + "]}}"),
     }
     for name, content in files.items():
         if name.endswith("/"):
@@ -215,14 +252,18 @@ def test_staging_metrics_rejects_bad_values(pytester, httpbin_url):
 def test_secrets_stay_out_of_the_baseline_file(pytester, httpbin_url, staging_env):
     secret = "b4seline-s3cret-77"
     staging_env.setenv("STAGING_KEY", secret)
-    pytester.makefile(".toml", **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}/anything/${{STAGING_KEY}}"\n'})
+    pytester.makefile(
+        ".toml", **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}/anything/${{STAGING_KEY}}"\n'}
+    )
     pytester.makepyfile("def test_call(staging_http):\n    assert staging_http.get('/x').ok\n")
     result = pytester.runpytest("--staging-target=qa", "--staging-save-baseline=b.json")
     assert result.ret == 0
     saved = (pytester.path / "b.json").read_text()
     assert secret not in saved and "/anything/***" in saved
     # Compared with itself, the scrubbed names meet again: no NODATA pair.
-    result = pytester.runpytest("--staging-target=qa", "--staging-baseline=b.json", "-o", "staging_baseline_inconclusive=allow")
+    result = pytester.runpytest(
+        "--staging-target=qa", "--staging-baseline=b.json", "-o", "staging_baseline_inconclusive=allow"
+    )
     [metric] = predicate(pytester)["baseline"]["metrics"]
     assert metric["name"] == "GET /anything/***/x" and metric["result"] == "INCONCLUSIVE"
     assert predicate(pytester)["baseline"]["mismatches"] == [] and secret not in result.stdout.str()
@@ -235,7 +276,9 @@ def test_a_regressed_run_does_not_replace_the_baseline_it_was_compared_with(chec
     staging_env.setenv("MORE_ITEMS", "30")  # "cart items" x10: FAIL (critical_ratio 2), score 50
     regressed = checkout("/delay/0", 60, "--staging-baseline=rolling.json", "--staging-save-baseline=rolling.json")
     assert predicate(pytester)["decision"] == "REJECT"
-    regressed.stdout.fnmatch_lines(["baseline rolling.json not saved: the run decided REJECT; only a PROMOTE replaces *"])
+    regressed.stdout.fnmatch_lines(
+        ["baseline rolling.json not saved: the run decided REJECT; only a PROMOTE replaces *"]
+    )
     assert (pytester.path / "rolling.json").read_bytes() == before
     staging_env.delenv("MORE_ITEMS")
     same = checkout("/delay/0", 60, "--staging-baseline=rolling.json", "--staging-save-baseline=rolling.json")
@@ -263,7 +306,9 @@ def test_a_bad_metric_name_fails_the_test_not_the_session(pytester, httpbin_url)
     pytester.makepyfile("def test_call(staging_http):\n    staging_http.get('/get', metric=42)\n")
     result = pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-save-baseline=b.json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*TypeError: staging_http: metric= names the latency series and must be a non-empty string, got 42"])
+    result.stdout.fnmatch_lines(
+        ["*TypeError: staging_http: metric= names the latency series and must be a non-empty string, got 42"]
+    )
     assert (pytester.path / "b.json").exists() and (pytester.path / VERDICT).exists()
 
 

@@ -88,7 +88,9 @@ def test_the_draft_comes_from_dollar_schema(pytester, httpbin_url, dialect, sche
 
 def test_schema_files_json_and_yaml_with_refs_across_files(pytester, httpbin_url):
     pytester.mkdir("schemas")
-    pytester.path.joinpath("schemas", "common.json").write_text(json.dumps({"$defs": {"url": {"type": "string", "format": "uri"}}}))
+    pytester.path.joinpath("schemas", "common.json").write_text(
+        json.dumps({"$defs": {"url": {"type": "string", "format": "uri"}}})
+    )
     pytester.path.joinpath("schemas", "echo.json").write_text(
         json.dumps({"type": "object", "required": ["url"], "properties": {"url": {"$ref": "common.json#/$defs/url"}}})
     )
@@ -117,7 +119,9 @@ def test_schema_files_json_and_yaml_with_refs_across_files(pytester, httpbin_url
     )
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(["E         $.url: type: 12 is not of type 'string'"])
-    result.stdout.fnmatch_lines(["*contract violated: 1 violation of schemas/strict.json (draft2020-12) in GET /anything response:"])
+    result.stdout.fnmatch_lines(
+        ["*contract violated: 1 violation of schemas/strict.json (draft2020-12) in GET /anything response:"]
+    )
 
 
 OPENAPI_30 = {
@@ -127,7 +131,12 @@ OPENAPI_30 = {
         "/anything/pets/{id}": {
             "get": {
                 "operationId": "getPet",
-                "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Echo"}}}}},
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Echo"}}},
+                    }
+                },
             }
         }
     },
@@ -194,7 +203,12 @@ def test_status_and_content_type_mismatches(pytester, httpbin_url):
     )
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["E         $: status 404, the contract expects 200"])
-    result.stdout.fnmatch_lines(["E         $: Content-Type 'text/html', the contract says application/json", "E         $: the body is not JSON: *"])
+    result.stdout.fnmatch_lines(
+        [
+            "E         $: Content-Type 'text/html', the contract says application/json",
+            "E         $: the body is not JSON: *",
+        ]
+    )
 
 
 def test_validate_rows_under_and_over_the_limit(pytester, httpbin_url):
@@ -225,7 +239,12 @@ def test_validate_rows_under_and_over_the_limit(pytester, httpbin_url):
     )
     tests = {t["nodeid"].split("::")[1]: t for t in verdict(pytester)["tests"]}
     assert tests["test_under"]["dataContracts"][0] == {
-        "schema": "schema (draft2020-12)", "rows": 1000, "invalid": 1, "ratio": 0.001, "maxInvalidRatio": 0.001, "ok": True,
+        "schema": "schema (draft2020-12)",
+        "rows": 1000,
+        "invalid": 1,
+        "ratio": 0.001,
+        "maxInvalidRatio": 0.001,
+        "ok": True,
     }
     assert tests["test_over"]["dataContracts"][0]["ok"] is False
 

@@ -139,7 +139,10 @@ def test_deselection_never_promotes_unless_the_policy_allows_it(ledger, policy):
 
 @given(ledgers(), policies)
 def test_an_unreachable_target_is_the_first_reason(ledger, policy):
-    ledger.preflight_kind, ledger.preflight_error = "unreachable", "staging target 't' is unreachable: connection refused"
+    ledger.preflight_kind, ledger.preflight_error = (
+        "unreachable",
+        "staging target 't' is unreachable: connection refused",
+    )
     result = decide(ledger, policy)
     assert result.decision == REJECT
     assert result.reasons[0] == Reason("target-unreachable", ledger.preflight_error)
@@ -259,7 +262,9 @@ def test_over_budget_holds():
     ledger.records["t::q"] = TestRecord("t::q", "smoke", outcome="xfailed", quarantine=ACTIVE)
     result = decide(ledger, Policy())
     assert result.decision == HOLD
-    assert result.reasons[0].text == "1 of 3 smoke tests are quarantined, over the budget of 20% (staging_max_quarantined)"
+    assert (
+        result.reasons[0].text == "1 of 3 smoke tests are quarantined, over the budget of 20% (staging_max_quarantined)"
+    )
 
 
 def test_flaky_policies():

@@ -53,14 +53,28 @@ def test_example_contract_tier_alone(httpbin_url):
     predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
     assert predicate["sli"]["validationPassRate"] == 1.0
     rows = [t["dataContracts"] for t in predicate["tests"] if "dataContracts" in t]
-    assert rows == [[{"schema": "schema (draft2020-12)", "rows": 200, "invalid": 0, "ratio": 0.0, "maxInvalidRatio": 0.0, "ok": True}]]
+    assert rows == [
+        [
+            {
+                "schema": "schema (draft2020-12)",
+                "rows": 200,
+                "invalid": 0,
+                "ratio": 0.0,
+                "maxInvalidRatio": 0.0,
+                "ok": True,
+            }
+        ]
+    ]
 
 
 def test_broken_contract_example_fails_as_the_readme_shows(httpbin_url):
     suite = SUITE.parent / "broken_contract"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", f"--staging-target={httpbin_url}"],
-        capture_output=True, text=True, timeout=300, cwd=suite,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=suite,
     )
     assert result.returncode == 1, result.stdout
     readme = (SUITE.parents[1] / "README.md").read_text()
@@ -79,11 +93,17 @@ def test_example_load_tier_records_its_run_in_the_verdict(httpbin_url, tmp_path)
     # test failed on the breach alone (see FUNCTIONAL).
     expressions = ["p(95) < 500", "p(99) < 1000", "rate(failures) < 0.01", "rps > 50", "p(95){name:/json} < 400"]
     assert [t["expression"] for t in run["thresholds"]] == expressions
-    assert all(t["value"] is not None for t in run["thresholds"]) and run["ok"] == all(t["ok"] for t in run["thresholds"])
+    assert all(t["value"] is not None for t in run["thresholds"]) and run["ok"] == all(
+        t["ok"] for t in run["thresholds"]
+    )
     if run["ok"]:
         assert result.returncode == 0 and test["outcome"] == "passed", result.stdout + result.stderr
     else:
-        assert result.returncode == 1 and test["outcome"] == "failed" and test["error"].startswith("Failed: staging_load: thresholds breached")
+        assert (
+            result.returncode == 1
+            and test["outcome"] == "failed"
+            and test["error"].startswith("Failed: staging_load: thresholds breached")
+        )
     assert 0 < run["total"]["rps"] < 250  # 10 users at 10 requests/s at most: the target is measured, not the generator
     assert "/json" in run["endpoints"] and set(run["endpoints"]) <= {"/json", "/get", "/post", "/status"}
     # The summary at the end of the run names the load run and its thresholds.

@@ -16,7 +16,10 @@ def test_public_exceptions_are_importable_from_the_package_and_keep_that_name():
 
     assert f"{ContractError.__module__}.{ContractError.__qualname__}" == "pytest_staging.ContractError"
     assert issubclass(ContractError, AssertionError)
-    assert f"{SensitiveRedirectError.__module__}.{SensitiveRedirectError.__qualname__}" == "pytest_staging.SensitiveRedirectError"
+    assert (
+        f"{SensitiveRedirectError.__module__}.{SensitiveRedirectError.__qualname__}"
+        == "pytest_staging.SensitiveRedirectError"
+    )
     assert pickle.loads(pickle.dumps(ContractError("x"))).args == ("x",)  # found again by its public name
 
 
@@ -27,4 +30,6 @@ def test_an_unknown_name_is_an_attribute_error():
 
 def test_importing_the_package_loads_neither_requests_nor_jsonschema():
     code = "import sys, pytest_staging; print(sorted({'requests', 'jsonschema'} & set(sys.modules)))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )

@@ -49,12 +49,15 @@ def test_shape(staging_http):
     assert staging_http.get("/json").json()["slideshow"]
 """
 
-WITH_SLOW = PASSING + """
+WITH_SLOW = (
+    PASSING
+    + """
 @pytest.mark.slow
 @pytest.mark.contract
 def test_slow_shape(staging_http):
     assert staging_http.get("/json").ok
 """
+)
 
 
 def statement_at(path: Path) -> dict:
@@ -178,7 +181,9 @@ def test_the_selection_is_recorded_and_pinned_by_the_policy_digest(run, pytester
 def test_the_policy_digest_covers_what_was_asked_not_how_many_it_deselected(run, pytester):
     pytester.makepyfile(test_more="def test_extra(staging_http):\n    pass\n")
     _, first = run("-k", "not broken", suite=SUITE)
-    (pytester.path / "test_more.py").write_text("def test_extra(staging_http):\n    pass\n\ndef test_broken_too():\n    pass\n")
+    (pytester.path / "test_more.py").write_text(
+        "def test_extra(staging_http):\n    pass\n\ndef test_broken_too():\n    pass\n"
+    )
     _, second = run("-k", "not broken", suite=SUITE)
     assert first["policy"]["selection"]["deselected"] != second["policy"]["selection"]["deselected"]
     assert first["policy"]["digest"] == second["policy"]["digest"]
@@ -289,7 +294,9 @@ def test_an_early_interrupt_under_xdist_still_knows_every_test_and_tier(pytester
             pass
         """
     )
-    result = pytester.runpytest_subprocess(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "-n", "2")
+    result = pytester.runpytest_subprocess(
+        f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "-n", "2"
+    )
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     predicate = statement_at(pytester.path / VERDICT)["predicate"]
@@ -395,7 +402,11 @@ def test_deselect_and_ignore_are_pinned_by_the_policy_digest(run, pytester):
     assert plain["decision"] == "PROMOTE"
     assert deselect["policy"]["selection"]["deselect"] == ["test_gate.py::test_shape"]
     assert ignore["policy"]["selection"]["ignore"] == ["test_other.py"]
-    digests = {plain["policy"]["digest"]["sha256"], deselect["policy"]["digest"]["sha256"], ignore["policy"]["digest"]["sha256"]}
+    digests = {
+        plain["policy"]["digest"]["sha256"],
+        deselect["policy"]["digest"]["sha256"],
+        ignore["policy"]["digest"]["sha256"],
+    }
     assert len(digests) == 3
 
 
@@ -435,7 +446,9 @@ def test_a_verdict_that_cannot_be_written_at_the_end_is_one_line_and_no_green_ex
             Path("out").write_text("a file now")
         """
     )
-    result = pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "--staging-verdict=out/v.json")
+    result = pytester.runpytest(
+        f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "--staging-verdict=out/v.json"
+    )
     assert result.ret == 6
     result.stdout.fnmatch_lines(["ERROR: could not write the verdict*out*"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
@@ -445,7 +458,13 @@ def _popen_gate(directory: Path, *args: str, **kwargs) -> subprocess.Popen:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_"))}
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=directory, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, **kwargs,
+        cwd=directory,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        **kwargs,
     )
 
 
@@ -490,7 +509,10 @@ def test_the_checkpoint_after_an_interrupt_is_a_valid_verdict(pytester, httpbin_
     process = _popen_gate(pytester.path, f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}")
     try:
         _wait_for(pytester.path / "in-teardown", process)
-        assert cli(["verify", str(pytester.path / VERDICT), "--key", str(keys[1]), "--expect", "HOLD", "--max-age", "1h"]) == 0
+        assert (
+            cli(["verify", str(pytester.path / VERDICT), "--key", str(keys[1]), "--expect", "HOLD", "--max-age", "1h"])
+            == 0
+        )
         predicate = statement_at(pytester.path / VERDICT)["predicate"]
         assert "interrupted" in predicate["reasonCodes"] and predicate["session"]["exitStatus"] == 2
         (pytester.path / "release").touch()
@@ -512,7 +534,9 @@ def test_a_run_started_under_nohup_keeps_ignoring_sighup(pytester, httpbin_url, 
         """
     )
     process = _popen_gate(
-        pytester.path, f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}",
+        pytester.path,
+        f"--staging-target={httpbin_url}",
+        f"--staging-signing-key={keys[0]}",
         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
     )
     output, _ = process.communicate(timeout=120)

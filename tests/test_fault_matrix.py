@@ -17,13 +17,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import pytest
 
@@ -53,7 +54,9 @@ class Fault(NamedTuple):
 
 
 FAULTS = (
-    Fault("sigint-start", "Ctrl-C while the gate starts (pre-flight; xdist workers starting)", "HOLD", "interrupted", 2),
+    Fault(
+        "sigint-start", "Ctrl-C while the gate starts (pre-flight; xdist workers starting)", "HOLD", "interrupted", 2
+    ),
     Fault("sigint-test", "Ctrl-C during a test", "HOLD", "interrupted", 2),
     Fault("sigint-teardown", "Ctrl-C during session teardown (xdist: workers shutting down)", "HOLD", "interrupted", 2),
     Fault("sigterm", "SIGTERM (a CI time-out) during a test", "HOLD", "interrupted", 2),
@@ -173,13 +176,39 @@ class Run(NamedTuple):
     output: str
 
 
-def gate(directory: Path, target: str, key: Path, *args: str, env: dict | None = None, kill_when: Callable[[], bool] | None = None) -> Run:
+def gate(
+    directory: Path,
+    target: str,
+    key: Path,
+    *args: str,
+    env: dict | None = None,
+    kill_when: Callable[[], bool] | None = None,
+) -> Run:
     """An inner gate run in its own session; with ``kill_when``, SIGKILLed once it holds."""
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--staging-target={target}", f"--staging-signing-key={key}", *args]
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_", "TRACEPARENT", "OTEL_", "GITHUB_"))}
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        f"--staging-target={target}",
+        f"--staging-signing-key={key}",
+        *args,
+    ]
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STAGING_", "PYTEST_", "TRACEPARENT", "OTEL_", "GITHUB_"))
+    }
     environ.update(env or {})
     process = subprocess.Popen(
-        command, cwd=directory, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        command,
+        cwd=directory,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
         if kill_when is not None:

@@ -69,8 +69,13 @@ def test_quarantined_failure_does_not_block(pytester, httpbin_url, xdist):
     assert listed["nodeid"] == "test_suite.py::test_payments_refund"
     assert listed["outcome"] == "xfailed"
     assert listed["quarantine"] == {
-        "test": "test_suite.py::test_payments_refund", "reason": "sandbox flaps", "owner": "payments",
-        "until": FUTURE, "ticket": "PAY-123", "status": "active", "source": "staging-quarantine.toml entry 1 (line 1)",
+        "test": "test_suite.py::test_payments_refund",
+        "reason": "sandbox flaps",
+        "owner": "payments",
+        "until": FUTURE,
+        "ticket": "PAY-123",
+        "status": "active",
+        "source": "staging-quarantine.toml entry 1 (line 1)",
     }
 
 
@@ -97,11 +102,16 @@ def test_expired_entry_blocks_again_and_names_the_owner(pytester, httpbin_url, x
     result = run(pytester, httpbin_url, *xdist)
     result.assert_outcomes(passed=4, failed=1)
     result.stdout.fnmatch_lines(
-        [f"WARNING: quarantine expired, the test blocks again: test_suite.py::test_payments_refund (owner payments, until {PAST}; *"]
+        [
+            f"WARNING: quarantine expired, the test blocks again: test_suite.py::test_payments_refund (owner payments, until {PAST}; *"
+        ]
     )
     verdict = predicate(pytester)
     assert verdict["decision"] == "REJECT"
-    assert verdict["reasons"][0]["text"] == f"1 test failed: test_suite.py::test_payments_refund (quarantine expired {PAST}, owner payments)"
+    assert (
+        verdict["reasons"][0]["text"]
+        == f"1 test failed: test_suite.py::test_payments_refund (quarantine expired {PAST}, owner payments)"
+    )
     assert verdict["quarantine"]["expired"][0]["owner"] == "payments"
 
 
@@ -109,10 +119,17 @@ def test_expired_entry_blocks_again_and_names_the_owner(pytester, httpbin_url, x
 def test_stale_entry_is_reported(pytester, httpbin_url, xdist):
     pytester.makepyfile(test_suite=SUITE.replace('assert False, "sandbox flapped"', "pass"))
     pytester.makefile(
-        ".toml", **{"staging-quarantine": QUARANTINE.format(until=FUTURE).replace("test_payments_refund", "test_removed_long_ago")}
+        ".toml",
+        **{
+            "staging-quarantine": QUARANTINE.format(until=FUTURE).replace(
+                "test_payments_refund", "test_removed_long_ago"
+            )
+        },
     )
     result = run(pytester, httpbin_url, *xdist)
-    result.stdout.fnmatch_lines(["stale quarantine entry, matches no collected test: test_suite.py::test_removed_long_ago (owner payments; *"])
+    result.stdout.fnmatch_lines(
+        ["stale quarantine entry, matches no collected test: test_suite.py::test_removed_long_ago (owner payments; *"]
+    )
     assert [e["test"] for e in predicate(pytester)["quarantine"]["stale"]] == ["test_suite.py::test_removed_long_ago"]
 
 
@@ -127,7 +144,10 @@ def test_prefix_entry_and_over_budget_holds(pytester, httpbin_url, xdist):
     verdict = predicate(pytester)
     assert verdict["decision"] == "HOLD"
     assert verdict["reasons"] == [
-        {"code": "quarantine-over-budget", "text": "5 of 5 smoke tests are quarantined, over the budget of 20% (staging_max_quarantined)"}
+        {
+            "code": "quarantine-over-budget",
+            "text": "5 of 5 smoke tests are quarantined, over the budget of 20% (staging_max_quarantined)",
+        }
     ]
 
 
@@ -167,10 +187,14 @@ def test_after(session_thing, module_thing):
 
 
 @XDIST
-@pytest.mark.parametrize(("policy", "decision", "ret"), [("allow", "PROMOTE", 0), ("hold", "HOLD", 6), ("reject", "REJECT", 6)])
+@pytest.mark.parametrize(
+    ("policy", "decision", "ret"), [("allow", "PROMOTE", 0), ("hold", "HOLD", 6), ("reject", "REJECT", 6)]
+)
 def test_flaky_test_and_the_three_policies(pytester, httpbin_url, xdist, policy, decision, ret):
     pytester.makepyfile(test_flaky=FLAKY)
-    result = run(pytester, httpbin_url, "--staging-reruns=2", f"--staging-flaky={policy}", "--junitxml=junit.xml", *xdist)
+    result = run(
+        pytester, httpbin_url, "--staging-reruns=2", f"--staging-flaky={policy}", "--junitxml=junit.xml", *xdist
+    )
     assert result.ret == ret
     result.assert_outcomes(passed=2)
     verdict = predicate(pytester)
@@ -179,6 +203,7 @@ def test_flaky_test_and_the_three_policies(pytester, httpbin_url, xdist, policy,
     assert flaky["nodeid"] == "test_flaky.py::test_fails_once"
     assert [a["outcome"] for a in flaky["attempts"]] == ["failed", "passed"]
     assert flaky["attempts"][0]["error"].startswith("AssertionError: first attempt fails")
+
     # A re-run rebuilds the test's own fixtures, never the module's or the session's.
     def lines(name: str) -> list[str]:
         return (pytester.path / name).read_text().splitlines()
@@ -217,9 +242,18 @@ def test_quarantined_tests_are_not_rerun(pytester, httpbin_url, xdist):
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
-        ('# ours\n\n[[quarantine]]\ntest = "t"\nreason = "r"\nuntil = "2030-01-01"\n', ["quarantine[1] (line 3).owner", "missing"]),
-        ('[[quarantine]]\ntest = "t"\nreason = "r"\nowner = "o"\nuntil = "soon"\n', ["quarantine[1] (line 1).until", "YYYY-MM-DD"]),
-        ('[[quarantine]]\ntest = "t"\nreason = "r"\nowner = "o"\nuntil = 2030-01-01\nexpires = 1\n', ["quarantine[1] (line 1).expires", "unknown field"]),
+        (
+            '# ours\n\n[[quarantine]]\ntest = "t"\nreason = "r"\nuntil = "2030-01-01"\n',
+            ["quarantine[1] (line 3).owner", "missing"],
+        ),
+        (
+            '[[quarantine]]\ntest = "t"\nreason = "r"\nowner = "o"\nuntil = "soon"\n',
+            ["quarantine[1] (line 1).until", "YYYY-MM-DD"],
+        ),
+        (
+            '[[quarantine]]\ntest = "t"\nreason = "r"\nowner = "o"\nuntil = 2030-01-01\nexpires = 1\n',
+            ["quarantine[1] (line 1).expires", "unknown field"],
+        ),
         ("[quarantine]\ntest = 1\n", ["staging-quarantine.toml: quarantine", "[[quarantine]]"]),
         ("[[quarantine]\n", ["not valid TOML"]),
     ],

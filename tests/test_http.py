@@ -23,7 +23,9 @@ def test_relative_urls_keep_the_target_path(pytester, httpbin_url):
 
 
 def test_target_headers_and_correlation_ids(pytester, httpbin_url):
-    pytester.makefile(".toml", **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ X-Team = "payments" }}\n'})
+    pytester.makefile(
+        ".toml", **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ X-Team = "payments" }}\n'}
+    )
     pytester.makepyfile(
         """
         seen = []
@@ -60,7 +62,10 @@ def test_the_targets_credentials_and_headers_go_to_the_target_only(pytester, htt
     credentials. ``localhost`` is the same server under another origin, so it echoes what it got."""
     port = httpbin_url.rsplit(":", 1)[1]
     staging_env.setenv("STAGING_TARGET", f"http://deploy:s3cret-pw@127.0.0.1:{port}")
-    pytester.makefile(".toml", **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ X-Api-Key = "k3y-k3y-k3y" }}\n'})
+    pytester.makefile(
+        ".toml",
+        **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ X-Api-Key = "k3y-k3y-k3y" }}\n'},
+    )
     pytester.makepyfile(
         f"""
         def test_target_gets_them(staging_http):

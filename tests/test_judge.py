@@ -13,7 +13,19 @@ from hypothesis import strategies as st
 from scipy.stats import mannwhitneyu
 
 from pytest_staging.baseline import judge as judge_module
-from pytest_staging.baseline.judge import FAIL, INCONCLUSIVE, MARGINAL, NODATA, PASS, Scores, clean, judge, judge_metric, shift, shift_effect
+from pytest_staging.baseline.judge import (
+    FAIL,
+    INCONCLUSIVE,
+    MARGINAL,
+    NODATA,
+    PASS,
+    Scores,
+    clean,
+    judge,
+    judge_metric,
+    shift,
+    shift_effect,
+)
 from pytest_staging.baseline.rules import Rule, Rules, parse_tables
 from pytest_staging.baseline.store import FORMAT, build, collect, load, mismatches
 from pytest_staging.core.errors import ConfigError
@@ -266,12 +278,21 @@ def test_missing_metrics():
 def test_rules_merge_in_order():
     rules = Rules(
         parse_tables({"GET /*": {"allowed": 1.5, "min_samples": 20}}, "baseline.json", "rules"),
-        parse_tables({"GET /orders*": {"allowed": 1.1, "critical": True, "gates": ["p(95) < 800"], "min_shift": 2}}, "pyproject.toml"),
+        parse_tables(
+            {"GET /orders*": {"allowed": 1.1, "critical": True, "gates": ["p(95) < 800"], "min_shift": 2}},
+            "pyproject.toml",
+        ),
         parse_tables({"GET /orders/1": {"effect": "mean"}}, "pyproject.toml"),
     )
     assert rules("GET /json") == Rule(allowed=1.5, min_samples=20)
     orders = rules("GET /orders/1")
-    assert (orders.allowed, orders.min_samples, orders.critical, orders.min_shift, orders.effect) == (1.1, 20, True, 2.0, "mean")
+    assert (orders.allowed, orders.min_samples, orders.critical, orders.min_shift, orders.effect) == (
+        1.1,
+        20,
+        True,
+        2.0,
+        "mean",
+    )
     assert rules("GET /orders/2").effect == "median"
     assert [g.expression for g in orders.gates] == ["p(95) < 800"]
     assert rules("load /get rps").direction == "decrease"  # built in
@@ -343,8 +364,16 @@ def test_baseline_file_round_trip(tmp_path):
         ('{"format": "other"}', "format", "not a baseline file"),
         (f'{{"format": "{FORMAT}", "version": 9}}', "version", "not supported"),
         (f'{{"format": "{FORMAT}", "version": 1}}', "metrics", "expected an object"),
-        (f'{{"format": "{FORMAT}", "version": 1, "metrics": {{"m": {{"values": ["a"]}}}}}}', 'metrics."m".values', "list of numbers"),
-        (f'{{"format": "{FORMAT}", "version": 1, "metrics": {{}}, "rules": {{"m": {{"allowed": 0}}}}}}', 'rules."m".allowed', "ratio"),
+        (
+            f'{{"format": "{FORMAT}", "version": 1, "metrics": {{"m": {{"values": ["a"]}}}}}}',
+            'metrics."m".values',
+            "list of numbers",
+        ),
+        (
+            f'{{"format": "{FORMAT}", "version": 1, "metrics": {{}}, "rules": {{"m": {{"allowed": 0}}}}}}',
+            'rules."m".allowed',
+            "ratio",
+        ),
     ],
 )
 def test_bad_baseline_file(tmp_path, content, field, fragment):
@@ -363,7 +392,8 @@ def test_collect_series_from_records():
     load_run = {
         "profile": {"users": 5},
         "series": [
-            {"t": t, "endpoints": {"/get": {"requests": 10 * t, "failures": t, "p50": 2.0, "p95": None}}} for t in range(1, 6)
+            {"t": t, "endpoints": {"/get": {"requests": 10 * t, "failures": t, "p50": 2.0, "p95": None}}}
+            for t in range(1, 6)
         ],
     }
     other = TestRecord("t::b", "load", load_runs=[load_run])
@@ -381,7 +411,10 @@ def test_worse_by_rank_is_not_an_improvement_by_the_means():
     assert entry["classification"] == "High" and entry["result"] == FAIL
     assert "effect from the medians" in entry["reason"] and entry["effectSize"] == 2.0
     # Ties hold the shift at 0 here, so the default measure sizes it as effect = "mean" does.
-    assert judge_metric("errors", [0.0] * 30 + [1.0] * 70, [0.0] * 50 + [1.0] * 49 + [1000.0], Rule(effect="mean")) == entry
+    assert (
+        judge_metric("errors", [0.0] * 30 + [1.0] * 70, [0.0] * 50 + [1.0] * 49 + [1000.0], Rule(effect="mean"))
+        == entry
+    )
     rng = np.random.default_rng(14)
     then = np.append(rng.lognormal(1.0, 0.1, 300), 10_000.0)
     now = rng.lognormal(1.05, 0.1, 300)  # 5% slower by rank, far "faster" by the means
@@ -407,8 +440,15 @@ def test_outliers_do_not_make_an_unchanged_service_marginal():
     assert entry["effectSize"] == (median + entry["shift"]) / median
     assert judge({"GET /get": now}, {"GET /get": then}, Rules())["result"] == PASS
     means = judge_metric("GET /get", now, then, Rule(effect="mean"), unit="ms")  # the old measure
-    assert means["result"] == MARGINAL and means["effectSize"] == pytest.approx(now.mean() / then.mean()) and means["effectSize"] > 1.4
-    assert judge({"GET /get": now}, {"GET /get": then}, Rules(parse_tables({"*": {"effect": "mean"}}, "p")))["result"] == FAIL
+    assert (
+        means["result"] == MARGINAL
+        and means["effectSize"] == pytest.approx(now.mean() / then.mean())
+        and means["effectSize"] > 1.4
+    )
+    assert (
+        judge({"GET /get": now}, {"GET /get": then}, Rules(parse_tables({"*": {"effect": "mean"}}, "p")))["result"]
+        == FAIL
+    )
 
 
 def test_min_shift_passes_a_shift_too_small_to_matter():
@@ -425,7 +465,9 @@ def test_min_shift_passes_a_shift_too_small_to_matter():
     assert judge_metric("m", then - 0.2, then - 0.4, Rule(min_shift=0.5))["result"] == PASS
     # A shift of min_shift or more is judged by its ratio as before; so is one the good way.
     assert judge_metric("GET /get", then + 0.6, then, Rule(min_shift=0.5))["result"] == FAIL
-    assert judge_metric("rps", then + 0.6, then, Rule(min_shift=0.5, direction="decrease"))["reason"].endswith("the good way")
+    assert judge_metric("rps", then + 0.6, then, Rule(min_shift=0.5, direction="decrease"))["reason"].endswith(
+        "the good way"
+    )
     assert judge_metric("rps", then, then + 0.3, Rule(min_shift=0.5, direction="decrease"))["result"] == PASS
     assert judge_metric("rps", then, then + 0.6, Rule(min_shift=0.5, direction="decrease"))["result"] == FAIL
 
@@ -460,7 +502,9 @@ def test_effect_size_properties(pair, direction):
     same = judge_metric("m", y, y, rule)
     assert same["effectSize"] == 1.0 and same["classification"] == "Pass"
     entry = judge_metric("m", x, y, rule)
-    bad = entry["classification"] != "Pass" and (direction == "either" or (entry["classification"] == "High") == (direction == "increase"))
+    bad = entry["classification"] != "Pass" and (
+        direction == "either" or (entry["classification"] == "High") == (direction == "increase")
+    )
     if bad or direction == "either":
         assert entry["effectSize"] is None or entry["effectSize"] >= 1.0
     scaled = judge_metric("m", x * 4, y * 4, rule)

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.usefixtures("staging_env")
 TOKEN = "l0ad-s3cret-t0ken"
 #: Appended to each locustfile here: the run ends once it measured enough (see the file).
 UNTIL_MEASURED = Path(__file__).with_name("locust_until.py").read_text()
-LOCUSTFILE = """
+LOCUSTFILE = (
+    """
 import json, os, pathlib
 from locust import HttpUser, constant_throughput, task
 
@@ -45,7 +46,9 @@ class Slow(HttpUser):
     @task
     def slow(self):
         self.client.get("/delay/0.3", name="/delay")
-""" + UNTIL_MEASURED
+"""
+    + UNTIL_MEASURED
+)
 TARGETS = """
 [targets.stage]
 url = "{url}"
@@ -62,7 +65,9 @@ def suite(pytester, httpbin_url, monkeypatch, body):
 
 def until(pytester, **until):
     """Rewrite the locustfile so that its run also waits for ``until`` (see locust_until.py)."""
-    pytester.makepyfile(locustfile=LOCUSTFILE + "".join(f"UNTIL[{key!r}] = {value!r}\n" for key, value in until.items()))
+    pytester.makepyfile(
+        locustfile=LOCUSTFILE + "".join(f"UNTIL[{key!r}] = {value!r}\n" for key, value in until.items())
+    )
 
 
 def run(pytester, *args):
@@ -81,7 +86,7 @@ def predicate(pytester) -> dict:
 # The duration is a ceiling (the locustfile ends the run once measured). Its thresholds hold on a
 # loaded machine too (no request here takes a minute): they are evaluated and recorded; a breach
 # is test_a_breached_threshold_fails_the_test_with_the_table's /delay.
-PASSING = '''
+PASSING = """
 @pytest.mark.load
 def test_load(staging_load):
     result = staging_load.run("locustfile.py", users=4, spawn_rate=4, duration=60, user_classes=["Api"],
@@ -89,7 +94,7 @@ def test_load(staging_load):
     assert result.ok and result.total.requests >= 20
     assert set(result.endpoints) == {"/get", "/headers"}
     assert all(t.ok for t in result.thresholds)
-'''
+"""
 
 
 def test_a_passing_run_records_everything_and_keeps_secrets_off_the_command_line(pytester, httpbin_url, monkeypatch):
@@ -101,7 +106,12 @@ def test_a_passing_run_records_everything_and_keeps_secrets_off_the_command_line
     [load] = verdict["load"]["runs"]
     assert load["test"] == "test_load.py::test_load" and load["ok"] is True
     assert load["profile"]["users"] == 4 and len(load["profile"]["locustfileSha256"]) == 64
-    assert [t["expression"] for t in load["thresholds"]] == ["p(95) < 60000", "rate(failures) < 0.01", "rps > 0", "p(95){name:/get} < 60000"]
+    assert [t["expression"] for t in load["thresholds"]] == [
+        "p(95) < 60000",
+        "rate(failures) < 0.01",
+        "rps > 0",
+        "p(95){name:/get} < 60000",
+    ]
     assert 0 < load["total"]["rps"] < 60  # 4 users at 10 requests/s each at most (fewer on a loaded machine)
     assert load["total"]["requests"] == sum(e["requests"] for e in load["endpoints"].values())
     assert load["series"] and set(load["series"][-1]["endpoints"]) == {"/get", "/headers"}
@@ -115,20 +125,27 @@ def test_a_passing_run_records_everything_and_keeps_secrets_off_the_command_line
 
 
 def test_a_breached_threshold_fails_the_test_with_the_table(pytester, httpbin_url, monkeypatch):
-    suite(pytester, httpbin_url, monkeypatch, '''
+    suite(
+        pytester,
+        httpbin_url,
+        monkeypatch,
+        """
 @pytest.mark.load
 def test_load(staging_load):
     staging_load.run("locustfile.py", users=2, spawn_rate=2, duration=60,
                      thresholds=["p(95){name:/delay} < 100", "rate(failures) < 0.01", "p(95){name:/get} < 60000"])
-''')
+""",
+    )
     result = run(pytester)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*staging_load: thresholds breached",
-        "*✗ p(95){name:/delay} < 100  (measured *)",  # 300 ms or more: p50 below
-        "*✓ rate(failures) < 0.01  (measured 0)",
-        "*✓ p(95){name:/get} < 60000  (measured *)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*staging_load: thresholds breached",
+            "*✗ p(95){name:/delay} < 100  (measured *)",  # 300 ms or more: p50 below
+            "*✓ rate(failures) < 0.01  (measured 0)",
+            "*✓ p(95){name:/get} < 60000  (measured *)",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
     verdict = predicate(pytester)
     assert verdict["decision"] == "REJECT"
@@ -138,11 +155,16 @@ def test_load(staging_load):
 
 
 def test_a_malformed_threshold_fails_the_test_in_one_line_before_locust_starts(pytester, httpbin_url, monkeypatch):
-    suite(pytester, httpbin_url, monkeypatch, '''
+    suite(
+        pytester,
+        httpbin_url,
+        monkeypatch,
+        """
 @pytest.mark.load
 def test_load(staging_load):
     staging_load.run("locustfile.py", users=1, spawn_rate=1, duration=30, thresholds=["p95 < 500"])
-''')
+""",
+    )
     result = run(pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*staging_load: threshold 'p95 < 500' is not METRIC*"])
@@ -150,12 +172,17 @@ def test_load(staging_load):
 
 
 def test_abort_on_fail_stops_the_run_early(pytester, httpbin_url, monkeypatch):
-    suite(pytester, httpbin_url, monkeypatch, '''
+    suite(
+        pytester,
+        httpbin_url,
+        monkeypatch,
+        """
 @pytest.mark.load
 def test_load(staging_load):
     staging_load.run("locustfile.py", users=2, spawn_rate=2, duration=60, user_classes=["Slow"],
                      thresholds=["p(95) < 100"], abort_on_fail=True)
-''')
+""",
+    )
     until(pytester, file="never")  # only the abort ends this run before its 60 s
     result = run(pytester)
     result.assert_outcomes(failed=1)
@@ -186,11 +213,29 @@ def test_a_master_with_a_worker_started_elsewhere(pytester, httpbin_url, monkeyp
     worker_dir.mkdir()
     (worker_dir / "locustfile.py").write_text(LOCUSTFILE)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "pytest_staging", "load-worker", "locustfile.py", "--master-host", "127.0.0.1", "--master-port", str(port)],
-        cwd=worker_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={k: v for k, v in __import__("os").environ.items() if k != "LOAD_TOKEN"},
+        [
+            sys.executable,
+            "-m",
+            "pytest_staging",
+            "load-worker",
+            "locustfile.py",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+        ],
+        cwd=worker_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={k: v for k, v in __import__("os").environ.items() if k != "LOAD_TOKEN"},
     )
     try:
-        result = run(pytester, "--staging-load-workers=1", f"--staging-load-master=127.0.0.1:{port}", "--staging-load-worker-wait=30")
+        result = run(
+            pytester,
+            "--staging-load-workers=1",
+            f"--staging-load-master=127.0.0.1:{port}",
+            "--staging-load-worker-wait=30",
+        )
         result.assert_outcomes(passed=1)
         assert worker.wait(timeout=30) == 0  # the worker stops with the master's run
     finally:
@@ -205,12 +250,16 @@ def test_a_master_with_a_worker_started_elsewhere(pytester, httpbin_url, monkeyp
 def test_workers_that_never_come_fail_the_test_clearly(pytester, httpbin_url, monkeypatch):
     suite(pytester, httpbin_url, monkeypatch, PASSING)
     port = free_port()
-    result = run(pytester, "--staging-load-workers=2", f"--staging-load-master=127.0.0.1:{port}", "--staging-load-worker-wait=2")
+    result = run(
+        pytester, "--staging-load-workers=2", f"--staging-load-master=127.0.0.1:{port}", "--staging-load-worker-wait=2"
+    )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        f"*staging_load: the locust master waited 2s for 2 worker(s) on 127.0.0.1:{port} and not all came; "
-        f"start them with `pytest-staging load-worker LOCUSTFILE --master-host HOST --master-port {port}`"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*staging_load: the locust master waited 2s for 2 worker(s) on 127.0.0.1:{port} and not all came; "
+            f"start them with `pytest-staging load-worker LOCUSTFILE --master-host HOST --master-port {port}`"
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -228,7 +277,12 @@ def test_bad_load_options_are_usage_errors(pytester, httpbin_url, monkeypatch, u
 
 
 def test_without_locust_load_tests_say_what_to_install_and_nothing_else_breaks(pytester, httpbin_url, monkeypatch):
-    suite(pytester, httpbin_url, monkeypatch, PASSING + "\n\ndef test_smoke(staging_http):\n    assert staging_http.get('/get').ok\n")
+    suite(
+        pytester,
+        httpbin_url,
+        monkeypatch,
+        PASSING + "\n\ndef test_smoke(staging_http):\n    assert staging_http.get('/get').ok\n",
+    )
     pytester.makeconftest("import sys\nsys.modules['locust'] = None  # as if not installed\n")
     result = run(pytester, "-p", "no:locust")
     result.assert_outcomes(passed=1, failed=1)
@@ -236,7 +290,7 @@ def test_without_locust_load_tests_say_what_to_install_and_nothing_else_breaks(p
 
 
 def test_load_runs_take_turns_under_xdist(pytester, httpbin_url, monkeypatch):
-    body = '''
+    body = """
 @pytest.mark.load
 def test_one(staging_load):
     staging_load.run("locustfile.py", users=2, spawn_rate=2, duration=60, user_classes=["Api"])
@@ -244,9 +298,11 @@ def test_one(staging_load):
 @pytest.mark.load
 def test_two(staging_load):
     staging_load.run("locustfile.py", users=2, spawn_rate=2, duration=60, user_classes=["Api"])
-'''
+"""
     suite(pytester, httpbin_url, monkeypatch, body)
-    pytester.makepyfile(locustfile=LOCUSTFILE + '''
+    pytester.makepyfile(
+        locustfile=LOCUSTFILE
+        + """
 from locust import events
 
 @events.test_start.add_listener
@@ -258,7 +314,8 @@ def _started(**_kw):
 def _stopped(**_kw):
     with open("runs.log", "a") as log:
         log.write("stop\\n")
-''')
+"""
+    )
     result = run(pytester, "-n", "2")
     result.assert_outcomes(passed=2)
     runs = sorted(predicate(pytester)["load"]["runs"], key=lambda run: run["test"])
@@ -276,7 +333,10 @@ def test_progress_updates_one_line_on_a_terminal_and_stays_quiet_otherwise(pytes
     primary, secondary = os.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "--staging-target=stage"],
-        cwd=pytester.path, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary,
+        cwd=pytester.path,
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
     )
     os.close(secondary)
     output = b""
@@ -309,7 +369,8 @@ def test_url_credentials_reach_locust_as_basic_auth_and_never_its_host(pytester,
     """The host locust gets is the URL without user info; the credentials go as a header, never shown."""
     password = "l0ad-Pa55word"
     host = httpbin_url.removeprefix("http://")
-    pytester.makepyfile(locustfile='''
+    pytester.makepyfile(
+        locustfile="""
 import os, pathlib
 from locust import HttpUser, constant_throughput, task
 
@@ -323,15 +384,19 @@ class Api(HttpUser):
     @task
     def auth(self):
         self.client.get("/basic-auth/deploy/" + os.environ["LOAD_PASSWORD"], name="/basic-auth")
-''' + UNTIL_MEASURED)
-    pytester.makepyfile(test_load='''
+"""
+        + UNTIL_MEASURED
+    )
+    pytester.makepyfile(
+        test_load="""
 import pytest
 
 @pytest.mark.load
 def test_load(staging_load):
     result = staging_load.run("locustfile.py", users=1, spawn_rate=1, duration=60, thresholds=["rate(failures) < 0.01"])
     assert result.endpoints["/basic-auth"].requests > 0
-''')
+"""
+    )
     monkeypatch.setenv("STAGING_TARGET", f"http://deploy:{password}@{host}")
     monkeypatch.setenv("LOAD_PASSWORD", password)
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-rA")

@@ -87,7 +87,9 @@ def test_release_mismatch_fails_every_smoke_test(pytester, httpbin_url):
     result = pytester.runpytest("--staging-target=qa", "--staging-release=1.2.4")
     result.assert_outcomes(failed=3, skipped=1)
     result.stdout.fnmatch_lines(
-        ["*deployed version '1.2.3' (from */response-headers?version=1.2.3) is not --staging-release '1.2.4'; no result can be trusted*"]
+        [
+            "*deployed version '1.2.3' (from */response-headers?version=1.2.3) is not --staging-release '1.2.4'; no result can be trusted*"
+        ]
     )
 
 
@@ -122,8 +124,11 @@ def test_parse_response_reads_chunked_and_sized_bodies(chunks, chunked):
 
 def test_parse_response_redirect_and_errors():
     assert parse_response(b"HTTP/1.0 302 Found\r\nLocation: /next\r\n\r\n")[:2] == (302, {"location": "/next"})
-    for raw, reason in [(b"", "closed without an answer"), (b"SSH-2.0-OpenSSH\r\n", "not an HTTP response"),
-                        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "ended early")]:
+    for raw, reason in [
+        (b"", "closed without an answer"),
+        (b"SSH-2.0-OpenSSH\r\n", "not an HTTP response"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "ended early"),
+    ]:
         with pytest.raises(BadResponse, match=reason):
             parse_response(raw)
 
@@ -144,7 +149,9 @@ def test_an_answer_that_is_not_http_makes_the_target_unreachable():
         thread.start()
         result = run_preflight(Target(name="t", url=url), None, None)
         thread.join()
-    assert result == Preflight(error=f"staging target 't' ({url}) is unreachable: not an HTTP response", kind="unreachable")
+    assert result == Preflight(
+        error=f"staging target 't' ({url}) is unreachable: not an HTTP response", kind="unreachable"
+    )
 
 
 def test_a_plain_http_target_does_not_load_http_client(pytester, httpbin_url):

@@ -141,14 +141,29 @@ def verdicts(tmp_path_factory, httpbin_url, keys) -> dict[str, Path]:
     (project / "pyproject.toml").write_text(PYPROJECT)
     # The load test runs in the PROMOTE run only: the load tier is not required.
     (project / "pytest.ini").write_text("[pytest]\nstaging_required_tiers = smoke contract\n")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("STAGING_", "GITHUB_", "PYTEST_XDIST"))}
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("STAGING_", "GITHUB_", "PYTEST_XDIST"))
+    }
     common = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--staging-target={httpbin_url}", "--staging-reruns=1",
-        f"--staging-signing-key={keys[0]}", "--staging-release=2.0.1",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        f"--staging-target={httpbin_url}",
+        "--staging-reruns=1",
+        f"--staging-signing-key={keys[0]}",
+        "--staging-release=2.0.1",
     ]
 
     def run(name: str, *args: str, **extra: str) -> Path:
-        result = subprocess.run([*common, f"--staging-verdict={name}.json", *args], cwd=project, env={**env, **extra}, capture_output=True, text=True)
+        result = subprocess.run(
+            [*common, f"--staging-verdict={name}.json", *args],
+            cwd=project,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode in (0, 1, 6), result.stdout + result.stderr
         return project / f"{name}.json"
 
@@ -197,7 +212,7 @@ def test_html_report_of_each_decision(verdicts, keys, tmp_path, decision, capsys
         assert f"<title>{metric['name']} — baseline: median" in html or metric["result"] == "NODATA"
     if decision == "PROMOTE":
         assert predicate["load"]["runs"] and "Requests per second (rps)" in text and "<polyline" in html
-        assert '✓</span> ok</td><td><code>p(95) &lt; 60000</code>' in html
+        assert "✓</span> ok</td><td><code>p(95) &lt; 60000</code>" in html
 
 
 @pytest.mark.parametrize("decision", ["PROMOTE", "HOLD", "REJECT"])
@@ -207,7 +222,9 @@ def test_markdown_summary_of_each_decision(verdicts, keys, decision, capsys):
     icon = {"PROMOTE": "✅", "HOLD": "⏸️", "REJECT": "❌"}[decision]
     assert text.startswith(f"## {icon} Staging gate: {decision}\n") and "- **Signature** verified with key" in text
     predicate = statement_of(verdicts[decision])["predicate"]
-    shown = [t["nodeid"] for t in predicate["tests"] if t["outcome"] == "failed"] + [t["nodeid"] for t in predicate["flaky"]]
+    shown = [t["nodeid"] for t in predicate["tests"] if t["outcome"] == "failed"] + [
+        t["nodeid"] for t in predicate["flaky"]
+    ]
     for nodeid in shown + [t["nodeid"] for t in predicate["quarantine"]["tests"]]:
         assert f"| <code>{nodeid.replace('_', chr(92) + '_')}</code> |" in text
     assert "| active | xfailed | payments\\-team |" in text or "| active | xfailed | payments-team |" in text
@@ -224,7 +241,11 @@ def test_a_tampered_verdict_is_not_shown_as_the_gate_s_word(verdicts, keys, tmp_
     out = tmp_path / "t.html"
     assert cli(["report", str(tampered), "--html", str(out), "--key", str(keys[1])]) == 1
     html = out.read_text()
-    assert '<section class="banner hold"' in html and "UNVERIFIED — claims PROMOTE" in html and "banner promote" not in html
+    assert (
+        '<section class="banner hold"' in html
+        and "UNVERIFIED — claims PROMOTE" in html
+        and "banner promote" not in html
+    )
     assert "Signature: NOT VERIFIED" in html
     capsys.readouterr()
     assert cli(["show", str(tampered), "--format", "markdown", "--key", str(keys[1])]) == 1
@@ -342,8 +363,12 @@ def test_report_summary_and_job_summary_at_the_end_of_a_run(pytester, httpbin_ur
     step.write_text("## earlier step\n")
     staging_env.setenv("GITHUB_STEP_SUMMARY", str(step))
     args = [
-        f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "--staging-report=out/report.html",
-        "--staging-summary=summary.md", "-o", "staging_trace_url=https://tracing.example/trace/{trace_id}",
+        f"--staging-target={httpbin_url}",
+        f"--staging-signing-key={keys[0]}",
+        "--staging-report=out/report.html",
+        "--staging-summary=summary.md",
+        "-o",
+        "staging_trace_url=https://tracing.example/trace/{trace_id}",
     ]
     for _ in range(2):
         result = pytester.runpytest_subprocess(*args, *xdist)
@@ -364,7 +389,10 @@ def test_report_summary_and_job_summary_at_the_end_of_a_run(pytester, httpbin_ur
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--staging-report=staging-verdict.intoto.json"], "--staging-report: staging-verdict.intoto.json is also the verdict"),
+        (
+            ["--staging-report=staging-verdict.intoto.json"],
+            "--staging-report: staging-verdict.intoto.json is also the verdict",
+        ),
         (["--staging-summary=step.md"], "--staging-summary: step.md is also GITHUB_STEP_SUMMARY"),
         (["--staging-report=r.html", "--staging-summary=r.html"], "--staging-summary: r.html is also --staging-report"),
     ],
@@ -377,7 +405,16 @@ def test_outputs_never_overwrite_each_other(pytester, httpbin_url, usage_error, 
 
 def test_report_trace_url_must_be_a_web_link(verdicts, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli(["report", str(verdicts["PROMOTE"]), "--html", str(tmp_path / "r.html"), "--trace-url", "javascript:alert(1)//{trace_id}"])
+        cli(
+            [
+                "report",
+                str(verdicts["PROMOTE"]),
+                "--html",
+                str(tmp_path / "r.html"),
+                "--trace-url",
+                "javascript:alert(1)//{trace_id}",
+            ]
+        )
     assert exit_info.value.code == 2 and "is not an http(s) URL with {trace_id}" in capsys.readouterr().err
 
 
@@ -426,7 +463,9 @@ def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
         if os.environ.get("STAGING_REQUIRE_CHROMIUM"):
-            pytest.fail("chromium is not installed (STAGING_REQUIRE_CHROMIUM is set: .ci/run installs Debian's chromium)")
+            pytest.fail(
+                "chromium is not installed (STAGING_REQUIRE_CHROMIUM is set: .ci/run installs Debian's chromium)"
+            )
         pytest.skip("chromium is not installed (apt-get install chromium)")
     return found
 
@@ -440,14 +479,26 @@ def test_chromium_renders_the_report(verdicts, keys, tmp_path):
     assert cli(["report", str(verdicts["REJECT"]), "--html", str(out), "--key", str(keys[1])]) == 0
     url = out.as_uri()
     profile = ["--user-data-dir=" + str(tmp_path / "profile")]
-    dom = subprocess.run([browser, *CHROMIUM_FLAGS, *profile, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    dom = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, *profile, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert '<div class="decision" id="decision">' in dom.stdout and "REJECT" in dom.stdout
     assert "test_gate.py::test_orders" in dom.stdout and "<svg" in dom.stdout
     shot = tmp_path / "report.png"
     taken = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, *profile, "--hide-scrollbars", "--window-size=1200,1800", f"--screenshot={shot}", url],
-        capture_output=True, text=True, timeout=120,
+        [
+            browser,
+            *CHROMIUM_FLAGS,
+            *profile,
+            "--hide-scrollbars",
+            "--window-size=1200,1800",
+            f"--screenshot={shot}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert taken.returncode == 0 and shot.is_file(), taken.stderr[-2000:]
     data = shot.read_bytes()

@@ -46,7 +46,9 @@ def test_sensitive_flag_in_targets_file(pytester, httpbin_url):
 def test_sensitive_url_regex(pytester, httpbin_url):
     pytester.makepyfile(SUITE)
     host = httpbin_url.removeprefix("http://")
-    result = pytester.runpytest("-s", "-rs", f"--staging-target={httpbin_url}", "--staging-sensitive-url=127\\.0\\.0\\.1")
+    result = pytester.runpytest(
+        "-s", "-rs", f"--staging-target={httpbin_url}", "--staging-sensitive-url=127\\.0\\.0\\.1"
+    )
     assert_destructive_skipped(result, host)
 
 

@@ -39,7 +39,9 @@ def secret_suite(pytester, httpbin_url, staging_env):
     staging_env.setenv("STAGING_TOKEN", SECRET)
     pytester.makefile(
         ".toml",
-        **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ Authorization = "Bearer ${{STAGING_TOKEN}}" }}\n'},
+        **{
+            "staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ Authorization = "Bearer ${{STAGING_TOKEN}}" }}\n'
+        },
     )
     pytester.makepyfile(SUITE)
     return pytester
@@ -49,8 +51,14 @@ def secret_suite(pytester, httpbin_url, staging_env):
 def test_secret_is_scrubbed_everywhere(secret_suite, xdist):
     pytester = secret_suite
     args = [
-        "--staging-target=qa", "--staging-no-fail-fast", "-rA", "--junitxml=junit.xml",
-        "-o", "log_cli=true", "--log-file=run.log", *xdist,
+        "--staging-target=qa",
+        "--staging-no-fail-fast",
+        "-rA",
+        "--junitxml=junit.xml",
+        "-o",
+        "log_cli=true",
+        "--log-file=run.log",
+        *xdist,
     ]
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(failed=2, passed=1, skipped=1)
@@ -76,7 +84,9 @@ def test_the_secret_still_reaches_the_target(pytester, httpbin_url, staging_env)
     staging_env.setenv("STAGING_TOKEN", SECRET)
     pytester.makefile(
         ".toml",
-        **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ Authorization = "Bearer ${{STAGING_TOKEN}}" }}\n'},
+        **{
+            "staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ Authorization = "Bearer ${{STAGING_TOKEN}}" }}\n'
+        },
     )
     pytester.makepyfile(
         f"""
@@ -121,8 +131,13 @@ def assert_no_userinfo(text: str, password: str) -> None:
 
 def userinfo_run(pytester, *args):
     return pytester.runpytest_subprocess(
-        "-v", "-rA", "--staging-no-fail-fast", "--junitxml=junit.xml",
-        "--staging-report=report.html", "--staging-summary=summary.md", *args,
+        "-v",
+        "-rA",
+        "--staging-no-fail-fast",
+        "--junitxml=junit.xml",
+        "--staging-report=report.html",
+        "--staging-summary=summary.md",
+        *args,
     )
 
 
@@ -161,18 +176,22 @@ VERSION_PROBES = {
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 @pytest.mark.parametrize("probe", sorted(VERSION_PROBES))
-def test_targets_file_url_credentials_reach_target_and_probe_and_show_nowhere(pytester, httpbin_url, staging_env, probe, xdist):
+def test_targets_file_url_credentials_reach_target_and_probe_and_show_nowhere(
+    pytester, httpbin_url, staging_env, probe, xdist
+):
     host = httpbin_url.removeprefix("http://")
     staging_env.setenv("DEPLOY_PASSWORD", LONG_PASSWORD)
     staging_env.setenv("PROBE_PASSWORD", "Pr0be-Secret-77")
     pytester.makefile(
         ".toml",
-        **{"staging-targets": f"""
+        **{
+            "staging-targets": f"""
 [targets.stage]
 url = "http://deploy:${{DEPLOY_PASSWORD}}@{host}"
 version_url = "{VERSION_PROBES[probe].replace("{host}", host)}"
 version_pointer = "/authenticated"
-"""},
+"""
+        },
     )
     pytester.makepyfile(USERINFO_SUITE)
     # httpbin answers {"authenticated": true} only to the right Basic credentials: the probed
@@ -192,11 +211,13 @@ def test_preflight_messages_name_urls_without_user_info(pytester, httpbin_url, s
     staging_env.setenv("DEPLOY_PASSWORD", SHORT_PASSWORD)
     pytester.makefile(
         ".toml",
-        **{"staging-targets": f"""
+        **{
+            "staging-targets": f"""
 [targets.stage]
 url = "http://deploy:${{DEPLOY_PASSWORD}}@{host}"
 version_url = "http://deploy:${{DEPLOY_PASSWORD}}@{host}/status/503"
-"""},
+"""
+        },
     )
     pytester.makepyfile("def test_smoke(): pass")
     result = pytester.runpytest_subprocess("--staging-target=stage", "-rA")

@@ -38,11 +38,15 @@ name = st.text(min_size=1)  # fields the schema wants non-empty
 
 
 def canonical(statement: dict) -> bytes:
-    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 def entry(draw, test: str, until: dt.date) -> Entry:
-    return Entry(test=test, reason=draw(name), owner=draw(name), until=until, ticket=draw(st.none() | name), source=draw(text))
+    return Entry(
+        test=test, reason=draw(name), owner=draw(name), until=until, ticket=draw(st.none() | name), source=draw(text)
+    )
 
 
 @st.composite
@@ -70,9 +74,16 @@ def runs(draw) -> dict:
         series = {metric: [1.0, 2.0, 3.0] for metric in metrics}
         judged = judge(series, series, lambda _: Rule())
         ledger.baseline = {
-            "file": draw(text), "digest": "sha256:" + "0" * 64, "created": None, "release": draw(st.none() | text),
-            "target": {"name": draw(text)}, "confidence": 0.98, "scores": {"pass": 90, "marginal": 70}, "strict": False,
-            "mismatches": draw(st.lists(text, max_size=2)), **judged,
+            "file": draw(text),
+            "digest": "sha256:" + "0" * 64,
+            "created": None,
+            "release": draw(st.none() | text),
+            "target": {"name": draw(text)},
+            "confidence": 0.98,
+            "scores": {"pass": 90, "marginal": 70},
+            "strict": False,
+            "mismatches": draw(st.lists(text, max_size=2)),
+            **judged,
         }
     release = draw(st.none() | name)
     artifacts = draw(st.lists(name, max_size=2))
@@ -85,7 +96,9 @@ def runs(draw) -> dict:
         "policy_fields": {
             "allowDeselection": False,
             "selection": {
-                "args": draw(st.lists(text, max_size=2)), "keyword": draw(st.none() | text), "markexpr": draw(st.none() | text),
+                "args": draw(st.lists(text, max_size=2)),
+                "keyword": draw(st.none() | text),
+                "markexpr": draw(st.none() | text),
                 "deselected": {},
             },
             "quarantineFile": draw(text),
@@ -136,13 +149,18 @@ def test_any_text_round_trips_through_a_signed_verdict(verdict_path, run):
     predicate, ledger = statement["predicate"], run["ledger"]
     # The structure is intact: every test in its place, every text field where it was put.
     assert [t["nodeid"] for t in predicate["tests"]] == list(ledger.records)
-    assert sum(sum(tier["counts"][o] for o in ("passed", "failed", "skipped", "xfailed")) for tier in predicate["tiers"].values()) == len(
-        ledger.records
-    )
-    for test, record in zip(predicate["tests"], ledger.records.values()):  # an empty text is left out
+    assert sum(
+        sum(tier["counts"][o] for o in ("passed", "failed", "skipped", "xfailed"))
+        for tier in predicate["tiers"].values()
+    ) == len(ledger.records)
+    for test, record in zip(predicate["tests"], ledger.records.values(), strict=False):  # an empty text is left out
         assert (test.get("error"), test.get("skipReason")) == (record.error or None, record.skip_reason or None)
-        assert test["attempts"][0].get("error") == (record.error or None) and test.get("quarantine") == record.quarantine
-    assert [t["nodeid"] for t in predicate["quarantine"]["tests"]] == [r.nodeid for r in ledger.records.values() if r.quarantine]
+        assert (
+            test["attempts"][0].get("error") == (record.error or None) and test.get("quarantine") == record.quarantine
+        )
+    assert [t["nodeid"] for t in predicate["quarantine"]["tests"]] == [
+        r.nodeid for r in ledger.records.values() if r.quarantine
+    ]
     assert predicate["quarantine"]["expired"] == run["quarantine"]["expired"]
     assert predicate["quarantine"]["stale"] == run["quarantine"]["stale"]
     assert [m["name"] for m in (predicate["baseline"] or {"metrics": []})["metrics"]] == sorted(
@@ -165,12 +183,21 @@ def test_a_reason_shaped_like_the_old_placeholder_is_just_text(tmp_path):
         record = ledger.records[nodeid] = TestRecord(nodeid, "smoke", outcome="passed", duration=0.5)
         record.attempts.append(Attempt("passed", 0.5))
     ledger.collected_tiers.add("smoke")
-    entry = {"test": "t.py::test_flaps", "reason": "\x00tests\x00", "owner": "web", "until": FUTURE.isoformat(), "status": "active"}
+    entry = {
+        "test": "t.py::test_flaps",
+        "reason": "\x00tests\x00",
+        "owner": "web",
+        "until": FUTURE.isoformat(),
+        "status": "active",
+    }
     ledger.records["t.py::test_flaps"].quarantine = entry
     run = {
-        "ledger": ledger, "target": {"name": "t", "url": "http://t", "environment": "staging"},
-        "release": {"id": "1.0", "deployedVersion": None, "probe": None}, "subjects": (release_subject("1.0"),),
-        "policy_fields": POLICY, "quarantine": {"expired": [], "stale": [], "maxQuarantined": 0.2},
+        "ledger": ledger,
+        "target": {"name": "t", "url": "http://t", "environment": "staging"},
+        "release": {"id": "1.0", "deployedVersion": None, "probe": None},
+        "subjects": (release_subject("1.0"),),
+        "policy_fields": POLICY,
+        "quarantine": {"expired": [], "stale": [], "maxQuarantined": 0.2},
     }
     issue_run(tmp_path / "v.json", run)
     _, statement = read_back(tmp_path / "v.json")
@@ -187,13 +214,18 @@ def test_text_that_is_not_unicode_still_gives_a_verdict(tmp_path):
     nodeid = "test_caf\udce9.py::test_x"
     ledger = Ledger()
     ledger.session.started, ledger.session.finished = 1.7e9, 1.7e9 + 1
-    record = ledger.records[nodeid] = TestRecord(nodeid, "smoke", outcome="failed", duration=0.5, error="AssertionError: é\udcff")
+    record = ledger.records[nodeid] = TestRecord(
+        nodeid, "smoke", outcome="failed", duration=0.5, error="AssertionError: é\udcff"
+    )
     record.attempts.append(Attempt("failed", 0.5, record.error))
     ledger.collected_tiers.add("smoke")
     run = {
-        "ledger": ledger, "target": {"name": "t", "url": "http://t", "environment": "staging"},
-        "release": {"id": "1.0", "deployedVersion": None, "probe": None}, "subjects": (release_subject("1.0"),),
-        "policy_fields": POLICY, "quarantine": {"expired": [], "stale": [], "maxQuarantined": 0.2},
+        "ledger": ledger,
+        "target": {"name": "t", "url": "http://t", "environment": "staging"},
+        "release": {"id": "1.0", "deployedVersion": None, "probe": None},
+        "subjects": (release_subject("1.0"),),
+        "policy_fields": POLICY,
+        "quarantine": {"expired": [], "stale": [], "maxQuarantined": 0.2},
     }
     issued = issue_run(tmp_path / "v.json", run)
     payload, statement = read_back(tmp_path / "v.json")
@@ -205,7 +237,10 @@ def test_text_that_is_not_unicode_still_gives_a_verdict(tmp_path):
 
 
 def test_nan_and_infinity_become_null():
-    assert payload_bytes({"b": [float("inf"), 1.5], "a": float("nan"), "c": {"d": -float("inf")}}) == b'{"a":null,"b":[null,1.5],"c":{"d":null}}'
+    assert (
+        payload_bytes({"b": [float("inf"), 1.5], "a": float("nan"), "c": {"d": -float("inf")}})
+        == b'{"a":null,"b":[null,1.5],"c":{"d":null}}'
+    )
 
 
 # -- secrets ----------------------------------------------------------------------------------
@@ -222,10 +257,14 @@ def test_a_secret_is_masked_wherever_it_is(ascii_only):
     }
     masked, payload = scrubbed_payload(statement, Scrubber([SECRET]))
     assert payload.isascii() is ascii_only
-    assert json.loads(payload) == masked == {
-        "tests": [{"nodeid": f"t.py::test[***]{lone}", "error": "401 für Bearer ***"}],
-        "load": {"endpoints": {"GET /?key=***": {"requests": 1}}},
-    }
+    assert (
+        json.loads(payload)
+        == masked
+        == {
+            "tests": [{"nodeid": f"t.py::test[***]{lone}", "error": "401 für Bearer ***"}],
+            "load": {"endpoints": {"GET /?key=***": {"requests": 1}}},
+        }
+    )
 
 
 def test_a_statement_without_the_secret_is_encoded_once_and_kept():
@@ -253,15 +292,27 @@ def test_envelope_bytes_are_what_json_dumps_writes(payload, signatures):
     assert envelope_bytes(envelope) == expected.encode("ascii")
 
 
-@given(st.binary(max_size=2000), st.lists(st.fixed_dictionaries({"keyid": st.text(max_size=20), "sig": st.text(max_size=20)}), max_size=2))
+@given(
+    st.binary(max_size=2000),
+    st.lists(st.fixed_dictionaries({"keyid": st.text(max_size=20), "sig": st.text(max_size=20)}), max_size=2),
+)
 def test_envelope_bytes_of_a_payload_made_by_b64encode_skip_the_check_and_agree(data, signatures):
-    envelope = {"payloadType": "application/vnd.in-toto+json", "payload": base64.b64encode(data).decode(), "signatures": signatures}
+    envelope = {
+        "payloadType": "application/vnd.in-toto+json",
+        "payload": base64.b64encode(data).decode(),
+        "signatures": signatures,
+    }
     expected = json.dumps(envelope, sort_keys=True, separators=(",", ":")) + "\n"
     assert envelope_bytes(envelope, base64_payload=True) == expected.encode("ascii")
 
 
 def test_older_verdicts_with_plain_string_reasons_still_read():
-    old = {"predicate": {"reasons": ["1 test failed: t::x", "the run was interrupted"], "reasonCodes": ["test-failed", "interrupted"]}}
+    old = {
+        "predicate": {
+            "reasons": ["1 test failed: t::x", "the run was interrupted"],
+            "reasonCodes": ["test-failed", "interrupted"],
+        }
+    }
     assert upgrade(old)["predicate"]["reasons"] == [
         {"code": "test-failed", "text": "1 test failed: t::x"},
         {"code": "interrupted", "text": "the run was interrupted"},

@@ -40,7 +40,9 @@ def verdicts(pytester, httpbin_url, keys_for_suggest):
     pytester.makepyfile(test_series=SUITE)
     pytester.makefile(
         ".toml",
-        **{"staging-quarantine": f'[[quarantine]]\ntest = "test_series.py::test_quarantined_but_fixed"\nreason = "was flaky"\nowner = "web"\nuntil = "{FUTURE}"\n'},
+        **{
+            "staging-quarantine": f'[[quarantine]]\ntest = "test_series.py::test_quarantined_but_fixed"\nreason = "was flaky"\nowner = "web"\nuntil = "{FUTURE}"\n'
+        },
     )
     pytester.makeini("[pytest]\nstaging_max_quarantined = 0.5\n")
     paths = []
@@ -48,7 +50,9 @@ def verdicts(pytester, httpbin_url, keys_for_suggest):
         (pytester.path / "run").write_text(str(run))
         path = pytester.path / f"verdict-{run}.json"
         pytester.runpytest(
-            f"--staging-target={httpbin_url}", f"--staging-verdict={path}", f"--staging-signing-key={keys_for_suggest[0]}"
+            f"--staging-target={httpbin_url}",
+            f"--staging-verdict={path}",
+            f"--staging-signing-key={keys_for_suggest[0]}",
         )
         paths.append(str(path))
     return paths
@@ -63,14 +67,29 @@ def keys_for_suggest(tmp_path_factory):
 
 def test_suggests_the_flaky_test_and_not_the_stable_ones(verdicts, keys_for_suggest, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest_staging", "quarantine", "suggest", *reversed(verdicts),
-         "--key", str(keys_for_suggest[1]), "--owner", "payments", "--days", "14", "--retire-after", "5"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest_staging",
+            "quarantine",
+            "suggest",
+            *reversed(verdicts),
+            "--key",
+            str(keys_for_suggest[1]),
+            "--owner",
+            "payments",
+            "--days",
+            "14",
+            "--retire-after",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "test_series.py::test_alternates" in out
-    assert "test_stable_pass\"" not in out and "test_stable_fail\"" not in out
+    assert 'test_stable_pass"' not in out and 'test_stable_fail"' not in out
     assert 'reason = "flaky: flip rate 1.00 over 6 runs (failure rate 0.50)"' in out
     assert "#   test_series.py::test_quarantined_but_fixed  (owner web, until" in out
     # What it prints pastes into a valid quarantine file.
@@ -92,7 +111,12 @@ def test_a_tampered_verdict_is_refused_with_key(verdicts, keys_for_suggest, caps
 
 @pytest.mark.parametrize(
     ("states", "flips", "rate"),
-    [(["pass"] * 5, 0, 0.0), (["fail"] * 4, 0, 0.0), (["pass", "fail"] * 3, 5, 1.0), (["pass", "pass", "fail", "fail"], 1, 1 / 3)],
+    [
+        (["pass"] * 5, 0, 0.0),
+        (["fail"] * 4, 0, 0.0),
+        (["pass", "fail"] * 3, 5, 1.0),
+        (["pass", "pass", "fail", "fail"], 1, 1 / 3),
+    ],
 )
 def test_flip_rate(states, flips, rate):
     history = History("t", states)

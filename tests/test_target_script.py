@@ -24,8 +24,7 @@ needs_proc = pytest.mark.skipif(not Path("/proc").is_dir(), reason="inspects pro
 def cli(*args, state=None):
     """Run target.py's CLI; `state` keeps start/stop away from a developer's own server."""
     opts = ["--state", str(state)] if state else []
-    return subprocess.run([sys.executable, str(TARGET), *opts, *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, str(TARGET), *opts, *args], capture_output=True, text=True, timeout=120)
 
 
 def get(url):
@@ -99,8 +98,10 @@ def test_cli_start_url_stop_round_trip(tmp_path):
 
 
 def test_cli_run_passes_url_and_exit_code():
-    code = ("import os, sys, urllib.request; url = os.environ['STAGING_HTTPBIN_URL'];"
-            "assert urllib.request.urlopen(url + '/get').status == 200; print(url); sys.exit(3)")
+    code = (
+        "import os, sys, urllib.request; url = os.environ['STAGING_HTTPBIN_URL'];"
+        "assert urllib.request.urlopen(url + '/get').status == 200; print(url); sys.exit(3)"
+    )
     result = cli("run", "--", sys.executable, "-c", code)
     assert result.returncode == 3, result.stderr
     url = result.stdout.strip()

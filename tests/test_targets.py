@@ -57,7 +57,12 @@ version_pointer = "/build/sha"
 
 def test_defaults(tmp_path):
     target = load_targets(write(tmp_path, '[targets.a]\nurl = "http://a:1"\n'), set(), {})["a"]
-    assert (target.environment, target.sensitive, target.timeout, dict(target.headers)) == ("unspecified", False, 10.0, {})
+    assert (target.environment, target.sensitive, target.timeout, dict(target.headers)) == (
+        "unspecified",
+        False,
+        10.0,
+        {},
+    )
 
 
 def test_dollar_dollar_is_a_literal_dollar():
@@ -87,7 +92,7 @@ def test_short_values_are_not_secrets():
         ('[targets.a]\nurl = "http://x"\nheaders = { A = "${NOPE}" }\n', {}, "targets.a.headers.A", "NOPE is not set"),
         ('[targets.a]\nurl = "http://x"\nversion_pointer = "build"\n', {}, "targets.a.version_pointer", "JSON pointer"),
         ('[target.a]\nurl = "http://x"\n', {}, "target", "unknown top-level key"),
-        ('targets = 3\n', {}, "targets", "table"),
+        ("targets = 3\n", {}, "targets", "table"),
     ],
 )
 def test_bad_targets_file_names_file_and_field(tmp_path, text, env, field, fragment):
@@ -120,7 +125,12 @@ def test_unreadable_file(tmp_path):
 def test_url_target():
     secrets: set[str] = set()
     target = url_target("http://127.0.0.1:8000/api", "--staging-target", secrets)
-    assert (target.name, target.url, dict(target.headers), secrets) == ("127.0.0.1:8000", "http://127.0.0.1:8000/api", {}, set())
+    assert (target.name, target.url, dict(target.headers), secrets) == (
+        "127.0.0.1:8000",
+        "http://127.0.0.1:8000/api",
+        {},
+        set(),
+    )
     with pytest.raises(ConfigError, match="not an http"):
         url_target("127.0.0.1:8000", "--staging-target", secrets)
 
@@ -132,7 +142,13 @@ def basic(user: str, password: str) -> str:
 @pytest.mark.parametrize(
     ("url", "user", "password", "clean", "name"),
     [
-        ("https://deploy:Pw@staging.example.com/api", "deploy", "Pw", "https://staging.example.com/api", "staging.example.com"),
+        (
+            "https://deploy:Pw@staging.example.com/api",
+            "deploy",
+            "Pw",
+            "https://staging.example.com/api",
+            "staging.example.com",
+        ),
         ("http://deploy:s3cret-pw@127.0.0.1:8000", "deploy", "s3cret-pw", "http://127.0.0.1:8000", "127.0.0.1:8000"),
         # percent-escapes are decoded, as requests does; an @ in the password is escaped
         ("http://de%20ploy:p%40ss%3Aw0rd@[::1]:81/x?q=1", "de ploy", "p@ss:w0rd", "http://[::1]:81/x?q=1", "[::1]:81"),

@@ -207,7 +207,11 @@ def test_span_tree_attributes_and_errors(pytester, httpbin_url, monkeypatch, xdi
     found = spans(pytester)
     [session] = [span for span in found if span["name"] == "staging gate"]
     tests = {span["name"]: span for span in found if span["name"] != "staging gate"}
-    assert set(tests) == {"test_suite.py::test_passes", "test_suite.py::test_fails", "test_suite.py::test_contract_tier"}
+    assert set(tests) == {
+        "test_suite.py::test_passes",
+        "test_suite.py::test_fails",
+        "test_suite.py::test_contract_tier",
+    }
     assert session["process"] == "main" and session["parent_id"] is None
     trace_id = session["context"]["trace_id"]
     for span in tests.values():
@@ -296,7 +300,9 @@ def test_reruns_and_quarantine_show_on_the_test_spans(pytester, httpbin_url, mon
 @XDIST
 def test_the_gate_joins_an_outer_trace(pytester, httpbin_url, monkeypatch, xdist):
     make_suite(pytester, httpbin_url, monkeypatch)
-    result = run(pytester, "--staging-target=stage", "--staging-no-fail-fast", f"--staging-trace-parent={OUTER}", *xdist)
+    result = run(
+        pytester, "--staging-target=stage", "--staging-no-fail-fast", f"--staging-trace-parent={OUTER}", *xdist
+    )
     result.assert_outcomes(passed=2, failed=1)
     [session] = [span for span in spans(pytester) if span["name"] == "staging gate"]
     assert session["context"]["trace_id"] == "0x0af7651916cd43dd8448eb211c80319c"
@@ -333,7 +339,9 @@ def test_url_credentials_stay_off_the_spans(pytester, httpbin_url, xdist):
     """The spans name the target by host[:port] and its URL without user info (a URL never shows a password)."""
     host = httpbin_url.removeprefix("http://")
     pytester.makeconftest(PROVIDER_CONFTEST)
-    pytester.makepyfile(test_suite="def test_ok(staging_http):\n    assert staging_http.get('/basic-auth/deploy/Pw').ok\n")
+    pytester.makepyfile(
+        test_suite="def test_ok(staging_http):\n    assert staging_http.get('/basic-auth/deploy/Pw').ok\n"
+    )
     run(pytester, f"--staging-target=http://deploy:Pw@{host}", *xdist).assert_outcomes(passed=1)
     found = spans(pytester)
     [session] = [span for span in found if span["name"] == "staging gate"]

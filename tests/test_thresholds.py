@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_staging.fixtures.load import Progress, summarize
 from pytest_staging.core.thresholds import Tally, ThresholdError, parse, parse_all, percentile, summary
+from pytest_staging.fixtures.load import Progress, summarize
 
 
 @pytest.mark.parametrize(
@@ -73,19 +73,36 @@ def test_percentile_is_locusts_over_the_sorted_samples(values, fraction):
     assert percentile(histogram, len(values), fraction) == expected
 
 
-@given(st.lists(st.tuples(st.sampled_from(["/a", "/b", "/c"]), st.sampled_from(["GET", "POST"]), samples, st.integers(0, 5)), min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["/a", "/b", "/c"]), st.sampled_from(["GET", "POST"]), samples, st.integers(0, 5)),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_summarize_merges_histograms_exactly(parts):
     entries, everything, by_name = [], [], {}
     for index, (name, method, values, failures) in enumerate(parts):
         histogram: dict[str, int] = {}
         for value in values:
             histogram[str(value)] = histogram.get(str(value), 0) + 1
-        entries.append({
-            "name": name, "method": method, "num_requests": len(values), "num_failures": failures,
-            "num_none_requests": 0, "total_response_time": float(sum(values)), "min_response_time": min(values),
-            "max_response_time": max(values), "response_times": histogram, "start_time": 100.0 + index,
-            "last_request_timestamp": 110.0 + index, "num_reqs_per_sec": {"100": len(values)}, "num_fail_per_sec": {},
-        })
+        entries.append(
+            {
+                "name": name,
+                "method": method,
+                "num_requests": len(values),
+                "num_failures": failures,
+                "num_none_requests": 0,
+                "total_response_time": float(sum(values)),
+                "min_response_time": min(values),
+                "max_response_time": max(values),
+                "response_times": histogram,
+                "start_time": 100.0 + index,
+                "last_request_timestamp": 110.0 + index,
+                "num_reqs_per_sec": {"100": len(values)},
+                "num_fail_per_sec": {},
+            }
+        )
         everything += values
         by_name.setdefault(name, []).extend(values)
     total, endpoints, counts = summarize(entries)
@@ -102,14 +119,35 @@ def test_summarize_merges_histograms_exactly(parts):
 
 
 def test_thresholds_evaluate_against_totals_and_endpoints():
-    total = summary(requests=100, failures=2, total_response_time=5000.0, min_response_time=10, max_response_time=90,
-                    histogram={50: 90, 90: 10}, seconds=10.0)
-    endpoints = {"/orders": summary(requests=10, failures=0, total_response_time=900.0, min_response_time=90,
-                                    max_response_time=90, histogram={90: 10}, seconds=10.0)}
+    total = summary(
+        requests=100,
+        failures=2,
+        total_response_time=5000.0,
+        min_response_time=10,
+        max_response_time=90,
+        histogram={50: 90, 90: 10},
+        seconds=10.0,
+    )
+    endpoints = {
+        "/orders": summary(
+            requests=10,
+            failures=0,
+            total_response_time=900.0,
+            min_response_time=90,
+            max_response_time=90,
+            histogram={90: 10},
+            seconds=10.0,
+        )
+    }
     cases = {
-        "p(95) < 100": (90.0, True), "p(50) < 60": (50.0, True), "avg <= 50": (50.0, True),
-        "rate(failures) < 0.01": (0.02, False), "rps > 5": (10.0, True), "max < 90": (90.0, False),
-        "p(95){name:/orders} < 50": (90.0, False), "p(99.9) < 100": (90.0, True),
+        "p(95) < 100": (90.0, True),
+        "p(50) < 60": (50.0, True),
+        "avg <= 50": (50.0, True),
+        "rate(failures) < 0.01": (0.02, False),
+        "rps > 5": (10.0, True),
+        "max < 90": (90.0, False),
+        "p(95){name:/orders} < 50": (90.0, False),
+        "p(99.9) < 100": (90.0, True),
         "avg{name:/nowhere} < 1000": (None, False),  # no data never passes
     }
     for expression, (value, ok) in cases.items():
@@ -144,7 +182,7 @@ def test_progress_is_one_line_rewritten_in_place():
 
 SPACE = st.text(alphabet=" \t", max_size=2)
 NUMBER = st.one_of(
-    st.integers(-10**6, 10**6).map(str),
+    st.integers(-(10**6), 10**6).map(str),
     st.floats(allow_nan=False, allow_infinity=False).map(repr),  # 1e+16, -0.0, 5e-324 ...
     st.sampled_from([".5", "5.", "+3", "1E3", "2.5e-3"]),
 )

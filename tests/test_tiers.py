@@ -72,9 +72,17 @@ def test_tiers_run_in_order_serially(pytester, target_args):
     result.assert_outcomes(passed=11)
     names = [event[0] for event in read_events(pytester) if event[2] == "start"]
     assert names == [
-        "smoke_1", "smoke_2", "smoke_3", "smoke_4", "smoke_5",
-        "contract_1", "contract_2", "contract_3", "contract_4",
-        "load_1", "load_2",
+        "smoke_1",
+        "smoke_2",
+        "smoke_3",
+        "smoke_4",
+        "smoke_5",
+        "contract_1",
+        "contract_2",
+        "contract_3",
+        "contract_4",
+        "load_1",
+        "load_2",
     ]
 
 
@@ -234,7 +242,9 @@ def test_two_tier_markers_is_a_collection_error(pytester, target_args, source):
     pytester.makepyfile(source)
     result = pytester.runpytest(*target_args)
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*ERROR collecting*", "*test_both has tier markers * and *; a test belongs to exactly one tier*"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR collecting*", "*test_both has tier markers * and *; a test belongs to exactly one tier*"]
+    )
 
 
 def test_a_crashed_worker_counts_as_a_failed_tier(pytester, target_args):

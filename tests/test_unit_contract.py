@@ -19,7 +19,11 @@ ITEMS = {
     "properties": {
         "items": {
             "type": "array",
-            "items": {"type": "object", "required": ["price"], "properties": {"price": {"type": "number", "minimum": 0}}},
+            "items": {
+                "type": "object",
+                "required": ["price"],
+                "properties": {"price": {"type": "number", "minimum": 0}},
+            },
         }
     },
 }
@@ -85,11 +89,14 @@ def test_paths_quote_keys_that_are_not_names(contract):
 
 def test_the_most_relevant_violation_comes_first(contract):
     # jsonschema's own ranking: higher up the document first; at one place, anyOf/oneOf last.
-    schema = {"type": "object", "properties": {
-        "a": {"type": "object", "properties": {"b": {"type": "integer"}}},
-        "c": {"type": "string"},
-        "d": {"anyOf": [{"type": "integer"}, {"type": "null"}], "minLength": 5},
-    }}
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "object", "properties": {"b": {"type": "integer"}}},
+            "c": {"type": "string"},
+            "d": {"anyOf": [{"type": "integer"}, {"type": "null"}], "minLength": 5},
+        },
+    }
     with pytest.raises(ContractError) as raised:
         contract.validate({"a": {"b": "x"}, "c": 1, "d": "y"}, schema)
     found = [tuple(line.split(": ")[:2]) for line in violations(raised)]
@@ -134,8 +141,11 @@ def test_a_long_value_is_shortened_in_its_line(contract):
 )
 def test_the_draft_comes_from_dollar_schema(contract, dialect, label):
     # draft-04's exclusiveMaximum is a boolean next to maximum; later drafts make it a number.
-    schema = {"$schema": dialect, "type": "number", "maximum": 5, "exclusiveMaximum": True} if label == "draft-04" else {
-        "$schema": dialect, "type": "number", "exclusiveMaximum": 5}
+    schema = (
+        {"$schema": dialect, "type": "number", "maximum": 5, "exclusiveMaximum": True}
+        if label == "draft-04"
+        else {"$schema": dialect, "type": "number", "exclusiveMaximum": 5}
+    )
     assert contract.validate(4, schema) == 4
     with pytest.raises(ContractError, match=rf"of schema \({label}\)"):
         contract.validate(5, schema)
@@ -172,10 +182,16 @@ def write(path, data) -> None:
 
 
 def test_a_schema_file_relative_to_the_base_dir_with_refs_across_files(contract, tmp_path):
-    write(tmp_path / "schemas" / "order.json", {
-        "type": "object",
-        "properties": {"total": {"$ref": "common/money.json"}, "lines": {"type": "array", "items": {"$ref": "line.yaml#/$defs/line"}}},
-    })
+    write(
+        tmp_path / "schemas" / "order.json",
+        {
+            "type": "object",
+            "properties": {
+                "total": {"$ref": "common/money.json"},
+                "lines": {"type": "array", "items": {"$ref": "line.yaml#/$defs/line"}},
+            },
+        },
+    )
     write(tmp_path / "schemas" / "common" / "money.json", {"type": "number", "minimum": 0})
     write(tmp_path / "schemas" / "line.yaml", "$defs:\n  line:\n    type: object\n    required: [sku]\n")
     good = {"total": 3, "lines": [{"sku": "a"}]}
@@ -223,15 +239,22 @@ def openapi(version: str, schema: dict, responses: dict | None = None) -> dict:
                 "parameters": [{"name": "id", "in": "path", "required": True}],
                 "get": {
                     "operationId": "getPet",
-                    "responses": responses or {
+                    "responses": responses
+                    or {
                         "200": {"content": {"application/json; charset=utf-8": {"schema": schema}}},
-                        "404": {"content": {"application/problem+json": {"schema": {"type": "object", "required": ["title"]}}}},
+                        "404": {
+                            "content": {
+                                "application/problem+json": {"schema": {"type": "object", "required": ["title"]}}
+                            }
+                        },
                         "default": {"description": "anything else"},
                     },
                 },
             }
         },
-        "components": {"schemas": {"Pet": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}},
+        "components": {
+            "schemas": {"Pet": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}
+        },
     }
 
 
@@ -282,17 +305,22 @@ def test_operation_lookup_mistakes_name_the_document(contract, tmp_path):
 def test_an_openapi_file_with_a_ref_to_another_file(contract, tmp_path):
     write(tmp_path / "api" / "pet.json", {"type": "object", "required": ["name"]})
     write(tmp_path / "api" / "openapi.json", openapi("3.1.0", {"$ref": "pet.json"}))
-    with pytest.raises(ContractError, match=r"of api/openapi\.json GET /pets/\{id\} 200 \(OpenAPI 3\.1\.0\):\n  \$: required"):
+    with pytest.raises(
+        ContractError, match=r"of api/openapi\.json GET /pets/\{id\} 200 \(OpenAPI 3\.1\.0\):\n  \$: required"
+    ):
         contract.validate({}, openapi="api/openapi.json", operation="getPet")
 
 
 def test_openapi_30_nullable(contract):
-    schema = {"type": "object", "properties": {
-        "name": {"type": "string", "nullable": True},
-        "owner": {"allOf": [PET_REF], "nullable": True},
-        "kind": {"type": "string", "enum": ["cat", "dog"], "nullable": True},
-        "strict": {"type": "string"},
-    }}
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "nullable": True},
+            "owner": {"allOf": [PET_REF], "nullable": True},
+            "kind": {"type": "string", "enum": ["cat", "dog"], "nullable": True},
+            "strict": {"type": "string"},
+        },
+    }
     document = openapi("3.0.3", schema)
     value = {"name": None, "owner": None, "kind": None}
     assert contract.validate(value, openapi=document, operation="getPet") == value
@@ -307,10 +335,19 @@ def test_nullable_to_type():
     assert _nullable_to_type({"type": "string", "nullable": True}) == {"type": ["string", "null"]}
     assert _nullable_to_type({"type": "string", "nullable": False}) == {"type": "string"}
     assert _nullable_to_type({"$ref": "#/x", "nullable": True}) == {"anyOf": [{"$ref": "#/x"}, {"type": "null"}]}
-    assert _nullable_to_type({"enum": ["a"], "type": "string", "nullable": True}) == {"enum": ["a", None], "type": ["string", "null"]}
+    assert _nullable_to_type({"enum": ["a"], "type": "string", "nullable": True}) == {
+        "enum": ["a", None],
+        "type": ["string", "null"],
+    }
     assert _nullable_to_type({"enum": ["a", None], "nullable": True}) == {"enum": ["a", None]}
-    nested = {"items": [{"type": "integer", "nullable": True}], "properties": {"a": {"type": "object", "nullable": True}}}
-    assert _nullable_to_type(nested) == {"items": [{"type": ["integer", "null"]}], "properties": {"a": {"type": ["object", "null"]}}}
+    nested = {
+        "items": [{"type": "integer", "nullable": True}],
+        "properties": {"a": {"type": "object", "nullable": True}},
+    }
+    assert _nullable_to_type(nested) == {
+        "items": [{"type": ["integer", "null"]}],
+        "properties": {"a": {"type": ["object", "null"]}},
+    }
     original = {"type": "string", "nullable": True}
     _nullable_to_type(original)
     assert original == {"type": "string", "nullable": True}  # the caller's document is not changed
@@ -325,7 +362,12 @@ def test_a_pointer_part_survives_any_tilde_or_slash(parts):
 
 @pytest.mark.parametrize("route", ["/pets/{id}", "/a~b/{c}", "/a~1b", "/a~0b", "/a b/é", "/a#b?c"])
 def test_any_route_is_found(contract, route):
-    document = {"openapi": "3.1.0", "paths": {route: {"get": {"responses": {"200": {"content": {"application/json": {"schema": {"type": "integer"}}}}}}}}}
+    document = {
+        "openapi": "3.1.0",
+        "paths": {
+            route: {"get": {"responses": {"200": {"content": {"application/json": {"schema": {"type": "integer"}}}}}}}
+        },
+    }
     assert contract.validate(5, openapi=document, path=route, method="get") == 5
     with pytest.raises(ContractError):
         contract.validate("5", openapi=document, path=route, method="get")
@@ -333,7 +375,12 @@ def test_any_route_is_found(contract, route):
 
 @pytest.mark.parametrize("route", ["/files/%7Bname%7D", "/a%2Fb"])
 def test_a_route_with_a_percent_escape_is_found(contract, route):
-    document = {"openapi": "3.1.0", "paths": {route: {"get": {"responses": {"200": {"content": {"application/json": {"schema": {"type": "integer"}}}}}}}}}
+    document = {
+        "openapi": "3.1.0",
+        "paths": {
+            route: {"get": {"responses": {"200": {"content": {"application/json": {"schema": {"type": "integer"}}}}}}}
+        },
+    }
     assert contract.validate(5, openapi=document, path=route, method="get") == 5
 
 
@@ -343,7 +390,9 @@ def test_a_route_with_a_percent_escape_is_found(contract, route):
 class Response:
     """The parts of a ``requests.Response`` the contract reads."""
 
-    def __init__(self, body, status: int = 200, content_type: str = "application/json", url: str = "http://t/pets/1?x=1") -> None:
+    def __init__(
+        self, body, status: int = 200, content_type: str = "application/json", url: str = "http://t/pets/1?x=1"
+    ) -> None:
         self.status_code = status
         self.headers = {"Content-Type": content_type} if content_type else {}
         self.text = body if isinstance(body, str) else json.dumps(body)
@@ -354,7 +403,9 @@ class Response:
 
 
 def test_a_response_is_checked_by_its_json_body(contract):
-    assert contract.validate(Response({"name": "rex"}), openapi=openapi("3.1.0", PET_REF), operation="getPet") == {"name": "rex"}
+    assert contract.validate(Response({"name": "rex"}), openapi=openapi("3.1.0", PET_REF), operation="getPet") == {
+        "name": "rex"
+    }
     with pytest.raises(ContractError) as raised:
         contract.validate(Response({}), openapi=openapi("3.1.0", PET_REF), operation="getPet")
     assert str(raised.value).splitlines()[0].endswith("(OpenAPI 3.1.0) in GET /pets/1 response:")
@@ -367,7 +418,11 @@ def test_status_type_and_body_problems_come_first(contract):
     }
     document = openapi("3.1.0", PET_REF, responses=responses)
     with pytest.raises(ContractError) as raised:
-        contract.validate(Response("<html>" + "x" * 500, status=201, content_type="text/html; charset=utf-8"), openapi=document, operation="getPet")
+        contract.validate(
+            Response("<html>" + "x" * 500, status=201, content_type="text/html; charset=utf-8"),
+            openapi=document,
+            operation="getPet",
+        )
     lines = violations(raised)
     assert lines[:2] == [
         "$: status 201 is not documented (200, 404)",
@@ -375,7 +430,9 @@ def test_status_type_and_body_problems_come_first(contract):
     ]
     assert lines[2].startswith("$: the body is not JSON: <html>xxx") and lines[2].endswith("…")
     # A "default" response documents every status.
-    assert contract.validate(Response({"name": "a"}, status=201), openapi=openapi("3.1.0", PET_REF), operation="getPet") == {"name": "a"}
+    assert contract.validate(
+        Response({"name": "a"}, status=201), openapi=openapi("3.1.0", PET_REF), operation="getPet"
+    ) == {"name": "a"}
 
 
 def test_an_expected_status(contract, record):
@@ -384,7 +441,9 @@ def test_an_expected_status(contract, record):
     assert violations(raised) == ["$: status 500, the contract expects 200"]
     assert record.validations == [False]
     with pytest.raises(ContractError, match=r"\$: Content-Type '\(none\)'"):
-        contract.validate(Response({"name": "x"}, content_type=""), openapi=openapi("3.1.0", PET_REF), operation="getPet")
+        contract.validate(
+            Response({"name": "x"}, content_type=""), openapi=openapi("3.1.0", PET_REF), operation="getPet"
+        )
 
 
 # -- data contracts ------------------------------------------------------------------------------
@@ -406,23 +465,45 @@ def test_rows_fail_only_over_the_invalid_ratio(tmp_path_factory, valid, limit, s
         with pytest.raises(ContractError) as raised:
             contract.validate_rows(rows, ROW, max_invalid_ratio=limit, show=show)
         lines = str(raised.value).splitlines()
-        assert lines[0] == (f"data contract schema (draft2020-12): {len(invalid)} of {len(valid)} rows invalid "
-                            f"({ratio:.4%}), over the limit of {limit:.4%}")
-        assert [line.strip() for line in lines[1:] if line.startswith("  row ")] == [f"row {i}:" for i in invalid[:show]]
+        assert lines[0] == (
+            f"data contract schema (draft2020-12): {len(invalid)} of {len(valid)} rows invalid "
+            f"({ratio:.4%}), over the limit of {limit:.4%}"
+        )
+        assert [line.strip() for line in lines[1:] if line.startswith("  row ")] == [
+            f"row {i}:" for i in invalid[:show]
+        ]
         assert all(f"$.id: type: '{i}' is not of type 'integer'" in str(raised.value) for i in invalid[:show])
     assert record.data_contracts == [RowsResult("schema (draft2020-12)", len(valid), len(invalid), limit).to_dict()]
     assert record.data_contracts[0]["ok"] == (ratio <= limit)
 
 
 def test_rows_result_as_data():
-    assert RowsResult("s", 0, 0, 0.0).to_dict() == {"schema": "s", "rows": 0, "invalid": 0, "ratio": 0.0, "maxInvalidRatio": 0.0, "ok": True}
-    assert RowsResult("s", 3, 1, 0.25).to_dict() == {"schema": "s", "rows": 3, "invalid": 1, "ratio": 0.333333, "maxInvalidRatio": 0.25, "ok": False}
+    assert RowsResult("s", 0, 0, 0.0).to_dict() == {
+        "schema": "s",
+        "rows": 0,
+        "invalid": 0,
+        "ratio": 0.0,
+        "maxInvalidRatio": 0.0,
+        "ok": True,
+    }
+    assert RowsResult("s", 3, 1, 0.25).to_dict() == {
+        "schema": "s",
+        "rows": 3,
+        "invalid": 1,
+        "ratio": 0.333333,
+        "maxInvalidRatio": 0.25,
+        "ok": False,
+    }
 
 
 def test_rows_against_an_openapi_operation(contract):
     document = openapi("3.1.0", PET_REF)
     result = contract.validate_rows([{"name": "a"}, {}], openapi=document, operation="getPet", max_invalid_ratio=0.5)
-    assert (result.schema, result.total, result.invalid) == ("OpenAPI document GET /pets/{id} 200 (OpenAPI 3.1.0)", 2, 1)
+    assert (result.schema, result.total, result.invalid) == (
+        "OpenAPI document GET /pets/{id} 200 (OpenAPI 3.1.0)",
+        2,
+        1,
+    )
 
 
 def test_without_a_current_test_nothing_is_counted(tmp_path):

@@ -41,7 +41,9 @@ def test_a_tests_state_in_one_run(test, expected):
     assert state(test) == expected
 
 
-def statement(day: int, tests: list[dict], quarantined: dict[str, dict] | None = None, expired: list | None = None) -> dict:
+def statement(
+    day: int, tests: list[dict], quarantined: dict[str, dict] | None = None, expired: list | None = None
+) -> dict:
     """The parts of a verdict's statement that suggest reads."""
     listed = [{"nodeid": nodeid, "quarantine": entry} for nodeid, entry in (quarantined or {}).items()]
     return {
@@ -74,15 +76,19 @@ def series(draw):
     the newest run has under an active quarantine."""
     nodeids = draw(st.lists(st.text(TEXT, min_size=1, max_size=12), min_size=1, max_size=4, unique=True))
     count = draw(st.integers(1, 7))
-    states = {n: draw(st.lists(st.sampled_from(["pass", "fail", None]), min_size=count, max_size=count)) for n in nodeids}
+    states = {
+        n: draw(st.lists(st.sampled_from(["pass", "fail", None]), min_size=count, max_size=count)) for n in nodeids
+    }
     quarantined = draw(st.sets(st.sampled_from(nodeids)))
     owner = draw(st.text(TEXT, max_size=10))
-    entry = st.fixed_dictionaries({
-        "test": st.text(TEXT, max_size=12),
-        "owner": st.text(TEXT, max_size=8),
-        "until": st.just("2001-01-01"),
-        "reason": st.text(TEXT, max_size=20),
-    })
+    entry = st.fixed_dictionaries(
+        {
+            "test": st.text(TEXT, max_size=12),
+            "owner": st.text(TEXT, max_size=8),
+            "until": st.just("2001-01-01"),
+            "reason": st.text(TEXT, max_size=20),
+        }
+    )
     expired = draw(st.lists(entry, max_size=2))
     return nodeids, states, quarantined, owner, expired
 
@@ -96,7 +102,10 @@ def series(draw):
 )
 @example(  # a DEL in an id, and an expired entry whose reason tries to start a table of its own
     (["t::x\x7f"], {"t::x\x7f": ["pass", "fail"]}, set(), "web\x7f", [{**ENTRY, "reason": "r\n[[quarantine]]"}]),
-    0.2, 2, 1, random.Random(0),
+    0.2,
+    2,
+    1,
+    random.Random(0),
 )
 def test_the_suggestion_is_a_quarantine_file_of_exactly_the_flaky_tests(
     tmp_path_factory, case, threshold, min_runs, retire_after, rng
@@ -115,7 +124,7 @@ def test_the_suggestion_is_a_quarantine_file_of_exactly_the_flaky_tests(
     )
 
     def rate(seen: list[str]) -> float:
-        return sum(a != b for a, b in zip(seen, seen[1:])) / (len(seen) - 1) if len(seen) > 1 else 0.0
+        return sum(a != b for a, b in zip(seen, seen[1:], strict=False)) / (len(seen) - 1) if len(seen) > 1 else 0.0
 
     seen = {n: [s for s in states[n] if s is not None] for n in nodeids}
     flaky = sorted(

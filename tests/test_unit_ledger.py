@@ -27,7 +27,9 @@ from pytest_staging.core.ledger import (
 )
 
 
-def report(when: str, outcome: str, duration: float | None = 0.5, longrepr=None, xfail: bool = False) -> SimpleNamespace:
+def report(
+    when: str, outcome: str, duration: float | None = 0.5, longrepr=None, xfail: bool = False
+) -> SimpleNamespace:
     fields = {"when": when, "outcome": outcome, "duration": duration, "longrepr": longrepr}
     if xfail:
         fields["wasxfail"] = ""  # pytest sets it (to the reason) only on xfail reports
@@ -93,10 +95,14 @@ def test_a_protocol_ends_in_one_outcome_and_one_attempt(protocol, outcome):
 
 
 def test_a_skip_keeps_its_reason_without_the_prefix():
-    record = absorbed(report("setup", "skipped", longrepr=skip_longrepr("staging: smoke tier failed")), report("teardown", "passed"))
+    record = absorbed(
+        report("setup", "skipped", longrepr=skip_longrepr("staging: smoke tier failed")), report("teardown", "passed")
+    )
     assert (record.outcome, record.skip_reason) == ("skipped", "staging: smoke tier failed")
     # A reason pytest does not prefix is kept whole.
-    record = absorbed(report("setup", "skipped", longrepr=("f.py", 1, "no Skipped: here")), report("teardown", "passed"))
+    record = absorbed(
+        report("setup", "skipped", longrepr=("f.py", 1, "no Skipped: here")), report("teardown", "passed")
+    )
     assert record.skip_reason == "no Skipped: here"
 
 
@@ -110,7 +116,11 @@ def test_the_first_failure_names_the_error():
 
 
 def test_a_missing_duration_counts_as_zero():
-    record = absorbed(report("setup", "passed", duration=None), report("call", "passed", duration=1.25), report("teardown", "passed", duration=None))
+    record = absorbed(
+        report("setup", "passed", duration=None),
+        report("call", "passed", duration=1.25),
+        report("teardown", "passed", duration=None),
+    )
     assert record.duration == 1.25
 
 
@@ -125,7 +135,11 @@ def test_a_worker_crash_is_crashed_and_carries_what_the_worker_measured():
         "dataContracts": [{"schema": "s", "ok": True}],
         "loadRuns": [{"name": "r"}],
     }
-    record = absorbed(report("setup", "passed"), report("???", "failed", duration=0.0, longrepr="worker 'gw0' crashed while running 'tests/test_a.py::test_a'"), measured=measured)
+    record = absorbed(
+        report("setup", "passed"),
+        report("???", "failed", duration=0.0, longrepr="worker 'gw0' crashed while running 'tests/test_a.py::test_a'"),
+        measured=measured,
+    )
     assert record.outcome == "crashed"
     assert record.error == "worker 'gw0' crashed while running 'tests/test_a.py::test_a'"
     assert (record.correlation_id, record.span_id, record.destructive) == ("c0ffee", "00f067aa0ba902b7", True)
@@ -138,7 +152,11 @@ def test_a_worker_crash_is_crashed_and_carries_what_the_worker_measured():
 
 
 def test_a_crash_overrides_an_earlier_failure():
-    record = absorbed(report("setup", "passed"), report("call", "failed", longrepr="E   boom"), report("???", "failed", longrepr="crashed"))
+    record = absorbed(
+        report("setup", "passed"),
+        report("call", "failed", longrepr="E   boom"),
+        report("???", "failed", longrepr="crashed"),
+    )
     assert (record.outcome, record.error) == ("crashed", "boom")
 
 
@@ -154,7 +172,7 @@ def test_measurements_are_read_only_at_the_end_of_the_protocol():
 
 def test_what_a_worker_measured_crosses_to_the_controller_unchanged():
     worker = TestRecord("t", "contract", destructive=True, quarantine={"status": "expired", "owner": "qa"})
-    worker.correlation_id  # made on first use
+    _ = worker.correlation_id  # made on first use
     worker.span_id = "0123456789abcdef"
     worker.add_metric("rps", 40, "1/s")
     worker.count_validation(True)
@@ -165,8 +183,17 @@ def test_what_a_worker_measured_crosses_to_the_controller_unchanged():
     controller = TestRecord("t", "contract")
     for item in (report("setup", "passed"), report("call", "passed"), report("teardown", "passed")):
         controller.absorb(item, worker.measured() if item.when == "teardown" else None)
-    for field in ("correlation_id_value", "span_id", "destructive", "metrics", "quarantine", "validations",
-                  "validation_failures", "data_contracts", "load_runs"):
+    for field in (
+        "correlation_id_value",
+        "span_id",
+        "destructive",
+        "metrics",
+        "quarantine",
+        "validations",
+        "validation_failures",
+        "data_contracts",
+        "load_runs",
+    ):
         assert getattr(controller, field) == getattr(worker, field), field
     assert controller.attempts == [Attempt("failed", 0.25, "AssertionError: x"), Attempt("passed", 1.5, None)]
     assert controller.flaky is True
@@ -176,8 +203,14 @@ def test_what_a_worker_measured_crosses_to_the_controller_unchanged():
 
 @pytest.mark.parametrize(("last", "flaky"), [("passed", True), ("failed", False)])
 def test_a_rerun_that_passes_at_last_is_flaky(last, flaky):
-    record = TestRecord("t", "smoke", attempts=[Attempt("failed", 0.1, "AssertionError: 1"), Attempt("error", 0.1, "fixture")])
-    absorbed_reports = [report("setup", "passed"), report("call", last, longrepr="E   AssertionError: 3" if last == "failed" else None), report("teardown", "passed")]
+    record = TestRecord(
+        "t", "smoke", attempts=[Attempt("failed", 0.1, "AssertionError: 1"), Attempt("error", 0.1, "fixture")]
+    )
+    absorbed_reports = [
+        report("setup", "passed"),
+        report("call", last, longrepr="E   AssertionError: 3" if last == "failed" else None),
+        report("teardown", "passed"),
+    ]
     for item in absorbed_reports:
         record.absorb(item)
     assert record.flaky is flaky
@@ -188,10 +221,17 @@ def test_a_rerun_that_passes_at_last_is_flaky(last, flaky):
     assert absorbed(*absorbed_reports).flaky is False
 
 
-@given(st.lists(st.sampled_from(["passed", "failed", "error"]), max_size=4), st.sampled_from(["passed", "failed", "skipped"]))
+@given(
+    st.lists(st.sampled_from(["passed", "failed", "error"]), max_size=4),
+    st.sampled_from(["passed", "failed", "skipped"]),
+)
 def test_flaky_means_earlier_attempts_and_a_final_pass(earlier, last):
     record = TestRecord("t", "smoke", attempts=[Attempt(outcome, 0.1) for outcome in earlier])
-    for item in (report("setup", "passed"), report("call", last, longrepr="E   x" if last == "failed" else None), report("teardown", "passed")):
+    for item in (
+        report("setup", "passed"),
+        report("call", last, longrepr="E   x" if last == "failed" else None),
+        report("teardown", "passed"),
+    ):
         record.absorb(item)
     assert record.flaky == (bool(earlier) and last == "passed")
     assert len(record.attempts) == len(earlier) + 1
@@ -202,8 +242,14 @@ def test_flaky_means_earlier_attempts_and_a_final_pass(earlier, last):
 
 def test_close_turns_an_unfinished_test_into_notrun():
     ledger = Ledger()
-    ledger.expect([("a", "smoke", False, None), ("b", "smoke", False, None), ("c", "contract", True, {"status": "active"}),
-                   ("d", "smoke", False, None)])
+    ledger.expect(
+        [
+            ("a", "smoke", False, None),
+            ("b", "smoke", False, None),
+            ("c", "contract", True, {"status": "active"}),
+            ("d", "smoke", False, None),
+        ]
+    )
     ledger.records["a"].absorb(report("setup", "passed"))  # Ctrl-C during its call
     ledger.add_report(report("setup", "failed", longrepr="E   KeyboardInterrupt"), "b")
     ledger.add_report(report("setup", "passed"), "d")
@@ -234,7 +280,10 @@ def test_a_report_for_an_unexpected_test_makes_its_record():
     ledger.add_report(report("setup", "passed"), "new", None)
     ledger.add_report(report("setup", "passed"), "a", "contract")
     assert (ledger.records["new"].tier, ledger.records["a"].tier) == ("smoke", "contract")
-    assert {tier: [r.nodeid for r in records] for tier, records in ledger.by_tier().items()} == {"contract": ["a"], "smoke": ["new"]}
+    assert {tier: [r.nodeid for r in records] for tier, records in ledger.by_tier().items()} == {
+        "contract": ["a"],
+        "smoke": ["new"],
+    }
 
 
 # -- short_error -------------------------------------------------------------------------------
@@ -288,22 +337,29 @@ def test_an_error_is_one_short_line(message):
 # -- the tally -----------------------------------------------------------------------------------
 
 QUARANTINES = [None, {"status": "active", "owner": "ops"}, {"status": "expired", "owner": "ops"}]
-SKIP_REASONS = [None, "staging: destructive test not run on sensitive target prod", "staging: smoke tier failed", "not today"]
+SKIP_REASONS = [
+    None,
+    "staging: destructive test not run on sensitive target prod",
+    "staging: smoke tier failed",
+    "not today",
+]
 
 
 @st.composite
 def records(draw):
     made = []
     for index in range(draw(st.integers(0, 30))):
-        made.append(TestRecord(
-            f"t{index}",
-            draw(st.sampled_from(["smoke", "contract", "load", "custom"])),
-            outcome=draw(st.sampled_from([*OUTCOMES, "running"])),
-            duration=draw(st.floats(0, 100, allow_nan=False)),
-            quarantine=draw(st.sampled_from(QUARANTINES)),
-            flaky=draw(st.booleans()),
-            skip_reason=draw(st.sampled_from(SKIP_REASONS)),
-        ))
+        made.append(
+            TestRecord(
+                f"t{index}",
+                draw(st.sampled_from(["smoke", "contract", "load", "custom"])),
+                outcome=draw(st.sampled_from([*OUTCOMES, "running"])),
+                duration=draw(st.floats(0, 100, allow_nan=False)),
+                quarantine=draw(st.sampled_from(QUARANTINES)),
+                flaky=draw(st.booleans()),
+                skip_reason=draw(st.sampled_from(SKIP_REASONS)),
+            )
+        )
     return made
 
 

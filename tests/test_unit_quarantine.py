@@ -35,8 +35,13 @@ def test_active_through_its_until_day_then_expired():
     assert quarantine.active(UNTIL) and quarantine.active(UNTIL - dt.timedelta(days=400))
     assert not quarantine.active(UNTIL + dt.timedelta(days=1))
     assert quarantine.to_dict(UNTIL) == {
-        "test": NODEID, "reason": "flaky", "owner": "payments", "until": "2030-06-30", "status": "active",
-        "source": "staging-quarantine.toml entry 1 (line 1)", "ticket": "PAY-1",
+        "test": NODEID,
+        "reason": "flaky",
+        "owner": "payments",
+        "until": "2030-06-30",
+        "status": "active",
+        "source": "staging-quarantine.toml entry 1 (line 1)",
+        "ticket": "PAY-1",
     }
     assert quarantine.to_dict(UNTIL + dt.timedelta(days=1))["status"] == "expired"
     assert "ticket" not in entry(NODEID).to_dict(UNTIL)  # no ticket, no key
@@ -46,14 +51,16 @@ def test_active_through_its_until_day_then_expired():
 @st.composite
 def nodeid_and_entries(draw):
     nodeid = draw(st.text(alphabet="ab:/[]", min_size=1, max_size=8))
-    tests = draw(st.lists(
-        st.one_of(
-            st.integers(0, len(nodeid)).map(lambda cut: nodeid[:cut] + "*"),
-            st.just(nodeid),
-            st.text(alphabet="ab:/[]*", max_size=8),
-        ),
-        max_size=6,
-    ))
+    tests = draw(
+        st.lists(
+            st.one_of(
+                st.integers(0, len(nodeid)).map(lambda cut: nodeid[:cut] + "*"),
+                st.just(nodeid),
+                st.text(alphabet="ab:/[]*", max_size=8),
+            ),
+            max_size=6,
+        )
+    )
     return nodeid, [entry(test, owner=f"owner{index}") for index, test in enumerate(tests)]
 
 
@@ -101,7 +108,11 @@ def test_until_is_a_day(until, expected):
         ({"until": ""}, "quarantine[1].until", "needs until (YYYY-MM-DD, the day it must be fixed by)"),
         ({"owner": ["a", "b"]}, "quarantine[1].owner", "expected a string, got ['a', 'b']"),
         ({"ticket": 123}, "quarantine[1].ticket", "expected a string, got 123"),
-        ({"expires": "2030"}, "quarantine[1].expires", "unknown field; known fields: test, reason, owner, until, ticket"),
+        (
+            {"expires": "2030"},
+            "quarantine[1].expires",
+            "unknown field; known fields: test, reason, owner, until, ticket",
+        ),
     ],
 )
 def test_a_bad_field_names_the_entry_and_the_field(changes, field, says):
@@ -127,12 +138,15 @@ def write(tmp_path, text: str | bytes):
 
 
 def test_each_entry_points_at_its_line(tmp_path):
-    path = write(tmp_path, (
-        "# flaky tests, reviewed weekly\n\n"
-        '[[quarantine]]\ntest = "t::a"\nreason = "r"\nowner = "o"\nuntil = 2030-06-30\n\n'
-        '  [[quarantine]]  # indented, with a comment\n'
-        'test = "t::b*"\nreason = "r"\nowner = "o"\nuntil = "2030-06-30"\nticket = "T-1"\n'
-    ))
+    path = write(
+        tmp_path,
+        (
+            "# flaky tests, reviewed weekly\n\n"
+            '[[quarantine]]\ntest = "t::a"\nreason = "r"\nowner = "o"\nuntil = 2030-06-30\n\n'
+            "  [[quarantine]]  # indented, with a comment\n"
+            'test = "t::b*"\nreason = "r"\nowner = "o"\nuntil = "2030-06-30"\nticket = "T-1"\n'
+        ),
+    )
     first, second = load(path)
     assert (first.test, first.until, first.source) == ("t::a", UNTIL, "staging-quarantine.toml entry 1 (line 3)")
     assert (second.test, second.ticket, second.source) == ("t::b*", "T-1", "staging-quarantine.toml entry 2 (line 9)")

@@ -70,7 +70,9 @@ def test_a_skip_reason_is_scrubbed_and_its_location_kept():
 
 
 def test_a_string_longrepr_and_the_captured_sections_are_scrubbed():
-    report = stand_in("E   assert 'hunter2' == ''", [("Captured stdout call", "pw=hunter2\n"), ("Captured log call", "ok\n")])
+    report = stand_in(
+        "E   assert 'hunter2' == ''", [("Captured stdout call", "pw=hunter2\n"), ("Captured log call", "ok\n")]
+    )
     Scrubber(["hunter2"]).report(report)
     assert report.longrepr == "E   assert '***' == ''"
     assert report.sections == [("Captured stdout call", "pw=***\n"), ("Captured log call", "ok\n")]
@@ -154,11 +156,15 @@ JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=
 
 def holding(secret: str):
     """JSON data with the secret somewhere inside a string (a key or a value)."""
-    around = st.tuples(st.text(ANY_TEXT, max_size=5), st.text(ANY_TEXT, max_size=5)).map(lambda pair: pair[0] + secret + pair[1])
+    around = st.tuples(st.text(ANY_TEXT, max_size=5), st.text(ANY_TEXT, max_size=5)).map(
+        lambda pair: pair[0] + secret + pair[1]
+    )
     return st.recursive(
         around,
         lambda inner: st.one_of(
-            st.tuples(st.lists(JSON_LEAF, max_size=2), inner, st.lists(JSON_LEAF, max_size=2)).map(lambda t: [*t[0], t[1], *t[2]]),
+            st.tuples(st.lists(JSON_LEAF, max_size=2), inner, st.lists(JSON_LEAF, max_size=2)).map(
+                lambda t: [*t[0], t[1], *t[2]]
+            ),
             st.tuples(around, JSON_LEAF).map(lambda pair: {pair[0]: pair[1]}),
             st.tuples(st.text(max_size=5), inner).map(lambda pair: {pair[0]: pair[1]}),
         ),

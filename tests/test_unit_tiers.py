@@ -347,7 +347,9 @@ def test_any_new_line_restarts_the_stall_time(workers, clock, stall):
     group.done("gw0", "s1")
     group.done("gw0", "s2")
     quiet = [lambda: None] * 4  # two seconds: less than the stall time
-    clock.on_sleep = script(*quiet, lambda: group.log("gw0").append("start", "c1"), lambda: group.done("gw0", "c1"), limit=10 * stall)
+    clock.on_sleep = script(
+        *quiet, lambda: group.log("gw0").append("start", "c1"), lambda: group.done("gw0", "c1"), limit=10 * stall
+    )
     reason = group.gate("gw1").before("contract")
     assert reason is not None and "never finished" in reason
     assert clock.now > 3.0 + stall  # counted from the last line (t=3), not from the start

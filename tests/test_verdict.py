@@ -67,12 +67,29 @@ def test_all_pass_promotes_and_verifies(gate, pytester, keys, openssl_recipe):
     assert predicate["tiers"]["smoke"]["counts"]["passed"] == 1
     assert predicate["tiers"]["contract"]["result"] == "passed"
     assert predicate["tiers"]["load"] == {
-        "required": False, "result": "notrun", "duration": 0.0,
+        "required": False,
+        "result": "notrun",
+        "duration": 0.0,
         "counts": dict.fromkeys(
-            ["passed", "failed", "error", "skipped", "xfailed", "xpassed", "crashed", "notrun", "deselected", "destructiveSkipped"], 0
+            [
+                "passed",
+                "failed",
+                "error",
+                "skipped",
+                "xfailed",
+                "xpassed",
+                "crashed",
+                "notrun",
+                "deselected",
+                "destructiveSkipped",
+            ],
+            0,
         ),
     }
-    assert {t["nodeid"].split("::")[1]: t["outcome"] for t in predicate["tests"]} == {"test_smoke": "passed", "test_contract": "passed"}
+    assert {t["nodeid"].split("::")[1]: t["outcome"] for t in predicate["tests"]} == {
+        "test_smoke": "passed",
+        "test_contract": "passed",
+    }
     assert all(len(t["correlationId"]) == 32 and len(t["attempts"]) == 1 for t in predicate["tests"])
     schema_validate(statement)
     result.stdout.fnmatch_lines(["*= staging verdict =*", "decision: PROMOTE", f"verdict: {VERDICT} (signed, keyid *"])
@@ -89,7 +106,9 @@ def test_all_pass_promotes_and_verifies(gate, pytester, keys, openssl_recipe):
 
 
 def test_failing_suite_rejects(gate, keys, pytester):
-    result, statement, _ = gate(PASSING.replace("assert staging_http.get(\"/get\").ok", "assert staging_http.get(\"/status/500\").ok"))
+    result, statement, _ = gate(
+        PASSING.replace('assert staging_http.get("/get").ok', 'assert staging_http.get("/status/500").ok')
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     predicate = statement["predicate"]
     assert predicate["decision"] == "REJECT" and predicate["verificationResult"] == "FAILED"
@@ -103,7 +122,9 @@ def test_failing_suite_rejects(gate, keys, pytester):
     assert refused.stderr.startswith("FAILED: decision is REJECT, expected PROMOTE (1 test failed:")
     # The README's jq line lists each reason's code and text.
     line = re.search(r"```bash\n(.*?)```", README.read_text().split("<!-- reasons-jq -->", 1)[1], re.S).group(1)
-    listed = subprocess.run(["bash", "-c", "set -o pipefail\n" + line], cwd=pytester.path, capture_output=True, text=True)
+    listed = subprocess.run(
+        ["bash", "-c", "set -o pipefail\n" + line], cwd=pytester.path, capture_output=True, text=True
+    )
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith("test-failed\t1 test failed: test_failing_suite_rejects.py::test_smoke")
 
@@ -111,10 +132,24 @@ def test_failing_suite_rejects(gate, keys, pytester):
 @pytest.mark.parametrize(
     ("name", "suite", "args", "reason_code"),
     [
-        pytest.param("ctrl-c", "def test_a():\n    pass\ndef test_b():\n    raise KeyboardInterrupt\ndef test_c():\n    pass\n", [], "interrupted", id="ctrl-c"),
+        pytest.param(
+            "ctrl-c",
+            "def test_a():\n    pass\ndef test_b():\n    raise KeyboardInterrupt\ndef test_c():\n    pass\n",
+            [],
+            "interrupted",
+            id="ctrl-c",
+        ),
         pytest.param("collection-error", "def test_a():\n    pass\n", [], "collection-error", id="collection-error"),
-        pytest.param("empty-selection", "def test_a():\n    pass\n", ["-k", "nothing_matches"], "nothing-ran", id="empty-selection"),
-        pytest.param("internal-error", "def test_a():\n    pass\n", ["-p", "boom"], "internal-error", id="internal-error"),
+        pytest.param(
+            "empty-selection",
+            "def test_a():\n    pass\n",
+            ["-k", "nothing_matches"],
+            "nothing-ran",
+            id="empty-selection",
+        ),
+        pytest.param(
+            "internal-error", "def test_a():\n    pass\n", ["-p", "boom"], "internal-error", id="internal-error"
+        ),
     ],
 )
 def test_missing_evidence_holds(gate, pytester, name, suite, args, reason_code):
@@ -133,7 +168,9 @@ def test_exit_status_6_when_all_passed_but_not_promoted(gate, pytester):
     pytester.makeini("[pytest]\nstaging_required_tiers = smoke load\n")
     result, statement, _ = gate(PASSING)
     assert statement["predicate"]["decision"] == "HOLD"
-    assert statement["predicate"]["reasons"] == [{"code": "required-tier-empty", "text": "required tier load has no test"}]
+    assert statement["predicate"]["reasons"] == [
+        {"code": "required-tier-empty", "text": "required tier load has no test"}
+    ]
     assert result.ret == 6
     assert statement["predicate"]["session"]["exitStatus"] == 6
 
@@ -191,7 +228,9 @@ def test_unreachable_target_rejects(pytester, keys):
 def test_release_mismatch_rejects_with_the_reason(pytester, httpbin_url, keys):
     pytester.makefile(
         ".toml",
-        **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nversion_url = "/response-headers?v=2"\nversion_pointer = "/v"\n'},
+        **{
+            "staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nversion_url = "/response-headers?v=2"\nversion_pointer = "/v"\n'
+        },
     )
     pytester.makepyfile(PASSING)
     pytester.runpytest("--staging-target=qa", "--staging-release=1", f"--staging-signing-key={keys[0]}")
@@ -226,7 +265,9 @@ def comparable(statement: dict) -> dict:
     return {
         "decision": predicate["decision"],
         "reasons": predicate["reasons"],
-        "tiers": {tier: {k: v for k, v in entry.items() if k != "duration"} for tier, entry in predicate["tiers"].items()},
+        "tiers": {
+            tier: {k: v for k, v in entry.items() if k != "duration"} for tier, entry in predicate["tiers"].items()
+        },
         "tests": sorted((t["nodeid"], t["tier"], t["outcome"]) for t in predicate["tests"]),
     }
 
@@ -260,7 +301,12 @@ def test_unsigned_and_wrong_key_fail_verification(gate, pytester, keys, other_ke
     result, statement, envelope = gate(PASSING, sign=False)
     assert envelope["signatures"] == []
     assert statement["predicate"]["decision"] == "PROMOTE"
-    result.stdout.fnmatch_lines(["*StagingWarning: the verdict will be unsigned*", f"verdict: {VERDICT} (UNSIGNED: no signing key, it will not verify)"])
+    result.stdout.fnmatch_lines(
+        [
+            "*StagingWarning: the verdict will be unsigned*",
+            f"verdict: {VERDICT} (UNSIGNED: no signing key, it will not verify)",
+        ]
+    )
     unsigned = verify_cli(pytester.path / VERDICT, keys[1])
     assert (unsigned.returncode, unsigned.stderr.strip()) == (1, "FAILED: the verdict is unsigned (no signatures)")
     gate(PASSING)
@@ -295,7 +341,9 @@ def test_subjects_and_expectations(gate, pytester, keys):
 
     digest = hashlib.sha256(b"release candidate bytes").hexdigest()
     other = "a" * 64
-    _, statement, _ = gate(PASSING, f"--staging-artifact=registry/app@sha256:{other}", "--staging-artifact-file=app.tar")
+    _, statement, _ = gate(
+        PASSING, f"--staging-artifact=registry/app@sha256:{other}", "--staging-artifact-file=app.tar"
+    )
     assert statement["subject"] == [
         {"name": "registry/app", "digest": {"sha256": other}},
         {"name": "app.tar", "digest": {"sha256": digest}},
@@ -312,8 +360,14 @@ def test_release_subject_without_artifacts(gate):
     import hashlib
 
     result, statement, _ = gate(PASSING, "--staging-release=2.0.1")
-    assert statement["subject"] == [{"name": "release:2.0.1", "digest": {"sha256": hashlib.sha256(b"2.0.1").hexdigest()}}]
-    result.stdout.fnmatch_lines(["*StagingWarning: no artifact named: the verdict's subject is only release:2.0.1; name the build with --staging-artifact=*"])
+    assert statement["subject"] == [
+        {"name": "release:2.0.1", "digest": {"sha256": hashlib.sha256(b"2.0.1").hexdigest()}}
+    ]
+    result.stdout.fnmatch_lines(
+        [
+            "*StagingWarning: no artifact named: the verdict's subject is only release:2.0.1; name the build with --staging-artifact=*"
+        ]
+    )
 
 
 def test_summary_names_the_public_key_next_to_the_private_one(pytester, httpbin_url):
@@ -328,7 +382,9 @@ def test_secrets_never_reach_the_verdict(pytester, httpbin_url, keys, staging_en
     staging_env.setenv("TOKEN", secret)
     pytester.makefile(
         ".toml",
-        **{"staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ Authorization = "Bearer ${{TOKEN}}" }}\n'},
+        **{
+            "staging-targets": f'[targets.qa]\nurl = "{httpbin_url}"\nheaders = {{ Authorization = "Bearer ${{TOKEN}}" }}\n'
+        },
     )
     pytester.makepyfile(
         """
@@ -348,8 +404,16 @@ def test_secrets_never_reach_the_verdict(pytester, httpbin_url, keys, staging_en
     [
         (["--staging-require-signature"], {}, ["--staging-require-signature", "no signing key"]),
         (["--staging-signing-key=missing.pem"], {}, ["--staging-signing-key", "cannot read missing.pem"]),
-        (["--staging-signing-key=test_usage_errors.py"], {}, ["--staging-signing-key=test_usage_errors.py", "not a PEM private key"]),
-        ([], {"STAGING_SIGNING_KEY": "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"}, ["STAGING_SIGNING_KEY", "not a PEM"]),
+        (
+            ["--staging-signing-key=test_usage_errors.py"],
+            {},
+            ["--staging-signing-key=test_usage_errors.py", "not a PEM private key"],
+        ),
+        (
+            [],
+            {"STAGING_SIGNING_KEY": "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"},
+            ["STAGING_SIGNING_KEY", "not a PEM"],
+        ),
         (["--staging-artifact=app@sha256:xyz"], {}, ["--staging-artifact", "not NAME@sha256:HEX"]),
         (["--staging-artifact-file=nope.tar"], {}, ["--staging-artifact-file", "cannot read nope.tar"]),
     ],
@@ -369,7 +433,10 @@ def test_rsa_key_is_refused(pytester, usage_error, httpbin_url):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pytester.path.joinpath("rsa.pem").write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     pytester.makepyfile("def test_never():\n    pass\n")
-    usage_error.check(pytester.runpytest_subprocess(f"--staging-target={httpbin_url}", "--staging-signing-key=rsa.pem"), "not an Ed25519 key")
+    usage_error.check(
+        pytester.runpytest_subprocess(f"--staging-target={httpbin_url}", "--staging-signing-key=rsa.pem"),
+        "not an Ed25519 key",
+    )
 
 
 # -- CLI ------------------------------------------------------------------------------------
@@ -388,11 +455,15 @@ def test_keygen_writes_a_private_key_only_its_owner_can_read(tmp_path, capsys):
 def test_show_text_and_markdown(gate, pytester, keys):
     gate(PASSING)
     path = str(pytester.path / VERDICT)
-    text = subprocess.run([sys.executable, "-m", "pytest_staging", "show", path, "--key", str(keys[1])], capture_output=True, text=True)
+    text = subprocess.run(
+        [sys.executable, "-m", "pytest_staging", "show", path, "--key", str(keys[1])], capture_output=True, text=True
+    )
     assert text.returncode == 0
     assert text.stdout.splitlines()[0] == "decision: PROMOTE"
     assert "signature: verified with key" in text.stdout
-    md = subprocess.run([sys.executable, "-m", "pytest_staging", "show", path, "--format", "markdown"], capture_output=True, text=True)
+    md = subprocess.run(
+        [sys.executable, "-m", "pytest_staging", "show", path, "--format", "markdown"], capture_output=True, text=True
+    )
     assert md.stdout.startswith("## ✅ Staging gate: PROMOTE")
     assert "| smoke | passed | yes | 1 passed |" in md.stdout
 

@@ -114,12 +114,16 @@ def test_url_safe_envelope_verifies():
     document = envelope(signature(KEY))
     raw = dumps(document)
     url_safe = {**document, "payload": base64.urlsafe_b64encode(BODY).decode()}
-    url_safe["signatures"] = [{"sig": base64.urlsafe_b64encode(base64.b64decode(document["signatures"][0]["sig"])).decode()}]
+    url_safe["signatures"] = [
+        {"sig": base64.urlsafe_b64encode(base64.b64decode(document["signatures"][0]["sig"])).decode()}
+    ]
     assert dsse.verify(dsse.parse(raw), [PUBLIC]).payload == BODY
     assert dsse.verify(dsse.parse(dumps(url_safe)), [PUBLIC]).payload == BODY
 
 
-@pytest.mark.parametrize("keyid", [None, "", "not-this-key", dsse.keyid(OTHER_PUBLIC)], ids=["unset", "empty", "wrong", "another-key"])
+@pytest.mark.parametrize(
+    "keyid", [None, "", "not-this-key", dsse.keyid(OTHER_PUBLIC)], ids=["unset", "empty", "wrong", "another-key"]
+)
 def test_keyid_is_a_hint_never_a_reason_to_reject(keyid):
     verified = dsse.verify(envelope(signature(KEY, keyid)), [PUBLIC])
     assert verified == (BODY, dsse.keyid(PUBLIC))
@@ -169,9 +173,18 @@ def test_duplicate_keys_inside_the_signed_payload_are_refused():
         ({"payload": "", "payloadType": PAYLOAD_TYPE}, "not a DSSE envelope"),
         ({"payload": "", "payloadType": 1, "signatures": []}, "payloadType is not a string"),
         ({"payload": "", "payloadType": PAYLOAD_TYPE, "signatures": {}}, "signatures is not a list"),
-        ({"payload": "", "payloadType": PAYLOAD_TYPE, "signatures": ["AA=="]}, "signatures[0] is not an object with a sig"),
-        ({"payload": "", "payloadType": PAYLOAD_TYPE, "signatures": [{"keyid": 3, "sig": ""}]}, "signatures[0].keyid is not a string"),
-        ({"payload": "", "payloadType": PAYLOAD_TYPE, "signatures": [{"sig": "AA"}]}, "signatures[0].sig lacks its padding"),
+        (
+            {"payload": "", "payloadType": PAYLOAD_TYPE, "signatures": ["AA=="]},
+            "signatures[0] is not an object with a sig",
+        ),
+        (
+            {"payload": "", "payloadType": PAYLOAD_TYPE, "signatures": [{"keyid": 3, "sig": ""}]},
+            "signatures[0].keyid is not a string",
+        ),
+        (
+            {"payload": "", "payloadType": PAYLOAD_TYPE, "signatures": [{"sig": "AA"}]},
+            "signatures[0].sig lacks its padding",
+        ),
     ],
 )
 def test_malformed_envelopes_are_refused_with_one_line(document, problem):
@@ -212,11 +225,34 @@ def test_every_expectation_that_holds_passes(staged, keys, other_keys, httpbin_u
     host = httpbin_url.split("://", 1)[1]
     policy = statement["predicate"]["policy"]["digest"]["sha256"]
     code, out, err = run_verify(
-        capsys, path, "--key", str(other_keys[1]), "--key", str(keys[1]),  # rotation: either key may sign
-        "--expect", "PROMOTE", "--subject", f"app.tar@sha256:{digest}", "--subject-digest", f"sha256:{digest.upper()}",
-        "--environment", "staging", "--target", "staging-eu", "--target", f"HTTP://user:secret@{host}/",
-        "--release", "v1.4.2", "--require-tier", "smoke", "--require-tier", "contract",
-        "--policy-digest", f"sha256:{policy}", "--max-age", "1h",
+        capsys,
+        path,
+        "--key",
+        str(other_keys[1]),
+        "--key",
+        str(keys[1]),  # rotation: either key may sign
+        "--expect",
+        "PROMOTE",
+        "--subject",
+        f"app.tar@sha256:{digest}",
+        "--subject-digest",
+        f"sha256:{digest.upper()}",
+        "--environment",
+        "staging",
+        "--target",
+        "staging-eu",
+        "--target",
+        f"HTTP://user:secret@{host}/",
+        "--release",
+        "v1.4.2",
+        "--require-tier",
+        "smoke",
+        "--require-tier",
+        "contract",
+        "--policy-digest",
+        f"sha256:{policy}",
+        "--max-age",
+        "1h",
     )
     assert (code, err) == (0, [])
     assert out.startswith(f"OK: PROMOTE for app.tar@sha256:{digest}; signed by ")
@@ -227,10 +263,30 @@ def test_each_unmet_expectation_is_one_line(staged, keys, capsys):
     other = "b" * 64
     policy = statement["predicate"]["policy"]["digest"]["sha256"]
     code, out, err = run_verify(
-        capsys, path, "--key", str(keys[1]), "--expect", "HOLD", "--expect", "REJECT",
-        "--subject", f"app.tar@sha256:{other}", "--subject-digest", f"sha256:{other}", "--environment", "production",
-        "--target", "https://prod.example.com", "--release", "v1.4.3", "--require-tier", "load",
-        "--policy-digest", f"sha256:{other}", "--max-age", "0s",
+        capsys,
+        path,
+        "--key",
+        str(keys[1]),
+        "--expect",
+        "HOLD",
+        "--expect",
+        "REJECT",
+        "--subject",
+        f"app.tar@sha256:{other}",
+        "--subject-digest",
+        f"sha256:{other}",
+        "--environment",
+        "production",
+        "--target",
+        "https://prod.example.com",
+        "--release",
+        "v1.4.3",
+        "--require-tier",
+        "load",
+        "--policy-digest",
+        f"sha256:{other}",
+        "--max-age",
+        "0s",
     )
     assert (code, out) == (1, "")
     subjects = f"app.tar@sha256:{digest}"
@@ -251,7 +307,9 @@ def test_release_id_comes_before_the_deployed_version(gate, pytester, keys, caps
     gate(PASSING, "--staging-release=2.0.1")
     path = pytester.path / VERDICT
     assert run_verify(capsys, path, "--key", str(keys[1]), "--release", "2.0.1")[0] == 0
-    assert run_verify(capsys, path, "--key", str(keys[1]), "--release", "2.0.2")[2] == ["FAILED: release is 2.0.1 (release.id), expected 2.0.2"]
+    assert run_verify(capsys, path, "--key", str(keys[1]), "--release", "2.0.2")[2] == [
+        "FAILED: release is 2.0.1 (release.id), expected 2.0.2"
+    ]
     gate(PASSING)
     unknown = run_verify(capsys, path, "--key", str(keys[1]), "--release", "2.0.1")[2]
     assert unknown == ["FAILED: release is unknown (no release.id, no deployedVersion), expected 2.0.1"]
@@ -260,7 +318,9 @@ def test_release_id_comes_before_the_deployed_version(gate, pytester, keys, caps
 def test_a_failed_tier_is_not_a_required_tier_that_passed(gate, pytester, keys, capsys):
     gate(FAILING, "--staging-no-fail-fast")
     path = pytester.path / VERDICT
-    code, _, err = run_verify(capsys, path, "--key", str(keys[1]), "--expect", "any", "--require-tier", "smoke", "--require-tier", "contract")
+    code, _, err = run_verify(
+        capsys, path, "--key", str(keys[1]), "--expect", "any", "--require-tier", "smoke", "--require-tier", "contract"
+    )
     assert (code, err) == (1, ["FAILED: tier smoke is required and failed, expected required and passed"])
 
 
@@ -300,8 +360,19 @@ def test_help_documents_every_flag_with_an_example(capsys):
     with pytest.raises(SystemExit):
         cli(["verify", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for flag in ("--key", "--expect", "--subject", "--subject-digest", "--environment", "--target", "--release",
-                 "--require-tier", "--policy-digest", "--max-age", "--format"):
+    for flag in (
+        "--key",
+        "--expect",
+        "--subject",
+        "--subject-digest",
+        "--environment",
+        "--target",
+        "--release",
+        "--require-tier",
+        "--policy-digest",
+        "--max-age",
+        "--format",
+    ):
         assert f"({flag} " in text, flag  # each help text ends with an example: (--flag VALUE ...)
 
 
@@ -319,7 +390,12 @@ def span(raw: bytes, prefix: bytes) -> range:
 
 
 def part_of(raw: bytes, index: int) -> str:
-    for name, prefix in (("payload", b'"payload":"'), ("payloadType", b'"payloadType":"'), ("keyid", b'"keyid":"'), ("sig", b'"sig":"')):
+    for name, prefix in (
+        ("payload", b'"payload":"'),
+        ("payloadType", b'"payloadType":"'),
+        ("keyid", b'"keyid":"'),
+        ("sig", b'"sig":"'),
+    ):
         if index in span(raw, prefix):
             return name
     return "structure"
@@ -343,11 +419,17 @@ def semantic_tampers(original: dict, other: dict, keys, other_keys) -> dict[str,
 
     junk = {"keyid": good["keyid"], "sig": b64(os.urandom(64))}
     other_payload = json.loads(base64.b64decode(other["payload"]))
-    promoted = {**other_payload, "predicate": {**other_payload["predicate"], "decision": "PROMOTE", "verificationResult": "PASSED"}}
+    promoted = {
+        **other_payload,
+        "predicate": {**other_payload["predicate"], "decision": "PROMOTE", "verificationResult": "PASSED"},
+    }
     tampers = {
         "decision changed": (with_statement(lambda s: s["predicate"].update(decision="HOLD")), False),
         "subject changed": (with_statement(lambda s: s["subject"][0]["digest"].update(sha256="0" * 64)), False),
-        "timeVerified changed": (with_statement(lambda s: s["predicate"].update(timeVerified="2099-01-01T00:00:00.000000Z")), False),
+        "timeVerified changed": (
+            with_statement(lambda s: s["predicate"].update(timeVerified="2099-01-01T00:00:00.000000Z")),
+            False,
+        ),
         "a REJECT made PROMOTE, its own signature kept": ({**other, "payload": b64(dumps(promoted))}, False),
         "the signature of another verdict": (with_signatures(other["signatures"][0]), False),
         "another verdict's payload under this signature": ({**original, "payload": other["payload"]}, False),
@@ -357,7 +439,8 @@ def semantic_tampers(original: dict, other: dict, keys, other_keys) -> dict[str,
         "signature zeroed": (with_signatures({**good, "sig": b64(bytes(64))}), False),
         "signature truncated": (with_signatures({**good, "sig": b64(base64.b64decode(good["sig"])[:32])}), False),
         "another key under the right keyid": (
-            with_signatures({"keyid": good["keyid"], "sig": b64(foreign.sign(dsse.pae(PAYLOAD_TYPE, payload)))}), False
+            with_signatures({"keyid": good["keyid"], "sig": b64(foreign.sign(dsse.pae(PAYLOAD_TYPE, payload)))}),
+            False,
         ),
         "payloadType changed": ({**original, "payloadType": "application/json"}, False),
         "a second, bogus signature": (with_signatures(good, junk), True),
@@ -366,12 +449,16 @@ def semantic_tampers(original: dict, other: dict, keys, other_keys) -> dict[str,
         "keyid changed": (with_signatures({**good, "keyid": "someone-else"}), True),
         "keyid removed": (with_signatures({"sig": good["sig"]}), True),
         "URL-safe base64": (
-            {**original, "payload": base64.urlsafe_b64encode(payload).decode(),
-             "signatures": [{**good, "sig": base64.urlsafe_b64encode(base64.b64decode(good["sig"])).decode()}]},
+            {
+                **original,
+                "payload": base64.urlsafe_b64encode(payload).decode(),
+                "signatures": [{**good, "sig": base64.urlsafe_b64encode(base64.b64decode(good["sig"])).decode()}],
+            },
             True,
         ),
         "re-signed by the right key (control)": (
-            with_signatures({"keyid": good["keyid"], "sig": b64(private.sign(dsse.pae(PAYLOAD_TYPE, payload)))}), True
+            with_signatures({"keyid": good["keyid"], "sig": b64(private.sign(dsse.pae(PAYLOAD_TYPE, payload)))}),
+            True,
         ),
     }
     assert statement["predicate"]["decision"] == "PROMOTE" and other_payload["predicate"]["decision"] == "REJECT"
@@ -385,8 +472,14 @@ def semantic_tampers(original: dict, other: dict, keys, other_keys) -> dict[str,
     assert base64.b64decode(unused_bit) == base64.b64decode(sig)
     files["signature with a non-zero unused bit"] = (raw.replace(sig.encode(), unused_bit.encode()), False)
     wrapped = "\n".join(original["payload"][i : i + 76] for i in range(0, len(original["payload"]), 76))
-    files["payload wrapped at 76 columns"] = (raw.replace(original["payload"].encode(), json.dumps(wrapped)[1:-1].encode()), False)
-    files["duplicate payload key"] = (raw.replace(b'{"payload":', b'{"payload":"' + other["payload"].encode() + b'","payload":', 1), False)
+    files["payload wrapped at 76 columns"] = (
+        raw.replace(original["payload"].encode(), json.dumps(wrapped)[1:-1].encode()),
+        False,
+    )
+    files["duplicate payload key"] = (
+        raw.replace(b'{"payload":', b'{"payload":"' + other["payload"].encode() + b'","payload":', 1),
+        False,
+    )
     files["truncated"] = (raw[: len(raw) // 2], False)
     files["truncated by one byte"] = (raw[:-2], False)
     files["not JSON"] = (b"junk", False)
@@ -472,12 +565,21 @@ def test_recipe_answers_right_on_good_and_bad_files(gate, pytester, keys, other_
 
 def test_recipe_checks_the_statement_type_after_the_signature(keys, openssl_recipe, tmp_path):
     private = dsse.load_private_key(keys[0].read_bytes(), "key")
-    body = dumps({"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://slsa.dev/provenance/v1",
-                  "predicate": {"decision": "PROMOTE"}})
+    body = dumps(
+        {
+            "_type": "https://in-toto.io/Statement/v1",
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {"decision": "PROMOTE"},
+        }
+    )
     path = tmp_path / "provenance.json"
     path.write_bytes(dumps(dsse.envelope(body, private)))
     result = openssl_recipe(tmp_path, path, keys[1])
-    assert (result.returncode, result.stdout, result.stderr) == (1, "", "FAILED: not a pytest-staging promotion verdict\n")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        "",
+        "FAILED: not a pytest-staging promotion verdict\n",
+    )
 
 
 def test_release_gate_pipeline_step(staged, keys, tmp_path, readme):
@@ -489,10 +591,20 @@ def test_release_gate_pipeline_step(staged, keys, tmp_path, readme):
     work.mkdir()
     shutil.copy(path, work / VERDICT)
     shutil.copy(keys[1], work / "staging-signing.pub")
-    env = {**os.environ, "IMAGE_DIGEST": f"sha256:{digest}", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "IMAGE_DIGEST": f"sha256:{digest}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     ok = subprocess.run(["bash", "-c", step], cwd=work, env=env, capture_output=True, text=True)
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "promoting release v1.4.2\n", "")
-    wrong = subprocess.run(["bash", "-c", step], cwd=work, env={**env, "IMAGE_DIGEST": "sha256:" + "c" * 64}, capture_output=True, text=True)
+    wrong = subprocess.run(
+        ["bash", "-c", step],
+        cwd=work,
+        env={**env, "IMAGE_DIGEST": "sha256:" + "c" * 64},
+        capture_output=True,
+        text=True,
+    )
     assert wrong.returncode != 0 and "promoting" not in wrong.stdout
     assert wrong.stderr.startswith("FAILED: no subject has digest sha256:cccc")
     # The GitHub Actions job runs the same step.

@@ -75,7 +75,9 @@ def payload_of(data: bytes) -> dict:
     return json.loads(base64.b64decode(json.loads(data)["payload"]))
 
 
-def expected_vsa(verdict_bytes: bytes, verifier: str = "https://pytest-staging.dev/gate", resource: str | None = None) -> dict:
+def expected_vsa(
+    verdict_bytes: bytes, verifier: str = "https://pytest-staging.dev/gate", resource: str | None = None
+) -> dict:
     verdict = payload_of(verdict_bytes)
     predicate = verdict["predicate"]
     passed = predicate["decision"] == "PROMOTE"
@@ -87,7 +89,10 @@ def expected_vsa(verdict_bytes: bytes, verifier: str = "https://pytest-staging.d
             "verifier": {"id": verifier},
             "timeVerified": predicate["timeVerified"],
             "resourceUri": resource or verdict["subject"][0]["name"],
-            "policy": {"uri": "https://pytest-staging.dev/promotion-policy/v1", "digest": predicate["policy"]["digest"]},
+            "policy": {
+                "uri": "https://pytest-staging.dev/promotion-policy/v1",
+                "digest": predicate["policy"]["digest"],
+            },
             "inputAttestations": [{"uri": VERDICT, "digest": {"sha256": hashlib.sha256(verdict_bytes).hexdigest()}}],
             "verificationResult": "PASSED" if passed else "FAILED",
             "verifiedLevels": ["PYTEST_STAGING_PROMOTE"] if passed else ["FAILED"],
@@ -98,7 +103,9 @@ def expected_vsa(verdict_bytes: bytes, verifier: str = "https://pytest-staging.d
 
 def test_a_promote_gives_a_passed_vsa(gate, pytester, keys):
     digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-    result, statement, _ = gate(PASSING, f"--staging-vsa={VSA}", f"--staging-artifact=registry.example.com/shop@sha256:{digest}")
+    result, statement, _ = gate(
+        PASSING, f"--staging-vsa={VSA}", f"--staging-artifact=registry.example.com/shop@sha256:{digest}"
+    )
     assert statement["predicate"]["decision"] == "PROMOTE"
     vsa = read_vsa((pytester.path / VSA).read_bytes(), keys[1])
     assert vsa == expected_vsa((pytester.path / VERDICT).read_bytes())
@@ -133,7 +140,9 @@ def test_paths_fail_closed_and_the_probed_version_names_the_subject(gate, pytest
     gate(PASSING, f"--staging-vsa={VSA}")  # an earlier run's PASSED VSA at the path
     assert read_vsa((pytester.path / VSA).read_bytes(), keys[1])["predicate"]["verificationResult"] == "PASSED"
     pytester.makefile(".toml", **{"staging-targets": PROBED_TARGET.format(url=httpbin_url)})
-    result, statement, _ = gate(LOOKS, "--staging-target=qa", f"--staging-vsa={VSA}", *xdist, subprocess_run=bool(xdist))
+    result, statement, _ = gate(
+        LOOKS, "--staging-target=qa", f"--staging-vsa={VSA}", *xdist, subprocess_run=bool(xdist)
+    )
     seen = json.loads((pytester.path / "seen.json").read_text())
     during = read_vsa(seen[VSA].encode(), keys[1])
     assert during == expected_vsa(seen[VERDICT].encode())
@@ -147,27 +156,36 @@ def test_paths_fail_closed_and_the_probed_version_names_the_subject(gate, pytest
     assert final == expected_vsa((pytester.path / VERDICT).read_bytes())
     assert final["subject"] == probed and final["predicate"]["verificationResult"] == "PASSED"
     result.stdout.fnmatch_lines(
-        ["*StagingWarning: no artifact named: the verdict's subject is only release:<the version the target's probe reports> "
-         "(release:unknown if it reports none); name the build with --staging-artifact=*"]
+        [
+            "*StagingWarning: no artifact named: the verdict's subject is only release:<the version the target's probe reports> "
+            "(release:unknown if it reports none); name the build with --staging-artifact=*"
+        ]
     )
 
 
 def test_a_usage_error_removes_an_earlier_vsa(gate, pytester, httpbin_url, keys, usage_error):
     gate(PASSING, f"--staging-vsa={VSA}")
     assert (pytester.path / VSA).exists()
-    result = pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-vsa={VSA}", "--staging-verifier-id=not a uri")
+    result = pytester.runpytest(
+        f"--staging-target={httpbin_url}", f"--staging-vsa={VSA}", "--staging-verifier-id=not a uri"
+    )
     usage_error.check(result, "--staging-verifier-id", "'not a uri' is not a URI")
     assert not (pytester.path / VSA).exists() and not (pytester.path / VERDICT).exists()
     # Anything but a DSSE envelope is not ours to remove.
     (pytester.path / VSA).write_text("notes\n")
-    usage_error.check(pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-vsa={VSA}", "--staging-resource-uri=x"))
+    usage_error.check(
+        pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-vsa={VSA}", "--staging-resource-uri=x")
+    )
     assert (pytester.path / VSA).read_text() == "notes\n"
 
 
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (["--staging-verifier-id=https://ci.example.com/gate"], ["--staging-verifier-id", "only with --staging-vsa=PATH"]),
+        (
+            ["--staging-verifier-id=https://ci.example.com/gate"],
+            ["--staging-verifier-id", "only with --staging-vsa=PATH"],
+        ),
         (["--staging-resource-uri=pkg:docker/shop"], ["--staging-resource-uri", "only with --staging-vsa=PATH"]),
         ([f"--staging-vsa={VSA}", "--staging-resource-uri=shop 1.4"], ["--staging-resource-uri", "is not a URI"]),
         ([f"--staging-vsa={VERDICT}"], ["--staging-vsa", f"{VERDICT} is also the verdict (--staging-verdict)"]),

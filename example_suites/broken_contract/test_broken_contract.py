@@ -23,7 +23,10 @@ CLIENT_EXPECTS = {
                     "items": {
                         "type": "object",
                         "required": ["title", "type"],
-                        "properties": {"type": {"enum": ["title", "bullets"]}, "items": {"type": "array", "maxItems": 1}},
+                        "properties": {
+                            "type": {"enum": ["title", "bullets"]},
+                            "items": {"type": "array", "maxItems": 1},
+                        },
                     },
                 },
             },

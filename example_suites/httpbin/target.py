@@ -63,8 +63,9 @@ def _tail(text: str, lines: int = 20) -> str:
 
 
 def _run(cmd: list, what: str) -> None:
-    proc = subprocess.run([str(c) for c in cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        [str(c) for c in cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     if proc.returncode != 0:
         raise TargetError(f"{what} failed (exit {proc.returncode}):\n{_tail(proc.stdout)}")
 
@@ -87,8 +88,10 @@ def ensure_venv(venv: str | os.PathLike | None = None) -> Path:
             return venv
         marker.unlink(missing_ok=True)  # a half-done install must not look finished
         _run([sys.executable, "-m", "venv", venv], f"creating venv {venv}")
-        _run([venv / "bin" / "pip", "install", "--disable-pip-version-check", "-q", *REQUIREMENTS],
-             f"pip install {' '.join(REQUIREMENTS)} into {venv}")
+        _run(
+            [venv / "bin" / "pip", "install", "--disable-pip-version-check", "-q", *REQUIREMENTS],
+            f"pip install {' '.join(REQUIREMENTS)} into {venv}",
+        )
         _run([venv / "bin" / "python", "-c", "import httpbin"], f"import httpbin in {venv}")
         marker.write_text(wanted)
     return venv
@@ -120,6 +123,7 @@ def _stop_group(pid: int, proc: subprocess.Popen | None = None, timeout: float =
     gunicorn was started with start_new_session=True, so its pid is also the group
     id and killing the group takes the workers down with the master.
     """
+
     def gone() -> bool:
         return proc.poll() is not None if proc is not None else not _alive(pid)
 
@@ -152,7 +156,7 @@ class Server:
         """SIGTERM master and workers, SIGKILL whatever is left after `timeout` seconds."""
         _stop_group(self.pid, self._proc, timeout)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -192,8 +196,11 @@ def _start_once(venv: Path, port: int, timeout: float) -> Server:
     with os.fdopen(fd, "wb") as log:  # the child keeps its own copy of the fd
         proc = subprocess.Popen(
             [venv / "bin" / "gunicorn", "--no-control-socket", "-b", f"{HOST}:{port}", "-w", "2", "httpbin:app"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=venv, start_new_session=True,  # own group: stop() can kill master + workers
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=venv,
+            start_new_session=True,  # own group: stop() can kill master + workers
         )
     server = Server(port, proc.pid, Path(log_path), proc)
     try:
@@ -209,8 +216,7 @@ def _start_once(venv: Path, port: int, timeout: float) -> Server:
     return server
 
 
-def start(port: int | None = None, venv: str | os.PathLike | None = None,
-          timeout: float = READY_TIMEOUT) -> Server:
+def start(port: int | None = None, venv: str | os.PathLike | None = None, timeout: float = READY_TIMEOUT) -> Server:
     """Start httpbin under gunicorn on 127.0.0.1 and return once /get answers 200.
 
     Without `port`, a free one is picked, and a new one is tried if another process
@@ -226,6 +232,7 @@ def start(port: int | None = None, venv: str | os.PathLike | None = None,
 
 
 # --- command line -----------------------------------------------------------
+
 
 def _read_state(path: Path) -> dict | None:
     """The server recorded by `start`, if it is still running, else None."""
@@ -294,7 +301,8 @@ def _cmd_run(args, state_path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="target.py", description="Run real httpbin (gunicorn, own venv) on 127.0.0.1 as a staging target.")
+        prog="target.py", description="Run real httpbin (gunicorn, own venv) on 127.0.0.1 as a staging target."
+    )
     parser.add_argument("--venv", help="venv dir (default: $STAGING_HTTPBIN_VENV or <repo>/.venv-httpbin)")
     parser.add_argument("--state", help="state file of `start`/`stop`/`url` (default: <venv>/server.json)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -303,8 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, help="port (default: a free one)")
     sub.add_parser("stop", help="stop the server started by `start`")
     sub.add_parser("url", help="print the URL of the running server (exit 1 if none)")
-    p = sub.add_parser("run", help="start a server, run CMD with STAGING_HTTPBIN_URL set, stop it; "
-                                   "exit with CMD's exit code")
+    p = sub.add_parser(
+        "run", help="start a server, run CMD with STAGING_HTTPBIN_URL set, stop it; exit with CMD's exit code"
+    )
     p.add_argument("--port", type=int, help="port (default: a free one)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
     args = parser.parse_args(argv)
@@ -315,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             print(ensure_venv(args.venv))
             return 0
         return {"start": _cmd_start, "stop": _cmd_stop, "url": _cmd_url, "run": _cmd_run}[args.command](
-            args, state_path)
+            args, state_path
+        )
     except TargetError as exc:
         print(f"target.py: error: {exc}", file=sys.stderr)
         return 1

@@ -23,7 +23,9 @@ def test_anything_echoes_method_and_body(staging_http, staging_contract):
     body = {"order": 42, "items": [{"sku": "A-1", "qty": 2}]}
     echoed = staging_contract.validate(staging_http.post("/anything/orders", json=body), "contracts/anything.json")
     assert echoed["json"] == body
-    staging_contract.validate(staging_http.post("/anything/orders", json=body), openapi=OPENAPI, operation="postAnything")
+    staging_contract.validate(
+        staging_http.post("/anything/orders", json=body), openapi=OPENAPI, operation="postAnything"
+    )
 
 
 def test_order_events_data_contract(staging_http, staging_contract):
@@ -33,7 +35,11 @@ def test_order_events_data_contract(staging_http, staging_contract):
     schema = {
         "type": "object",
         "required": ["order", "total", "currency"],
-        "properties": {"order": {"type": "integer"}, "total": {"type": "number", "minimum": 0}, "currency": {"enum": ["EUR", "USD"]}},
+        "properties": {
+            "order": {"type": "integer"},
+            "total": {"type": "number", "minimum": 0},
+            "currency": {"enum": ["EUR", "USD"]},
+        },
     }
     result = staging_contract.validate_rows(echoed, schema, max_invalid_ratio=0.0)
     assert result.total == 200

@@ -159,7 +159,9 @@ def _order_statistics(x: np.ndarray, z: np.ndarray, groups: Sequence[tuple[int, 
     return [_values(x, z, _narrow(x, z, shared, a, b, rng, stop=_GATHER + b - a, ties=True), a, b) for a, b in groups]
 
 
-def _values(x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] | np.ndarray, first: int, last: int) -> np.ndarray:
+def _values(
+    x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] | np.ndarray, first: int, last: int
+) -> np.ndarray:
     if not isinstance(window, tuple):  # found while narrowing (tied values)
         return window
     left, right = window
@@ -174,8 +176,14 @@ def _values(x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] 
 
 
 def _narrow(
-    x: np.ndarray, z: np.ndarray, window: tuple[np.ndarray, np.ndarray] | np.ndarray, first: int, last: int,
-    rng: np.random.Generator, stop: int, ties: bool = False,
+    x: np.ndarray,
+    z: np.ndarray,
+    window: tuple[np.ndarray, np.ndarray] | np.ndarray,
+    first: int,
+    last: int,
+    rng: np.random.Generator,
+    stop: int,
+    ties: bool = False,
 ) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
     """Shrink the window (per row, the columns ``left[i]:right[i]`` still in play; everything left
     of it ranks below, everything right of it above) around ranks first..last (at most two, when
@@ -247,7 +255,11 @@ def summary(values: np.ndarray) -> dict[str, Any]:
     if not values.size:
         return {"count": 0, "mean": None, **dict.fromkeys(QUANTILES)}
     found = np.percentile(values, list(QUANTILES.values()))
-    return {"count": int(values.size), "mean": float(values.mean()), **{k: float(v) for k, v in zip(QUANTILES, found)}}
+    return {
+        "count": int(values.size),
+        "mean": float(values.mean()),
+        **{k: float(v) for k, v in zip(QUANTILES, found, strict=False)},
+    }
 
 
 def gate_value(gate: Threshold, values: np.ndarray) -> float | None:
@@ -288,13 +300,17 @@ def shift_effect(baseline_median: float, estimate: float, direction: str) -> flo
     return effect_size(baseline_median + estimate, baseline_median, direction)
 
 
-def means_effect(current: dict[str, Any], baseline: dict[str, Any], classification: str, bad: bool, direction: str) -> tuple[float, str]:
+def means_effect(
+    current: dict[str, Any], baseline: dict[str, Any], classification: str, bad: bool, direction: str
+) -> tuple[float, str]:
     """The ratio of the means (``effect = "mean"``) and a note: the medians' when the shift is the
     bad way by rank while outliers pull the means the other way (the means would call a
     regression an improvement)."""
     now, then = current["mean"], baseline["mean"]
     if bad and now != then and (classification == "High") != (now > then):
-        return effect_size(current["median"], baseline["median"], direction), " (means moved the other way: effect from the medians)"
+        return effect_size(
+            current["median"], baseline["median"], direction
+        ), " (means moved the other way: effect from the medians)"
     return effect_size(now, then, direction), ""
 
 
@@ -351,7 +367,11 @@ def judge_metric(
         # Ties (counts, mostly-zero ratios) can pin the shift's interval to 0 while the rank test
         # sees a difference; U says which way (above its mean: the current values rank higher).
         higher = found.u > now.size * then.size / 2
-        classification, note, tied = ("High" if higher else "Low"), f" (rank test p={found.p_value:.2g}; shift within ties)", True
+        classification, note, tied = (
+            ("High" if higher else "Low"),
+            f" (rank test p={found.p_value:.2g}; shift within ties)",
+            True,
+        )
     else:
         classification, note = "Pass", ""
     bad = classification != "Pass" and (
@@ -389,7 +409,11 @@ def judge_metric(
         small = f"shift {found.estimate:+.3g}{' ' + unit if unit else ''} < min_shift {rule.min_shift:g}"
         return {**entry, "result": PASS, "reason": f"{classification}: {shown}, {small}{note}"}
     if bad and effect >= rule.critical_ratio:
-        return {**entry, "result": FAIL, "reason": f"{classification}: {shown} >= critical_ratio {rule.critical_ratio:g}{note}"}
+        return {
+            **entry,
+            "result": FAIL,
+            "reason": f"{classification}: {shown} >= critical_ratio {rule.critical_ratio:g}{note}",
+        }
     if bad and effect > rule.allowed:
         return {**entry, "result": MARGINAL, "reason": f"{classification}: {shown} > allowed {rule.allowed:g}{note}"}
     if bad:
@@ -405,7 +429,7 @@ def judge(
     rule_for: Callable[[str], Rule],
     *,
     confidence: float = 0.98,
-    scores: Scores = Scores(),
+    scores: Scores = Scores(),  # noqa: B008  (an immutable named tuple, shared safely)
     units: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Every metric of either side judged, then the comparison's result and score."""
@@ -422,12 +446,16 @@ def judge(
     return {"result": result, "score": score, "reason": reason, "metrics": metrics}
 
 
-def overall(metrics: Sequence[dict[str, Any]], rules: Sequence[Rule], scores: Scores, known: int) -> tuple[str, float | None, str]:
+def overall(
+    metrics: Sequence[dict[str, Any]], rules: Sequence[Rule], scores: Scores, known: int
+) -> tuple[str, float | None, str]:
     """The comparison's result, score (None when nothing was judged) and a one-line reason."""
-    pairs = list(zip(metrics, rules))
+    pairs = list(zip(metrics, rules, strict=False))
     judged = [(m, rule) for m, rule in pairs if m["result"] in (PASS, MARGINAL, FAIL)]
     weight = sum(rule.weight for _, rule in judged)
-    score = round(100.0 * sum(rule.weight for m, rule in judged if m["result"] == PASS) / weight, 2) if weight > 0 else None
+    score = (
+        round(100.0 * sum(rule.weight for m, rule in judged if m["result"] == PASS) / weight, 2) if weight > 0 else None
+    )
 
     def names(found: Iterable[dict[str, Any]]) -> str:
         return ", ".join(m["name"] for m in found)
@@ -443,10 +471,18 @@ def overall(metrics: Sequence[dict[str, Any]], rules: Sequence[Rule], scores: Sc
         return FAIL, score, f"no data for a metric that must have it: {names(missing)}"
     if score is not None and score < scores.marginal:  # evidence of a regression, whatever is missing
         return FAIL, score, f"score {score:g} < {scores.marginal:g} (marginal)"
-    unjudged = [m for m, rule in pairs if rule.critical and m["result"] in (INCONCLUSIVE, NODATA) and m["reason"] != NOT_IN_BASELINE]
+    unjudged = [
+        m
+        for m, rule in pairs
+        if rule.critical and m["result"] in (INCONCLUSIVE, NODATA) and m["reason"] != NOT_IN_BASELINE
+    ]
     if unjudged:  # a metric that can fail the comparison alone was not judged: no pass without it
         result = INCONCLUSIVE if any(m["result"] == INCONCLUSIVE for m in unjudged) else NODATA
-        return result, score, f"critical metric not judged: {', '.join(m['name'] + ' (' + m['reason'] + ')' for m in unjudged)}"
+        return (
+            result,
+            score,
+            f"critical metric not judged: {', '.join(m['name'] + ' (' + m['reason'] + ')' for m in unjudged)}",
+        )
     nodata = sum(1 for m in metrics if m["result"] == NODATA and m["reason"] in MISSING)
     if known and nodata * 2 >= known:
         return NODATA, score, f"{nodata} of {known} baseline metrics have no data in this run"

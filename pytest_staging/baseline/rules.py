@@ -76,7 +76,9 @@ def _gates(value: Any, where: str, field: str) -> tuple[Threshold, ...]:
             raise ConfigError(where, field, f"{exc}; fix the expression") from None
         if gate.name is not None or gate.metric in ("fail_ratio", "rps"):
             raise ConfigError(
-                where, field, f"gate {item!r}: a metric's gate uses {', '.join(GATE_METRICS)} over its values, without {{name:...}}"
+                where,
+                field,
+                f"gate {item!r}: a metric's gate uses {', '.join(GATE_METRICS)} over its values, without {{name:...}}",
             )
         gates.append(gate)
     return tuple(gates)
@@ -102,7 +104,9 @@ def parse_table(fields: Any, where: str, prefix: str) -> dict[str, Any]:
                 raise ConfigError(where, field, f"expected one of {', '.join(EFFECTS)}, got {value!r}")
             rule[key] = value
         elif key == "min_shift":
-            rule[key] = _number(value, where, field, 0.0, "a shift >= 0 in the metric's unit (0.5 = half a millisecond of latency)")
+            rule[key] = _number(
+                value, where, field, 0.0, "a shift >= 0 in the metric's unit (0.5 = half a millisecond of latency)"
+            )
         elif key == "min_samples":
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
                 raise ConfigError(where, field, f"expected a whole number >= 2, got {value!r}")

@@ -23,7 +23,9 @@ def series(records: Sequence[Any], scrub: Callable[[str], str] | None) -> tuple[
     return found, units
 
 
-def compare(records: Sequence[Any], settings: Any, scrub: Callable[[str], str] | None, target: dict[str, Any]) -> dict[str, Any]:
+def compare(
+    records: Sequence[Any], settings: Any, scrub: Callable[[str], str] | None, target: dict[str, Any]
+) -> dict[str, Any]:
     """This run's series judged against the baseline's: the verdict's ``baseline`` section.
     ``settings`` is the run's BaselineSettings; ``target`` the public (scrubbed) target."""
     from .judge import Scores, judge  # numpy: only when comparing
@@ -72,7 +74,11 @@ def save(
 
     path = settings.save_path
     if settings.compare is not None and decision != "PROMOTE" and path.resolve() == settings.compare.path.resolve():
-        return path, 0, f"not saved: the run decided {decision}; only a PROMOTE replaces the baseline it was compared with"
+        return (
+            path,
+            0,
+            f"not saved: the run decided {decision}; only a PROMOTE replaces the baseline it was compared with",
+        )
     found, units = series(records, scrub)
     data = build(
         series=found,

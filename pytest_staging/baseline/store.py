@@ -133,7 +133,9 @@ def load(path: Path, shown: str | None = None) -> Baseline:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigError(where, "format", f"not a baseline file (expected format {FORMAT!r}); {_REGENERATE}")
     if data.get("version") != VERSION:
-        raise ConfigError(where, "version", f"version {data.get('version')!r} is not supported (expected {VERSION}); {_REGENERATE}")
+        raise ConfigError(
+            where, "version", f"version {data.get('version')!r} is not supported (expected {VERSION}); {_REGENERATE}"
+        )
     metrics = data.get("metrics")
     if not isinstance(metrics, dict):
         raise ConfigError(where, "metrics", f"expected an object of metric name -> {{unit, values}}; {_REGENERATE}")
@@ -144,7 +146,9 @@ def load(path: Path, shown: str | None = None) -> Baseline:
         if not isinstance(values, list) or not all(
             v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values
         ):
-            raise ConfigError(where, f'metrics."{name}".values', "expected a list of numbers (null for a missing value)")
+            raise ConfigError(
+                where, f'metrics."{name}".values', "expected a list of numbers (null for a missing value)"
+            )
         try:
             series[name] = [math.nan if v is None else float(v) for v in values]
         except OverflowError:
@@ -183,7 +187,9 @@ def mismatches(baseline: Baseline, target: Mapping[str, Any], profiles: Sequence
     if then != now:
         found.append(f"target differs: the baseline measured {then[0]} ({then[1]}), this run {now[0]} ({now[1]})")
     if profiles and baseline.load_profiles != list(profiles):
-        found.append("load profile differs: the baseline's load runs used other users, spawn rate, duration or locustfile")
+        found.append(
+            "load profile differs: the baseline's load runs used other users, spawn rate, duration or locustfile"
+        )
     if baseline.decision not in (None, "PROMOTE"):
         found.append(f"the baseline comes from a run that decided {baseline.decision}, not PROMOTE")
     return found

@@ -113,13 +113,20 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
         failures.append(Reason("version-probe-failed", ledger.preflight_error or "the version probe failed"))
     if ledger.preflight_kind == "release-mismatch":
         failures.append(Reason("release-mismatch", ledger.preflight_error or "deployed release differs"))
-    for outcome, code, verb in (("failed", "test-failed", "failed"), ("error", "test-error", "errored"), ("crashed", "test-crashed", "crashed")):
+    for outcome, code, verb in (
+        ("failed", "test-failed", "failed"),
+        ("error", "test-error", "errored"),
+        ("crashed", "test-crashed", "crashed"),
+    ):
         hit = [_named(r) for r in tally.blocking[outcome]]
         if hit:
             failures.append(Reason(code, f"{_plural(len(hit), 'test')} {verb}: {_names(hit)}"))
     if tally.flaky and policy.flaky != "allow":
         flaky = tally.flaky
-        reason = Reason("flaky", f"{_plural(len(flaky), 'test')} passed only on a re-run (--staging-flaky={policy.flaky}): {_names(flaky)}")
+        reason = Reason(
+            "flaky",
+            f"{_plural(len(flaky), 'test')} passed only on a re-run (--staging-flaky={policy.flaky}): {_names(flaky)}",
+        )
         (failures if policy.flaky == "reject" else missing).append(reason)
 
     facts = ledger.session
@@ -150,7 +157,9 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
     if not tally.ran:
         missing.append(Reason("nothing-ran", "no test ran"))
     if tally.notrun:
-        missing.append(Reason("not-run", f"{_plural(len(tally.notrun), 'selected test')} never reported: {_names(tally.notrun)}"))
+        missing.append(
+            Reason("not-run", f"{_plural(len(tally.notrun), 'selected test')} never reported: {_names(tally.notrun)}")
+        )
 
     for tier in policy.required(ledger):
         counted = tally.tier(tier)
@@ -174,7 +183,11 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
         return Decision(REJECT, tuple(failures + missing), tally)
     if missing:
         return Decision(HOLD, tuple(missing), tally)
-    return Decision(PROMOTE, (Reason("complete", f"all required tiers ran; {_plural(tally.ran, 'test')} ran, none blocking"),), tally)
+    return Decision(
+        PROMOTE,
+        (Reason("complete", f"all required tiers ran; {_plural(tally.ran, 'test')} ran, none blocking"),),
+        tally,
+    )
 
 
 def _deselected_text(ledger: Ledger, policy: Policy) -> str:
@@ -198,14 +211,22 @@ def _baseline(baseline: dict[str, Any] | None, policy: Policy, failures: list[Re
     if result == "FAIL":
         failures.append(Reason("baseline-failed", f"baseline comparison failed: {why}"))
     elif result == "MARGINAL" and policy.baseline_marginal != "allow":
-        reason = Reason("baseline-marginal", f"baseline comparison is marginal: {why} (staging_baseline_marginal={policy.baseline_marginal})")
+        reason = Reason(
+            "baseline-marginal",
+            f"baseline comparison is marginal: {why} (staging_baseline_marginal={policy.baseline_marginal})",
+        )
         (failures if policy.baseline_marginal == "reject" else missing).append(reason)
     elif result == "INCONCLUSIVE" and policy.baseline_inconclusive != "allow":
         missing.append(Reason("baseline-inconclusive", f"baseline comparison is inconclusive: {why}"))
     elif result == "NODATA":
         missing.append(Reason("baseline-nodata", f"baseline comparison has no data: {why}"))
     if baseline["mismatches"] and policy.baseline_strict:
-        missing.append(Reason("baseline-mismatch", f"baseline does not match this run (staging_baseline_strict): {'; '.join(baseline['mismatches'])}"))
+        missing.append(
+            Reason(
+                "baseline-mismatch",
+                f"baseline does not match this run (staging_baseline_strict): {'; '.join(baseline['mismatches'])}",
+            )
+        )
 
 
 def tier_result(counted: TierTally, deselected: int) -> str:

@@ -91,9 +91,7 @@ def suggest(
     ordered = sorted(statements, key=lambda s: s["predicate"]["timeVerified"])
     latest = ordered[-1]["predicate"]
     quarantined = {
-        t["nodeid"]: t["quarantine"]
-        for t in latest["quarantine"]["tests"]
-        if t["quarantine"]["status"] == "active"
+        t["nodeid"]: t["quarantine"] for t in latest["quarantine"]["tests"] if t["quarantine"]["status"] == "active"
     }
     found = histories(ordered)
     lines = [
@@ -114,7 +112,7 @@ def suggest(
             f"reason = {_toml(f'flaky: flip rate {history.flip_rate:.2f} over {history.runs} runs (failure rate {history.failure_rate:.2f})')}",
             f"owner = {_toml(owner)}",
             f"until = {until.isoformat()}",
-            "# ticket = \"\"",
+            '# ticket = ""',
             "",
         ]
     if not flaky:
@@ -123,7 +121,9 @@ def suggest(
     retire = [
         (nodeid, entry)
         for nodeid, entry in sorted(quarantined.items())
-        if nodeid in found and found[nodeid].runs >= retire_after and set(found[nodeid].states[-retire_after:]) == {"pass"}
+        if nodeid in found
+        and found[nodeid].runs >= retire_after
+        and set(found[nodeid].states[-retire_after:]) == {"pass"}
     ]
     lines += [
         _comment(f"#   {nodeid}  (owner {entry['owner']}, until {entry['until']})") for nodeid, entry in retire

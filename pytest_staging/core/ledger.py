@@ -228,7 +228,13 @@ class TestRecord:
             attempt_list = [{"outcome": attempts[0].outcome, "duration": duration}]
         else:
             attempt_list = [a.to_dict() for a in attempts]
-        data: dict[str, Any] = {"nodeid": self.nodeid, "tier": self.tier, "outcome": self.outcome, "duration": duration, "attempts": attempt_list}
+        data: dict[str, Any] = {
+            "nodeid": self.nodeid,
+            "tier": self.tier,
+            "outcome": self.outcome,
+            "duration": duration,
+            "attempts": attempt_list,
+        }
         if self.correlation_id_value:
             data["correlationId"] = self.correlation_id_value
         if self.destructive:
@@ -244,7 +250,10 @@ class TestRecord:
         if self.span_id:
             data["spanId"] = self.span_id
         if self.validations:
-            data["validations"] = {"passed": self.validations - self.validation_failures, "failed": self.validation_failures}
+            data["validations"] = {
+                "passed": self.validations - self.validation_failures,
+                "failed": self.validation_failures,
+            }
         if self.data_contracts:
             data["dataContracts"] = list(self.data_contracts)
         return data
@@ -323,7 +332,9 @@ class Ledger:
                 if quarantine is not None:
                     record.quarantine = quarantine
 
-    def add_report(self, report: Any, nodeid: str, tier: str | None = None, measured: dict[str, Any] | None = None) -> None:
+    def add_report(
+        self, report: Any, nodeid: str, tier: str | None = None, measured: dict[str, Any] | None = None
+    ) -> None:
         """Fold in a report that came from an xdist worker, with the tier and measurements it carried."""
         record = self.records.get(nodeid)
         if record is None:
@@ -344,7 +355,6 @@ class Ledger:
         for record in self.records.values():
             tiers.setdefault(record.tier, []).append(record)
         return tiers
-
 
 
 class TierTally:

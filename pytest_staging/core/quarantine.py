@@ -16,7 +16,6 @@ from typing import Any
 from .errors import ConfigError
 from .targets import tomllib
 
-
 REQUIRED = ("test", "reason", "owner", "until")
 OPTIONAL = ("ticket",)
 
@@ -77,7 +76,9 @@ def entry_from(fields: Mapping[str, Any], where: str, prefix: str, source: str) 
     """Validate one entry's fields (file table or marker kwargs)."""
     for key in fields:
         if key not in REQUIRED + OPTIONAL:
-            raise ConfigError(where, f"{prefix}.{key}", f"unknown field; known fields: {', '.join(REQUIRED + OPTIONAL)}")
+            raise ConfigError(
+                where, f"{prefix}.{key}", f"unknown field; known fields: {', '.join(REQUIRED + OPTIONAL)}"
+            )
     for key in REQUIRED:
         if key not in fields or fields[key] in ("", None):
             hint = "YYYY-MM-DD, the day it must be fixed by" if key == "until" else "a non-empty string"

@@ -21,7 +21,6 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
-
 DEFAULT_TIMEOUT = 10.0
 #: Values shorter than this are not scrubbed: hiding every "1" or "on" would wreck the output
 #: without protecting anything a secret that short could protect.
@@ -150,7 +149,9 @@ def masked(text: str) -> str:
 def check_url(url: str, where: str, field: str) -> None:
     if not is_http_url(url):
         hint = "; percent-encode '/', '?', '#' and '@' in a password" if "@" in url else ""
-        raise ConfigError(where, field, f"{masked(url)!r} is not an http(s) URL; write it as https://host[:port][/path]{hint}")
+        raise ConfigError(
+            where, field, f"{masked(url)!r} is not an http(s) URL; write it as https://host[:port][/path]{hint}"
+        )
 
 
 def url_target(url: str, source: str, secrets: set[str]) -> Target:
@@ -191,8 +192,10 @@ def find_target(
     (an option, a variable, an ini key) for the messages."""
     if not path.exists():
         raise ConfigError(
-            str(path), "", f"{source} names target {name!r} but this targets file does not exist; "
-            "create it, pass --staging-targets-file, or give a URL"
+            str(path),
+            "",
+            f"{source} names target {name!r} but this targets file does not exist; "
+            "create it, pass --staging-targets-file, or give a URL",
         )
     targets = load_targets(path, secrets, environ)
     if name not in targets:
@@ -203,9 +206,7 @@ def find_target(
     return targets[name]
 
 
-def _parse_target(
-    name: str, table: Any, where: str, secrets: set[str], environ: Mapping[str, str]
-) -> Target:
+def _parse_target(name: str, table: Any, where: str, secrets: set[str], environ: Mapping[str, str]) -> Target:
     prefix = f"targets.{name}"
     if not isinstance(table, dict):
         raise ConfigError(where, prefix, "must be a table ([targets.NAME] with url = ...)")
@@ -244,7 +245,7 @@ def _parse_target(
 
     headers_raw = table.get("headers", {})
     if not isinstance(headers_raw, dict):
-        raise ConfigError(where, f"{prefix}.headers", "expected a table, e.g. { Authorization = \"Bearer ${TOKEN}\" }")
+        raise ConfigError(where, f"{prefix}.headers", 'expected a table, e.g. { Authorization = "Bearer ${TOKEN}" }')
     headers = {}
     for key, value in headers_raw.items():
         if not isinstance(value, str):
@@ -259,7 +260,9 @@ def _parse_target(
         version_url, version_authorization = split_userinfo(version_url, secrets)
     elif version_url is not None and without_userinfo(version_url) != version_url:
         shown = without_userinfo(table["version_url"])
-        raise ConfigError(where, f"{prefix}.version_url", f"{shown!r} is not an http(s) URL; write it as /path or https://host/path")
+        raise ConfigError(
+            where, f"{prefix}.version_url", f"{shown!r} is not an http(s) URL; write it as /path or https://host/path"
+        )
 
     pointer = text("version_pointer")
     if pointer is not None and pointer != "" and not pointer.startswith("/"):

@@ -65,7 +65,9 @@ class Threshold:
         if not stats or not stats.get("requests"):
             return None
         if self.metric.startswith("p") and self.metric not in stats:
-            return percentile(stats["histogram"], stats["requests"] - stats.get("none_requests", 0), float(self.metric[1:]) / 100)
+            return percentile(
+                stats["histogram"], stats["requests"] - stats.get("none_requests", 0), float(self.metric[1:]) / 100
+            )
         return stats.get(self.metric)
 
 
@@ -161,7 +163,15 @@ class Tally:
     """Running sums of locust's figures for one endpoint (methods merged) or for the totals,
     fed from locust's stats entries (in the locust process) or their JSON (in pytest)."""
 
-    __slots__ = ("requests", "failures", "none_requests", "total_response_time", "min_response_time", "max_response_time", "histogram")
+    __slots__ = (
+        "requests",
+        "failures",
+        "none_requests",
+        "total_response_time",
+        "min_response_time",
+        "max_response_time",
+        "histogram",
+    )
 
     def __init__(self) -> None:
         self.requests = self.failures = self.none_requests = 0
@@ -185,7 +195,9 @@ class Tally:
         self.none_requests += none_requests
         self.total_response_time += total_response_time
         if min_response_time is not None:
-            self.min_response_time = min_response_time if self.min_response_time is None else min(self.min_response_time, min_response_time)
+            self.min_response_time = (
+                min_response_time if self.min_response_time is None else min(self.min_response_time, min_response_time)
+            )
         self.max_response_time = max(self.max_response_time, max_response_time or 0)
         for response_time, count in histogram.items():
             self.histogram[response_time] = self.histogram.get(response_time, 0) + count
@@ -193,8 +205,13 @@ class Tally:
 
     def merge(self, other: Tally) -> Tally:
         return self.add(
-            other.requests, other.failures, other.none_requests, other.total_response_time,
-            other.min_response_time, other.max_response_time, other.histogram,
+            other.requests,
+            other.failures,
+            other.none_requests,
+            other.total_response_time,
+            other.min_response_time,
+            other.max_response_time,
+            other.histogram,
         )
 
     def summary(self, seconds: float) -> dict[str, Any]:

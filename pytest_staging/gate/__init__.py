@@ -42,7 +42,10 @@ def start(config: pytest.Config, settings: Settings, controller: bool) -> Gate:
         from .worker import Worker
 
         worker = Worker(gate)
-        roles: list[tuple[object, str]] = [(Collection(gate, worker.collected), "staging-collection"), (worker, "staging-worker")]
+        roles: list[tuple[object, str]] = [
+            (Collection(gate, worker.collected), "staging-collection"),
+            (worker, "staging-worker"),
+        ]
     else:
         from .issuer import Issuer
 
@@ -58,7 +61,11 @@ def start(config: pytest.Config, settings: Settings, controller: bool) -> Gate:
             from .accounting import Accounting
             from .collection import Collection
 
-            roles = [(Collection(gate), "staging-collection"), (Accounting(gate), "staging-accounting"), (issuer, "staging-issuer")]
+            roles = [
+                (Collection(gate), "staging-collection"),
+                (Accounting(gate), "staging-accounting"),
+                (issuer, "staging-issuer"),
+            ]
     if gate.scrub:
         from .scrubbing import Scrubbing
 

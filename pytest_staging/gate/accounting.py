@@ -6,7 +6,6 @@ thousands of times.
 
 from __future__ import annotations
 
-
 from typing import TYPE_CHECKING
 
 import pytest
@@ -39,7 +38,9 @@ class Accounting:
         record = self.records.get(item.nodeid)
         if record is None:  # an item added after collection finished (by another plugin)
             tier, destructive, entry = item.stash[CLASS_KEY]
-            record = self.records[item.nodeid] = TestRecord(item.nodeid, tier, destructive, quarantine=entry_dict(entry))
+            record = self.records[item.nodeid] = TestRecord(
+                item.nodeid, tier, destructive, quarantine=entry_dict(entry)
+            )
         self.gate.current = record
         if self.barrier is not None or self.tiers.failed_tiers:  # else the gate has nothing to say
             self._check_tier(record)
@@ -93,7 +94,11 @@ class Accounting:
         outcome = report.outcome
         if outcome == "failed":
             self.failed.add(record.nodeid)
-        elif outcome == "skipped" and isinstance(report.longrepr, tuple) and report.longrepr[2].startswith("Skipped: staging:"):
+        elif (
+            outcome == "skipped"
+            and isinstance(report.longrepr, tuple)
+            and report.longrepr[2].startswith("Skipped: staging:")
+        ):
             # Point at the test, not at this plugin, as pytest does for skip markers.
             report.longrepr = (report.location[0], (report.location[1] or 0) + 1, report.longrepr[2])
         if self._scrubbing:
@@ -108,7 +113,10 @@ class Accounting:
         if record.correlation_id_value is not None:
             properties.append(("correlation_id", record.correlation_id_value))
         if record.quarantine is not None:
-            properties += [("quarantine_owner", record.quarantine["owner"]), ("quarantine_until", record.quarantine["until"])]
+            properties += [
+                ("quarantine_owner", record.quarantine["owner"]),
+                ("quarantine_until", record.quarantine["until"]),
+            ]
         if record.attempts:  # earlier attempts of a re-run: this is attempt len + 1
             properties.append(("flaky_attempts", len(record.attempts) + 1))
 
@@ -122,5 +130,3 @@ class PreflightFailed:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self) -> None:
         pytest.fail(self.line, pytrace=False)
-
-

@@ -6,7 +6,7 @@ each xdist worker); the ledger learns the collection from here.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -58,7 +58,11 @@ class Collection:
             item.stash[CLASS_KEY] = [self.settings.default_tier, False, None]
             return None
         found = tiers.tier_markers(marks)
-        classified = item.stash[CLASS_KEY] = [found[0] if found else self.settings.default_tier, "destructive" in marks, None]
+        classified = item.stash[CLASS_KEY] = [
+            found[0] if found else self.settings.default_tier,
+            "destructive" in marks,
+            None,
+        ]
         if len(found) > 1:
             return (
                 f"staging: {item.nodeid} has tier markers {' and '.join(found)}; "
@@ -119,7 +123,9 @@ class Collection:
     # -- order and selection ----------------------------------------------------------------
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> Generator[None, None, None]:
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> Generator[None, None, None]:
         # Before -k/-m and other plugins deselect: which tiers exist at all (required tiers).
         for item in items:
             if CLASS_KEY not in item.stash:  # made by a collector whose report we did not see
@@ -171,7 +177,9 @@ class Collection:
             skipped = getattr(last_failed, "_skipped_files", 0)
             files = f" ({skipped} test file{'' if skipped == 1 else 's'} not collected)" if skipped else ""
             unpinned.append(f"--lf ran only the last failures{files}")
-        if (config.getoption("stepwise", False) or config.getoption("stepwise_skip", False)) and self.gate.ledger.deselected:
+        if (
+            config.getoption("stepwise", False) or config.getoption("stepwise_skip", False)
+        ) and self.gate.ledger.deselected:
             unpinned.append("--sw started after the tests that passed last time")
         return unpinned
 

@@ -85,13 +85,17 @@ class Issuer:
         except OSError as exc:
             path = self.settings.verdict_path
             raise ConfigError(
-                "--staging-verdict", "", f"cannot write the verdict to {path} ({exc.strerror or exc}); give a writable path"
+                "--staging-verdict",
+                "",
+                f"cannot write the verdict to {path} ({exc.strerror or exc}); give a writable path",
             ) from None
         try:  # the VSA path likewise: FAILED, never an earlier run's PASSED
             self._summarise(issued)
         except OSError as exc:
             path = self.settings.vsa.path
-            raise ConfigError("--staging-vsa", "", f"cannot write the VSA to {path} ({exc.strerror or exc}); give a writable path") from None
+            raise ConfigError(
+                "--staging-vsa", "", f"cannot write the VSA to {path} ({exc.strerror or exc}); give a writable path"
+            ) from None
 
     def _policy(self) -> Any:
         from ..core.decide import Policy
@@ -167,7 +171,9 @@ class Issuer:
         facts.exit_status = int(pytest.ExitCode.INTERRUPTED)
         policy = self._policy()
         try:
-            self._summarise(self._issue(decide(self.ledger, policy), policy, self.gate.preflight or Preflight(), self.ledger))
+            self._summarise(
+                self._issue(decide(self.ledger, policy), policy, self.gate.preflight or Preflight(), self.ledger)
+            )
         except OSError:  # the final verdict tries again (and reports a failure to write)
             pass
 
@@ -256,7 +262,12 @@ class Issuer:
             from ..baseline.session import save
 
             self.saved_baseline = save(
-                records, baseline, scrub, target=gate.public_target(), release=self.settings.release, decision=decision.decision
+                records,
+                baseline,
+                scrub,
+                target=gate.public_target(),
+                release=self.settings.release,
+                decision=decision.decision,
             )
         if self.settings.report_path or self.settings.summary_path or self.settings.step_summary_path:
             from ..report.outputs import write
@@ -281,12 +292,20 @@ class Issuer:
                 policy=policy,
                 policy_fields=self.settings.policy_fields(),
                 target={**target.public(), "sensitive": target.sensitive},
-                release={"id": self.settings.release, "deployedVersion": preflight.deployed_version, "probe": target.version_url},
+                release={
+                    "id": self.settings.release,
+                    "deployedVersion": preflight.deployed_version,
+                    "probe": target.version_url,
+                },
                 subjects=gate.subjects,
                 signing_key=self.settings.signing_key,
                 now=ledger.session.finished,
                 scrub=gate.scrub,
-                quarantine={"expired": list(gate.expired.values()), "stale": gate.stale, "maxQuarantined": self.settings.max_quarantined},
+                quarantine={
+                    "expired": list(gate.expired.values()),
+                    "stale": gate.stale,
+                    "maxQuarantined": self.settings.max_quarantined,
+                },
                 trace_id=gate.trace_id,
             )
 
@@ -323,12 +342,16 @@ class Issuer:
             for line in baseline:
                 terminalreporter.write_line(line, yellow=line.startswith("WARNING"))
         terminalreporter.section("staging verdict")
-        for line in summary_lines(self.issued.statement, path=path, keyid=self.issued.keyid, public_key=self._public_key_hint()):
+        for line in summary_lines(
+            self.issued.statement, path=path, keyid=self.issued.keyid, public_key=self._public_key_hint()
+        ):
             terminalreporter.write_line(line)
         if self.saved_baseline is not None:
             saved, count, problem = self.saved_baseline
             if problem is None:
-                terminalreporter.write_line(f"baseline saved: {self._shown_path(saved)} ({count} metric{'' if count == 1 else 's'})")
+                terminalreporter.write_line(
+                    f"baseline saved: {self._shown_path(saved)} ({count} metric{'' if count == 1 else 's'})"
+                )
             else:
                 terminalreporter.write_line(f"baseline {self._shown_path(saved)} {problem}", red=True)
         for what, written, error in self.reports_written:
@@ -366,5 +389,3 @@ class Issuer:
             # pre-flight or xdist's start-up, an internal error there): decide from what there is.
             self._end(self._session)
             self._summary_after_the_fact()
-
-

@@ -59,7 +59,13 @@ class Reruns:
             if not again:
                 break
             failed = next(report for report in reports if report.failed)
-            earlier.append(Attempt("failed" if failed.when == "call" else "error", sum(r.duration for r in reports), short_error(failed)))
+            earlier.append(
+                Attempt(
+                    "failed" if failed.when == "call" else "error",
+                    sum(r.duration for r in reports),
+                    short_error(failed),
+                )
+            )
         record = self.records.get(item.nodeid)
         if record is not None:
             record.attempts[:0] = earlier

@@ -21,6 +21,7 @@ from ..core.redact import Scrubber
 from ..core.targets import Target
 from ..settings import Settings
 
+
 def drop_lineless_entries(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
     """A signal can land on an instruction without a line number (Python 3.11+): pytest's report
     of the interrupt (the terminal's, after ``pytest_keyboard_interrupt``) then raised TypeError on
@@ -29,7 +30,7 @@ def drop_lineless_entries(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
 
     def has_line(entry: Any) -> bool:
         try:
-            entry.lineno
+            entry.lineno  # noqa: B018  (raises TypeError when the frame has no line number)
         except TypeError:
             return False
         return True
@@ -86,14 +87,21 @@ class Gate:
         """The verdict's subjects. With no artifact named and no --staging-release, the version
         the pre-flight's probe reported names the release subject (``release:v1.4.2``)."""
         settings, preflight = self.settings, self.preflight
-        if settings.subject_from_release and not settings.release and preflight is not None and preflight.deployed_version:
+        if (
+            settings.subject_from_release
+            and not settings.release
+            and preflight is not None
+            and preflight.deployed_version
+        ):
             from ..verdict.statement import release_subject
 
             return (release_subject(preflight.deployed_version),)
         return settings.subjects
 
     def public_target(self) -> dict[str, Any]:
-        return {key: self.scrub(value) if isinstance(value, str) else value for key, value in self.target.public().items()}
+        return {
+            key: self.scrub(value) if isinstance(value, str) else value for key, value in self.target.public().items()
+        }
 
     def is_quarantined(self, item: pytest.Item) -> bool:
         """An active quarantine covers this test (checked before re-running it)."""
@@ -105,7 +113,9 @@ class Gate:
         if self.preflight is not None and self.preflight.error:
             from .accounting import PreflightFailed
 
-            self.config.pluginmanager.register(PreflightFailed(self.scrub(self.preflight.error)), "staging-preflight-failed")
+            self.config.pluginmanager.register(
+                PreflightFailed(self.scrub(self.preflight.error)), "staging-preflight-failed"
+            )
 
     # -- what tests use ---------------------------------------------------------------------
 

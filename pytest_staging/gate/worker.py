@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -70,7 +70,9 @@ class Worker(Accounting):
         }
         write_atomic(gate.gate_dir / COLLECTION_FILE.format(worker_id), json.dumps(data).encode("utf-8"))
         tier_of = {nodeid: record.tier for nodeid, record in self.records.items()}
-        self.tiers = self.barrier = SharedTierGate(gate.settings.fail_fast, SharedLog(gate.gate_dir, worker_id), tier_of)
+        self.tiers = self.barrier = SharedTierGate(
+            gate.settings.fail_fast, SharedLog(gate.gate_dir, worker_id), tier_of
+        )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -105,7 +105,7 @@ def render(statement: dict[str, Any], *, signature: tuple[str, str] | None = Non
     title = f"Staging gate: {shown} · {target.get('name', '?')} · release {release.get('id') or 'unknown'}"
     body = [
         f'<header><h1>{_e(title)}</h1><p class="muted">Decided {_e(predicate.get("timeVerified"))} by pytest-staging '
-        f'{_e(predicate.get("verifier", {}).get("versions", {}).get("pytest-staging", "?"))}</p></header>',
+        f"{_e(predicate.get('verifier', {}).get('versions', {}).get('pytest-staging', '?'))}</p></header>",
         "<main>",
         _banner(predicate, shown, symbol, css, signature),
         _guarded(_identity, statement, trace_url),
@@ -116,7 +116,9 @@ def render(statement: dict[str, Any], *, signature: tuple[str, str] | None = Non
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="color-scheme" content="light dark">'
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>" + "\n".join(part for part in body if part) + "</body></html>\n"
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+        + "\n".join(part for part in body if part)
+        + "</body></html>\n"
     )
 
 
@@ -148,14 +150,32 @@ def _identity(statement: dict[str, Any], trace_url: str | None) -> str:
     release = predicate.get("release") or {}
     session = predicate.get("session") or {}
     rows = [
-        ("Release", f"<code>{_e(release.get('id') or 'unknown')}</code>"
-         + (f" (deployed version <code>{_e(release['deployedVersion'])}</code>)" if release.get("deployedVersion") else "")),
-        ("Target", f"{_e(target.get('name'))} — <code>{_e(target.get('url'))}</code>, environment {_e(target.get('environment'))}"
-         + (" (sensitive)" if target.get("sensitive") else "")),
+        (
+            "Release",
+            f"<code>{_e(release.get('id') or 'unknown')}</code>"
+            + (
+                f" (deployed version <code>{_e(release['deployedVersion'])}</code>)"
+                if release.get("deployedVersion")
+                else ""
+            ),
+        ),
+        (
+            "Target",
+            f"{_e(target.get('name'))} — <code>{_e(target.get('url'))}</code>, environment {_e(target.get('environment'))}"
+            + (" (sensitive)" if target.get("sensitive") else ""),
+        ),
     ]
-    rows += [("Subject", f"<code>{_e(s['name'])}@sha256:{_e(s['digest']['sha256'])}</code>") for s in statement.get("subject", [])]
-    rows.append(("Session", f"{_e(session.get('start'))} → {_e(session.get('end'))}, {_num(session.get('durationSeconds'))} s, "
-                 f"exit status {_e(session.get('exitStatus'))}, xdist workers {_e(session.get('xdistWorkers'))}"))
+    rows += [
+        ("Subject", f"<code>{_e(s['name'])}@sha256:{_e(s['digest']['sha256'])}</code>")
+        for s in statement.get("subject", [])
+    ]
+    rows.append(
+        (
+            "Session",
+            f"{_e(session.get('start'))} → {_e(session.get('end'))}, {_num(session.get('durationSeconds'))} s, "
+            f"exit status {_e(session.get('exitStatus'))}, xdist workers {_e(session.get('xdistWorkers'))}",
+        )
+    )
     trace_id = predicate.get("traceId")
     if trace_id:
         shown = f"<code>{_e(trace_id)}</code>"
@@ -172,8 +192,18 @@ def _tiers(predicate: dict[str, Any]) -> str:
         entry = predicate["tiers"][tier]
         ran = any(count for name, count in entry["counts"].items() if name != "deselected")
         seconds = _num(entry.get("duration")) if ran else "–"
-        rows.append((_e(tier), _e(entry["result"]), "required" if entry["required"] else "optional", _e(tier_counts(entry)), seconds))
-    table = _table("Tests per tier, in the order they ran", ("tier", "result", "required", "tests", "seconds"), rows, numeric=(4,))
+        rows.append(
+            (
+                _e(tier),
+                _e(entry["result"]),
+                "required" if entry["required"] else "optional",
+                _e(tier_counts(entry)),
+                seconds,
+            )
+        )
+    table = _table(
+        "Tests per tier, in the order they ran", ("tier", "result", "required", "tests", "seconds"), rows, numeric=(4,)
+    )
     return f'<section aria-labelledby="tiers"><h2 id="tiers">Tiers</h2>{table}</section>'
 
 
@@ -197,7 +227,9 @@ def _failing(predicate: dict[str, Any]) -> str:
 
 def _attempts(test: dict[str, Any]) -> str:
     items = "".join(
-        f"<li>{_e(a['outcome'])} in {_num(a['duration'])} s" + (f": {_e(a['error'])}" if a.get("error") else "") + "</li>"
+        f"<li>{_e(a['outcome'])} in {_num(a['duration'])} s"
+        + (f": {_e(a['error'])}" if a.get("error") else "")
+        + "</li>"
         for a in test["attempts"]
     )
     return f"<ol>{items}</ol>"
@@ -214,7 +246,11 @@ def _flaky(predicate: dict[str, Any]) -> str:
 
 def _quarantine(predicate: dict[str, Any]) -> str:
     quarantine = predicate.get("quarantine") or {}
-    tests, expired, stale = quarantine.get("tests") or [], quarantine.get("expired") or [], quarantine.get("stale") or []
+    tests, expired, stale = (
+        quarantine.get("tests") or [],
+        quarantine.get("expired") or [],
+        quarantine.get("stale") or [],
+    )
     if not (tests or expired or stale):
         return ""
     parts = []
@@ -231,8 +267,13 @@ def _quarantine(predicate: dict[str, Any]) -> str:
             )
             for t in tests
         ]
-        parts.append(_table("Quarantined tests (they ran; an active entry keeps a failure from blocking)",
-                            ("test", "outcome", "entry", "owner", "until", "ticket", "reason"), rows))
+        parts.append(
+            _table(
+                "Quarantined tests (they ran; an active entry keeps a failure from blocking)",
+                ("test", "outcome", "entry", "owner", "until", "ticket", "reason"),
+                rows,
+            )
+        )
     if expired:
         rows = [(f"<code>{_e(e['test'])}</code>", _e(e["owner"]), _e(e["until"]), _e(e.get("source"))) for e in expired]
         parts.append(_table("Expired entries: these tests block again", ("test", "owner", "until", "source"), rows))
@@ -281,7 +322,11 @@ def _baseline(predicate: dict[str, Any]) -> str:
 
 def _distribution_chart(metric: dict[str, Any], width: int = 250, height: int = 58) -> str:
     """Two box plots on one axis (p5-p95 whiskers, p25-p75 box, median line): baseline, current."""
-    sides = [(name, metric[name]) for name in ("baseline", "current") if metric[name].get("count") and metric[name].get("p25") is not None]
+    sides = [
+        (name, metric[name])
+        for name in ("baseline", "current")
+        if metric[name].get("count") and metric[name].get("p25") is not None
+    ]
     if not sides:
         return '<span class="muted">no data</span>'
     low = min(s["p5"] for _, s in sides)
@@ -323,8 +368,12 @@ def _ceiling(value: float) -> float:
 
 
 def _line_chart(
-    title: str, unit: str, lines: Sequence[tuple[str, Sequence[tuple[float, float | None]]]], end: float | None = None,
-    note: str = "", width: int = 330,
+    title: str,
+    unit: str,
+    lines: Sequence[tuple[str, Sequence[tuple[float, float | None]]]],
+    end: float | None = None,
+    note: str = "",
+    width: int = 330,
 ) -> str:
     """A line chart of (t, value) series on one axis from 0 s; a legend names each (colour and dash
     pattern), a gap in a series breaks its line, a lone point is a dot."""
@@ -363,7 +412,9 @@ def _line_chart(
                 coords = " ".join(f"{x},{y}" for x, y in run)
                 parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"{dashed}/>')
         y = top + plot_h + 30 + 14 * i
-        parts.append(f'<line x1="{left}" x2="{left + 24}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="2"{dashed}/>')
+        parts.append(
+            f'<line x1="{left}" x2="{left + 24}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="2"{dashed}/>'
+        )
         parts.append(f'<text x="{left + 30}" y="{y}">{_e(name)}</text>')
     summary = "; ".join(
         f"{name}: {len(values)} s sampled, peak {_num(max(values))}"
@@ -401,17 +452,38 @@ def _load(predicate: dict[str, Any]) -> str:
             + "</p>"
         )
         if run.get("thresholds"):
-            rows: list[tuple[str, ...]] = [(f'<span aria-hidden="true">{"✓" if t["ok"] else "✗"}</span> {"ok" if t["ok"] else "breached"}',
-                     f"<code>{_e(t['expression'])}</code>", _num(t["value"]) + (_unit(t["expression"]) if t["value"] is not None else ""))
-                    for t in run["thresholds"]]
+            rows: list[tuple[str, ...]] = [
+                (
+                    f'<span aria-hidden="true">{"✓" if t["ok"] else "✗"}</span> {"ok" if t["ok"] else "breached"}',
+                    f"<code>{_e(t['expression'])}</code>",
+                    _num(t["value"]) + (_unit(t["expression"]) if t["value"] is not None else ""),
+                )
+                for t in run["thresholds"]
+            ]
             parts.append(_table("Thresholds", ("result", "threshold", "measured"), rows, numeric=(2,)))
         endpoints = run.get("endpoints") or {}
         if endpoints:
             rows = [
-                (f"<code>{_e(name)}</code>", _num(e["requests"]), _num(e["failures"]), _num(e["rps"]), _num(e["p50"]), _num(e["p95"]), _num(e["p99"]), _num(e["max"]))
+                (
+                    f"<code>{_e(name)}</code>",
+                    _num(e["requests"]),
+                    _num(e["failures"]),
+                    _num(e["rps"]),
+                    _num(e["p50"]),
+                    _num(e["p95"]),
+                    _num(e["p99"]),
+                    _num(e["max"]),
+                )
                 for name, e in sorted(endpoints.items())
             ]
-            parts.append(_table("Every endpoint (times in ms)", ("endpoint", "requests", "failed", "rps", "p50", "p95", "p99", "max"), rows, numeric=range(1, 8)))
+            parts.append(
+                _table(
+                    "Every endpoint (times in ms)",
+                    ("endpoint", "requests", "failed", "rps", "p50", "p95", "p99", "max"),
+                    rows,
+                    numeric=range(1, 8),
+                )
+            )
         series = run.get("series") or []
         names = sorted({name for second in series for name in second["endpoints"]})
         # The slowest endpoints get a line each; the table above has every one.
@@ -424,7 +496,13 @@ def _load(predicate: dict[str, Any]) -> str:
         charts = [
             _line_chart("Requests per second", "rps", [("all endpoints", rps)], end),
             _line_chart("Failures per second", "failures/s", [("all endpoints", failures)], end),
-            _line_chart("p95 latency per endpoint", "ms", p95, end, f"the {CHARTED} slowest; {hidden} more in the table" if hidden > 0 else ""),
+            _line_chart(
+                "p95 latency per endpoint",
+                "ms",
+                p95,
+                end,
+                f"the {CHARTED} slowest; {hidden} more in the table" if hidden > 0 else "",
+            ),
         ]
         parts.append(f'<div class="charts">{"".join(charts)}</div>')
     return f'<section aria-labelledby="load"><h2 id="load">Load runs</h2>{"".join(parts)}</section>'

@@ -21,7 +21,11 @@ def tier_counts(entry: dict[str, Any]) -> str:
 
 
 def summary_lines(
-    statement: dict[str, Any], *, path: Path | str | None = None, keyid: str | None = None, public_key: str | None = None
+    statement: dict[str, Any],
+    *,
+    path: Path | str | None = None,
+    keyid: str | None = None,
+    public_key: str | None = None,
 ) -> list[str]:
     """The block printed at the end of a gate run and by ``pytest-staging show``."""
     predicate = statement["predicate"]
@@ -53,7 +57,9 @@ def summary_lines(
         signed = f"signed, keyid {keyid[:16]}…" if keyid else "UNSIGNED: no signing key, it will not verify"
         lines.append(f"verdict: {path} ({signed})")
         if keyid:
-            lines.append(f"verify:  pytest-staging verify {path} --key {public_key or 'PUBLIC_KEY.pem'} --expect PROMOTE")
+            lines.append(
+                f"verify:  pytest-staging verify {path} --key {public_key or 'PUBLIC_KEY.pem'} --expect PROMOTE"
+            )
     return lines
 
 
@@ -115,13 +121,16 @@ def baseline_lines(statement: dict[str, Any]) -> list[str]:
     rows = [header] + baseline_rows(baseline)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     for row in rows:
-        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+        lines.append(
+            "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+        )
     return [line.rstrip() for line in lines]
 
 
 def _attempts(test: dict[str, Any]) -> str:
     return ", ".join(
-        f"{a['outcome']} {a['duration']:.3f}s" + (f" ({a['error'][:80]})" if a.get("error") else "") for a in test["attempts"]
+        f"{a['outcome']} {a['duration']:.3f}s" + (f" ({a['error'][:80]})" if a.get("error") else "")
+        for a in test["attempts"]
     )
 
 
@@ -148,11 +157,15 @@ def flaky_quarantine_lines(statement: dict[str, Any]) -> list[str]:
             f"(owner {entry['owner']}, until {entry['until']}; {entry['source']})"
         )
     for entry in quarantine.get("stale", []):
-        lines.append(f"stale quarantine entry, matches no collected test: {entry['test']} (owner {entry['owner']}; {entry['source']})")
+        lines.append(
+            f"stale quarantine entry, matches no collected test: {entry['test']} (owner {entry['owner']}; {entry['source']})"
+        )
     return lines
 
 
-def markdown(statement: dict[str, Any], *, signature: tuple[str, str] | None = None, trace_url: str | None = None) -> str:
+def markdown(
+    statement: dict[str, Any], *, signature: tuple[str, str] | None = None, trace_url: str | None = None
+) -> str:
     """A GitHub-flavoured Markdown summary (``pytest-staging show --format markdown``, the CI job
     summary). Every text from the verdict is escaped: it may come from the target's answers."""
     predicate = statement["predicate"]
@@ -180,25 +193,40 @@ def markdown(statement: dict[str, Any], *, signature: tuple[str, str] | None = N
     out += ["", "| tier | result | required | tests |", "| --- | --- | --- | --- |"]
     for tier in TIERS:
         entry = predicate["tiers"][tier]
-        out.append(f"| {tier} | {_md(entry['result'])} | {'yes' if entry['required'] else 'no'} | {_md(tier_counts(entry))} |")
+        out.append(
+            f"| {tier} | {_md(entry['result'])} | {'yes' if entry['required'] else 'no'} | {_md(tier_counts(entry))} |"
+        )
     baseline = predicate.get("baseline")
     if baseline:
-        out += ["", f"**Baseline** {_md(baseline['result'])}: {_md(baseline['reason'])} (against {_code(baseline['file'])})", ""]
+        out += [
+            "",
+            f"**Baseline** {_md(baseline['result'])}: {_md(baseline['reason'])} (against {_code(baseline['file'])})",
+            "",
+        ]
         out += [f"- ⚠️ {_md(text)}" for text in baseline.get("mismatches") or []]
-        out += ["| | metric | baseline med / p95 | current med / p95 | shift [CI] | result |", "| --- | --- | --- | --- | --- | --- |"]
+        out += [
+            "| | metric | baseline med / p95 | current med / p95 | shift [CI] | result |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         out += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in baseline_rows(baseline)]
     failing = [t for t in predicate["tests"] if t["outcome"] in ("failed", "error", "crashed")]
     if failing:
         out += ["", "| failing test | tier | outcome | error |", "| --- | --- | --- | --- |"]
         for test in failing:
-            out.append(f"| {_code(test['nodeid'])} | {_md(test['tier'])} | {_md(test['outcome'])} | {_md(test.get('error') or '')} |")
+            out.append(
+                f"| {_code(test['nodeid'])} | {_md(test['tier'])} | {_md(test['outcome'])} | {_md(test.get('error') or '')} |"
+            )
     if predicate.get("flaky"):
         out += ["", "| flaky test | attempts |", "| --- | --- |"]
         out += [f"| {_code(t['nodeid'])} | {_md(_attempts(t))} |" for t in predicate["flaky"]]
     quarantine = predicate.get("quarantine") or {}
     held = [t for t in quarantine.get("tests") or [] if t.get("quarantine")]
     if held:
-        out += ["", "| quarantined test | entry | outcome | owner | until | reason |", "| --- | --- | --- | --- | --- | --- |"]
+        out += [
+            "",
+            "| quarantined test | entry | outcome | owner | until | reason |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         out += [
             f"| {_code(t['nodeid'])} | {_md(t['quarantine'].get('status', '?'))} | {_md(t['outcome'])} | {_md(t['quarantine'].get('owner'))} "
             f"| {_md(t['quarantine'].get('until'))} | {_md(t['quarantine'].get('reason'))} |"
@@ -208,14 +236,20 @@ def markdown(statement: dict[str, Any], *, signature: tuple[str, str] | None = N
         f"- ⚠️ quarantine expired, the test blocks again: {_code(e.get('test'))} (owner {_md(e.get('owner'))}, until {_md(e.get('until'))})"
         for e in quarantine.get("expired") or []
     ]
-    out += [f"- stale quarantine entry, matches no collected test: {_code(e.get('test'))}" for e in quarantine.get("stale") or []]
+    out += [
+        f"- stale quarantine entry, matches no collected test: {_code(e.get('test'))}"
+        for e in quarantine.get("stale") or []
+    ]
     for run in (predicate.get("load") or {}).get("runs", []):
         total = run.get("total") or {}
-        marks = ", ".join(f"{'✓' if t.get('ok') else '✗'} {_code(t.get('expression'))}" for t in run.get("thresholds") or [])
+        marks = ", ".join(
+            f"{'✓' if t.get('ok') else '✗'} {_code(t.get('expression'))}" for t in run.get("thresholds") or []
+        )
         out += [
             "",
             f"**Load** {_code(run.get('test'))}: {_figure(total.get('requests'))} requests, {_figure(total.get('rps'))} rps, "
-            f"p95 {_figure(total.get('p95'))} ms, {_figure(total.get('failures'))} failed" + (f"; {marks}" if marks else ""),
+            f"p95 {_figure(total.get('p95'))} ms, {_figure(total.get('failures'))} failed"
+            + (f"; {marks}" if marks else ""),
         ]
     version = (predicate.get("verifier") or {}).get("versions", {}).get("pytest-staging", "?")
     out += ["", f"Decided {_md(predicate.get('timeVerified'))} by pytest-staging {_md(version)}."]

@@ -135,7 +135,9 @@ class Telemetry:
             if decision is not None:
                 span.set_attribute("staging.decision", decision.decision)
                 if decision.decision == "REJECT":
-                    span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, self.gate.scrub(decision.reasons[0].text)))
+                    span.set_status(
+                        self._trace.Status(self._trace.StatusCode.ERROR, self.gate.scrub(decision.reasons[0].text))
+                    )
             span.set_attribute("staging.tests", len(self.gate.records))
             span.set_attribute("pytest.exit_status", int(exit_status))
             span.end()
@@ -192,7 +194,9 @@ class Telemetry:
         self._span.add_event(
             "exception",
             {
-                "exception.type": f"{exc_type.__module__}.{exc_type.__qualname__}" if exc_type.__module__ != "builtins" else exc_type.__qualname__,
+                "exception.type": f"{exc_type.__module__}.{exc_type.__qualname__}"
+                if exc_type.__module__ != "builtins"
+                else exc_type.__qualname__,
                 "exception.message": scrub(str(excinfo.value)),
                 "exception.stacktrace": report.longreprtext,
                 "exception.escaped": True,

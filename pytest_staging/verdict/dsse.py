@@ -49,7 +49,9 @@ def load_private_key(pem: bytes, where: str) -> Any:
     try:
         key = load_pem_private_key(pem, password=None)
     except TypeError:
-        raise ConfigError(where, "", "the key is encrypted; give an unencrypted PEM key (pytest-staging keygen)") from None
+        raise ConfigError(
+            where, "", "the key is encrypted; give an unencrypted PEM key (pytest-staging keygen)"
+        ) from None
     except (ValueError, Exception):  # cryptography raises several types for bad PEM
         raise ConfigError(where, "", "not a PEM private key; create one with `pytest-staging keygen`") from None
     if not isinstance(key, Ed25519PrivateKey):
@@ -100,7 +102,9 @@ def envelope(payload: bytes, private_key: Any | None) -> dict[str, Any]:
     signatures = []
     if private_key is not None:
         signature = private_key.sign(pae(PAYLOAD_TYPE, payload))
-        signatures.append({"keyid": keyid(private_key.public_key()), "sig": base64.b64encode(signature).decode("ascii")})
+        signatures.append(
+            {"keyid": keyid(private_key.public_key()), "sig": base64.b64encode(signature).decode("ascii")}
+        )
     return {"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode("ascii"), "signatures": signatures}
 
 

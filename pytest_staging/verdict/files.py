@@ -98,13 +98,16 @@ def upgrade(statement: Any) -> Any:
         and len(reasons) == len(codes)
         and all(isinstance(reason, str) for reason in reasons)
     ):
-        predicate["reasons"] = [{"code": code, "text": text} for code, text in zip(codes, reasons)]
+        predicate["reasons"] = [{"code": code, "text": text} for code, text in zip(codes, reasons, strict=False)]
     return statement
 
 
 def reason_texts(predicate: dict[str, Any]) -> list[str]:
     """The words of each reason, for people; a plain-string reason (an older verdict) is its text."""
-    return [str(reason.get("text", "")) if isinstance(reason, dict) else str(reason) for reason in predicate.get("reasons") or []]
+    return [
+        str(reason.get("text", "")) if isinstance(reason, dict) else str(reason)
+        for reason in predicate.get("reasons") or []
+    ]
 
 
 class Verdict(NamedTuple):

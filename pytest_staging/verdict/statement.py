@@ -86,7 +86,10 @@ def policy_digest(policy: dict[str, Any]) -> dict[str, str]:
 def with_deselected(policy: dict[str, Any], deselected: dict[str, int]) -> dict[str, Any]:
     """The verdict's ``policy``: the settings, their digest, and in the selection how many tests
     this run deselected per tier (a count of this run, not a setting: outside the digest)."""
-    selection = {**policy.get("selection", {}), "deselected": {tier: deselected[tier] for tier in TIERS if deselected.get(tier)}}
+    selection = {
+        **policy.get("selection", {}),
+        "deselected": {tier: deselected[tier] for tier in TIERS if deselected.get(tier)},
+    }
     return {**policy, "selection": selection, "digest": policy_digest(policy)}
 
 
@@ -97,7 +100,7 @@ def iso(timestamp: float) -> str:
 def tool_versions() -> dict[str, str]:
     """Versions of the tools that took part in this session (imported ones only: asking package
     metadata for all of them costs more than the rest of the verdict)."""
-    versions = {"python": "%d.%d.%d" % sys.version_info[:3]}
+    versions = {"python": "{}.{}.{}".format(*sys.version_info[:3])}
     for name, module in _TOOLS.items():
         if module not in sys.modules:
             continue
@@ -145,7 +148,7 @@ def build_statement(
     records = list(ledger.records.values())
     tests = [record.to_dict() for record in records]
     quarantined, flaky, ran, flaky_ran = [], [], 0, 0
-    for record, test in zip(records, tests):  # one pass; a record's dict is made once
+    for record, test in zip(records, tests, strict=False):  # one pass; a record's dict is made once
         if record.quarantine is not None:
             quarantined.append(test)
         if record.flaky:
@@ -270,4 +273,6 @@ def payload_bytes(statement: dict[str, Any]) -> bytes:
 def _dumps(value: Any, *, ascii: bool) -> str:
     # check_circular off: the statement is a tree built here, and the check costs the encoder a
     # dict insert and delete per container (3 of its 26 ms for 10,000 tests).
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=ascii, allow_nan=False, check_circular=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=ascii, allow_nan=False, check_circular=False
+    )

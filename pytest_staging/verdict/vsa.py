@@ -41,7 +41,9 @@ def read_vsa(path: Path | None, verifier_id: str | None, resource_uri: str | Non
     if path is None:
         for option, value in (("--staging-verifier-id", verifier_id), ("--staging-resource-uri", resource_uri)):
             if value:
-                problem = "describes the VSA, which is written only with --staging-vsa=PATH (or ini staging_vsa); add one"
+                problem = (
+                    "describes the VSA, which is written only with --staging-vsa=PATH (or ini staging_vsa); add one"
+                )
                 raise ConfigError(option, "", problem)
         return None
     return VsaSettings(
@@ -54,11 +56,15 @@ def read_vsa(path: Path | None, verifier_id: str | None, resource_uri: str | Non
 def check_uri(text: str, option: str) -> str:
     """A URI with a scheme (``https://...``, ``pkg:...``); anything else is a usage error."""
     if not _URI.fullmatch(text):
-        raise ConfigError(option, "", f"{text!r} is not a URI such as https://ci.example.com/gate; give one with a scheme")
+        raise ConfigError(
+            option, "", f"{text!r} is not a URI such as https://ci.example.com/gate; give one with a scheme"
+        )
     return text
 
 
-def summary_statement(verdict: dict[str, Any], verdict_name: str, verdict_sha256: str, settings: VsaSettings) -> dict[str, Any]:
+def summary_statement(
+    verdict: dict[str, Any], verdict_name: str, verdict_sha256: str, settings: VsaSettings
+) -> dict[str, Any]:
     """The VSA's in-toto Statement for a verdict's statement, as plain data: the same subjects,
     time and policy digest; the verdict file as the input attestation."""
     predicate = verdict["predicate"]
@@ -80,11 +86,15 @@ def summary_statement(verdict: dict[str, Any], verdict_name: str, verdict_sha256
     }
 
 
-def write_summary(settings: VsaSettings, verdict_path: Path, verdict_bytes: bytes, verdict: dict[str, Any], signing_key: Any) -> None:
+def write_summary(
+    settings: VsaSettings, verdict_path: Path, verdict_bytes: bytes, verdict: dict[str, Any], signing_key: Any
+) -> None:
     """Sign (with the verdict's key; unsigned without one) and write the VSA atomically."""
     from . import dsse
     from .files import envelope_bytes, write_atomic
     from .statement import payload_bytes
 
     statement = summary_statement(verdict, verdict_path.name, hashlib.sha256(verdict_bytes).hexdigest(), settings)
-    write_atomic(settings.path, envelope_bytes(dsse.envelope(payload_bytes(statement), signing_key), base64_payload=True))
+    write_atomic(
+        settings.path, envelope_bytes(dsse.envelope(payload_bytes(statement), signing_key), base64_payload=True)
+    )
