@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # this package's __init__ is imported by every run with the plugin: keep it light
-    from ..config import Settings
+    from ..settings import Settings
     from .state import Gate
 
 GATE_KEY = pytest.StashKey["Gate"]()
