@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..core.ledger import TestRecord
+from ..core.ledger import Attempt, TestRecord, _tuple_new
 from ..core.tiers import TIERS, TierGate
 from .collection import CLASS_KEY, entry_dict
 
@@ -76,8 +76,17 @@ class Accounting:
             else:
                 record.absorb(report)
             return
-        self._annotate(report, record)
-        record.absorb(report)
+        # Speed: _annotate and record.absorb inline for the common test (passed, ran once, nothing
+        # measured): 2 calls fewer per test, 12M instructions of 5,000 tests (bench/overhead.py).
+        properties = report.user_properties
+        properties.append(_TIER_PROPERTY[record.tier])
+        if record.correlation_id_value is not None or record.quarantine is not None or record.attempts:
+            _more_properties(properties, record)
+        if report.outcome == "passed" and record.outcome == "passed" and not record.attempts:
+            record.duration += report.duration
+            record.attempts.append(_tuple_new(Attempt, ("passed", record.duration, record.error)))
+        else:
+            record.absorb(report)
         self.gate.current = None
         if record.nodeid in self.failed:
             self.tiers.finished(record.nodeid, record.tier, True)
@@ -108,17 +117,21 @@ class Accounting:
     @staticmethod
     def _annotate(report: pytest.TestReport, record: TestRecord) -> None:
         """The test's JUnit XML properties, on its last report."""
-        properties = report.user_properties
-        properties.append(_TIER_PROPERTY[record.tier])
-        if record.correlation_id_value is not None:
-            properties.append(("correlation_id", record.correlation_id_value))
-        if record.quarantine is not None:
-            properties += [
-                ("quarantine_owner", record.quarantine["owner"]),
-                ("quarantine_until", record.quarantine["until"]),
-            ]
-        if record.attempts:  # earlier attempts of a re-run: this is attempt len + 1
-            properties.append(("flaky_attempts", len(record.attempts) + 1))
+        report.user_properties.append(_TIER_PROPERTY[record.tier])
+        _more_properties(report.user_properties, record)
+
+
+def _more_properties(properties: list[tuple[str, object]], record: TestRecord) -> None:
+    """A test's JUnit XML properties after its tier: correlation id, quarantine, attempts."""
+    if record.correlation_id_value is not None:
+        properties.append(("correlation_id", record.correlation_id_value))
+    if record.quarantine is not None:
+        properties += [
+            ("quarantine_owner", record.quarantine["owner"]),
+            ("quarantine_until", record.quarantine["until"]),
+        ]
+    if record.attempts:  # earlier attempts of a re-run: this is attempt len + 1
+        properties.append(("flaky_attempts", len(record.attempts) + 1))
 
 
 class PreflightFailed:

@@ -15,10 +15,11 @@ from ..core import tiers
 if TYPE_CHECKING:
     from .state import Gate
 
-#: What the gate knows of an item: ``[tier, destructive, quarantine entry or None]``. One stash
+#: What the gate knows of an item: ``(tier, destructive, quarantine entry or None)``. One stash
 #: entry, not three: a Stash item is a Python-level call, and collection makes thousands of them.
-CLASS_KEY = pytest.StashKey[list]()
-TIER, DESTRUCTIVE, QUARANTINE = 0, 1, 2
+#: A tuple, shared by every plain test of a tier: no object per test for the collector to track.
+CLASS_KEY = pytest.StashKey[tuple]()
+TIER = 0  # the index of the tier in an item's class
 _GATE_MARKS = frozenset((*tiers.TIERS, "destructive", "quarantine"))
 
 
@@ -29,7 +30,8 @@ class Collection:
         #: Called once the ledger knows the collection (an xdist worker publishes it then).
         self.finished = finished
         self.collected_tiers: set[str] = set()
-        self._marks_cache: dict[Any, tuple[str, ...]] = {}
+        self._marks_cache: dict[int, tuple[str, ...]] = {}
+        self._plain = (self.settings.default_tier, False, None)  # the class of most tests
         self._quarantine_marked = False  # some test has @pytest.mark.quarantine
         #: Every collected item before any deselection, and the ids of those reported deselected.
         self._collected: list[pytest.Item] = []
@@ -39,12 +41,13 @@ class Collection:
 
     def _marks(self, node: Any) -> tuple[str, ...]:
         """Tier and destructive marker names on a node and its parents; parents' answers cached,
-        so collecting thousands of tests walks each module's markers once."""
+        so collecting thousands of tests walks each module's markers once. Keyed by id: a node's
+        hash is a Python call, and the parents stay alive until the cache is cleared."""
         cache = self._marks_cache
         parent = node.parent
-        inherited = cache.get(parent) if parent is not None else ()
+        inherited = cache.get(id(parent)) if parent is not None else ()
         if inherited is None:
-            inherited = cache[parent] = self._marks(parent)
+            inherited = cache[id(parent)] = self._marks(parent)
         if not node.own_markers:  # most tests: nothing of their own
             return inherited
         own = tuple(mark.name for mark in node.own_markers if mark.name in _GATE_MARKS)
@@ -55,14 +58,11 @@ class Collection:
         markers comes back as one line (for a collection error)."""
         marks = self._marks(item)
         if not marks:  # most tests: the default tier, nothing else to look at
-            item.stash[CLASS_KEY] = [self.settings.default_tier, False, None]
+            item.stash[CLASS_KEY] = self._plain
             return None
         found = tiers.tier_markers(marks)
-        classified = item.stash[CLASS_KEY] = [
-            found[0] if found else self.settings.default_tier,
-            "destructive" in marks,
-            None,
-        ]
+        tier = found[0] if found else self.settings.default_tier
+        item.stash[CLASS_KEY] = (tier, "destructive" in marks, None)
         if len(found) > 1:
             return (
                 f"staging: {item.nodeid} has tier markers {' and '.join(found)}; "
@@ -77,7 +77,8 @@ class Collection:
             try:
                 if mark.args:
                     raise ConfigError("", "", "give reason=, owner=, until= (and ticket=) as keyword arguments")
-                classified[QUARANTINE] = entry_from({"test": item.nodeid, **mark.kwargs}, "", "quarantine", "marker")
+                entry = entry_from({"test": item.nodeid, **mark.kwargs}, "", "quarantine", "marker")
+                item.stash[CLASS_KEY] = (tier, "destructive" in marks, entry)
                 self._quarantine_marked = True
             except ConfigError as exc:
                 field = exc.field.removeprefix("quarantine.")
@@ -88,8 +89,15 @@ class Collection:
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
         report = yield
         if report.passed and report.result:
+            cache, plain = self._marks_cache, self._plain
             for node in report.result:
-                if isinstance(node, pytest.Item) and (problem := self._classify(node)) is not None:
+                if not isinstance(node, pytest.Item):
+                    continue
+                if not node.own_markers and cache.get(id(node.parent)) == ():
+                    # Speed: most tests (no marker of their own nor inherited), without the two
+                    # calls of _classify: 5M instructions of 5,000 tests (bench/overhead.py).
+                    node.stash[CLASS_KEY] = plain
+                elif (problem := self._classify(node)) is not None:
                     report.outcome = "failed"
                     report.longrepr = problem
                     report.result = []
@@ -106,10 +114,11 @@ class Collection:
         today = today_utc()
         matched: set[Any] = set()
         for item in items:
-            classified = item.stash[CLASS_KEY]
-            entry = classified[QUARANTINE]
+            tier, destructive, entry = item.stash[CLASS_KEY]
             if entry is None and entries:
-                entry = classified[QUARANTINE] = find(entries, item.nodeid)
+                entry = find(entries, item.nodeid)
+                if entry is not None:
+                    item.stash[CLASS_KEY] = (tier, destructive, entry)
             if entry is None:
                 continue
             matched.add(entry)
@@ -127,13 +136,17 @@ class Collection:
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> Generator[None, None, None]:
         # Before -k/-m and other plugins deselect: which tiers exist at all (required tiers).
+        collected_tiers = set()
         for item in items:
-            if CLASS_KEY not in item.stash:  # made by a collector whose report we did not see
+            try:
+                collected_tiers.add(item.stash[CLASS_KEY][TIER])
+            except KeyError:  # made by a collector whose report we did not see
                 self._classify(item)
+                collected_tiers.add(item.stash[CLASS_KEY][TIER])
         self._marks_cache.clear()
         if self.settings.quarantine or self._quarantine_marked:
             self._quarantine(items)
-        self.collected_tiers = {item.stash[CLASS_KEY][TIER] for item in items}
+        self.collected_tiers = collected_tiers
         self._collected = list(items)  # to find, later, tests dropped without pytest_deselected
         result = yield
         selected = self.settings.selected_tiers
@@ -189,15 +202,18 @@ class Collection:
         ledger = self.gate.ledger
         ledger.collected_tiers = set(self.collected_tiers)
         ledger.unpinned = self._unpinned_deselection(session)
-        ledger.expect([expected(item) for item in session.items])
+        ledger.expect(expected(session.items))
         if self.finished is not None:
             self.finished(session)
 
 
-def expected(item: pytest.Item) -> tuple[str, str, bool, dict[str, Any] | None]:
-    """What the ledger expects of a collected item: node id, tier, destructive, quarantine entry."""
-    tier, destructive, entry = item.stash[CLASS_KEY]
-    return item.nodeid, tier, destructive, entry_dict(entry) if entry is not None else None
+def expected(items: list[pytest.Item]) -> list[tuple[str, str, bool, dict[str, Any] | None]]:
+    """What the ledger expects of the collected items: node id, tier, destructive, quarantine entry."""
+    tests = []
+    for item in items:  # a loop, not a call per item: it runs for every collected test
+        tier, destructive, entry = item.stash[CLASS_KEY]
+        tests.append((item.nodeid, tier, destructive, None if entry is None else entry_dict(entry)))
+    return tests
 
 
 def entry_dict(entry: Any) -> dict[str, Any] | None:

@@ -15,7 +15,6 @@ import pytest
 from ..core.preflight import Preflight
 from .accounting import Accounting
 from .barrier import SharedLog, SharedTierGate
-from .collection import expected
 from .state import drop_lineless_entries
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ class Worker(Accounting):
 
         worker_id = str(self.workerinput["workerid"])
         data = {
-            "tests": [expected(item) for item in session.items],
+            "tests": [(r.nodeid, r.tier, r.destructive, r.quarantine) for r in self.records.values()],
             "collectedTiers": sorted(gate.ledger.collected_tiers),
             "deselected": gate.ledger.deselected,
             "unpinned": gate.ledger.unpinned,
