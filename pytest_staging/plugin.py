@@ -25,10 +25,18 @@ if TYPE_CHECKING:
     from .fixtures.metrics import StagingMetrics
     from .gate.state import Gate
 
-#: --dist modes under which tiers stay in order. ``load`` hands out tests in collection order,
-#: which the gate has sorted by tier; the others group by file, scope or group and would put a
-#: later-tier test ahead of an earlier-tier one in the same worker's queue.
+#: --dist modes under which tiers stay in order. ``load`` gets the gate's tier-aware scheduler
+#: (gate/scheduler.py); the others would queue a later-tier test ahead of an earlier-tier one on
+#: the same worker, which then waits at the barrier for a test queued behind it.
 ORDERED_DIST_MODES = ("load", "no")
+#: Why each other mode cannot keep tier order (the usage error says it).
+UNORDERED_DIST_MODES = {
+    "worksteal": "it splits the tests into one block per worker up front, and a worker that steals "
+    "queues the stolen tests behind its own",
+    "loadscope": "it sends each module or class whole to one worker",
+    "loadfile": "it sends each file whole to one worker",
+    "loadgroup": "it sends each xdist_group whole to one worker",
+}
 
 MARKERS = (
     "smoke: staging gate tier 1: is the deployment up and answering (runs first)",
@@ -79,7 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise ConfigError(
                 f"--dist={dist}",
                 "",
-                "tiers cannot be kept in order with this mode; "
+                f"tiers cannot be kept in order with this mode ({UNORDERED_DIST_MODES.get(dist, 'it is not load')}, "
+                "so an earlier-tier test could wait behind a later-tier one on the same worker); "
                 "use --dist=load (the default for -n) or run one tier per invocation with --staging-tier",
             )
         from .gate import start

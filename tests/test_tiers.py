@@ -266,3 +266,21 @@ def test_a_crashed_worker_counts_as_a_failed_tier(pytester, target_args):
     assert outcomes.get("failed") == 1, result.stdout.str()
     assert outcomes.get("skipped") == 2
     result.stdout.fnmatch_lines(["*staging: smoke tier failed*"])
+
+
+@pytest.mark.parametrize(
+    ("mode", "why"),
+    [
+        ("worksteal", "*splits the tests into one block per worker up front*"),
+        ("loadscope", "*each module or class whole to one worker*"),
+        ("loadgroup", "*each xdist_group whole to one worker*"),
+    ],
+)
+def test_dist_modes_that_break_tier_order_are_refused_with_the_reason(pytester, target_args, mode, why):
+    pytester.makepyfile("def test_a(): pass")
+    result = pytester.runpytest_subprocess("-n", "2", f"--dist={mode}", *target_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: pytest-staging: --dist={mode}: tiers cannot be kept in order{why}--dist=load*"]
+    )
+    assert "Traceback" not in result.stderr.str()

@@ -44,7 +44,13 @@ class Controller:
             return None
         from .scheduler import TierLoadScheduling
 
-        return TierLoadScheduling(config, log)
+        records = self.gate.records  # the workers' collections are merged before xdist schedules
+
+        def tier_of(nodeid: str) -> str | None:
+            record = records.get(nodeid)
+            return record.tier if record is not None else None
+
+        return TierLoadScheduling(config, log, tier_of)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodeready(self, node: Any) -> None:
