@@ -124,7 +124,7 @@ def test_the_last_tests_of_a_tier_go_to_whichever_worker_is_free():
     assert result["makespan"] == pytest.approx(2.5)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     sizes=st.lists(st.integers(min_value=0, max_value=25), min_size=3, max_size=3),
     workers=st.integers(min_value=1, max_value=8),
@@ -143,9 +143,11 @@ def test_any_suite_runs_every_test_once_in_tier_order(sizes, workers, durations)
         starts = [result["started"][i] for i, tier in enumerate(tiers) if tier == later]
         if ends and starts:
             assert max(ends) <= min(starts)
-    # Never worse than xdist's own scheduling by more than one test per tier boundary.
+    # Never worse than xdist's own scheduling by more than one test per tier (the barrier lets no
+    # tier fill the gap at another's end, and a worker never holds a later tier's test before an
+    # earlier one's, which xdist's cycling of very small suites can do).
     baseline = simulate(make(LoadScheduling, workers), tiers, times, workers)
-    assert result["makespan"] <= baseline["makespan"] + 2 * max(times) + 1e-9
+    assert result["makespan"] <= baseline["makespan"] + len(set(tiers)) * max(times) + 1e-9
 
 
 def test_tests_of_a_crashed_worker_go_back_in_tier_order():

@@ -61,6 +61,12 @@ class TierLoadScheduling(LoadScheduling):
             self._sort_pending()
             if not collection:
                 return
+            # The first chunks as xdist's: a quarter of each worker's share of the first tier.
+            unsent, nodes = self._unsent(self._current()), self.nodes
+            if unsent >= 2 * len(nodes):
+                chunk = max(2, min(unsent // len(nodes) // 4, self.maxschedchunk or unsent))
+                for node in nodes:
+                    self._send_tests(node, chunk)
         for node in self.nodes:
             self.check_schedule(node)
 
@@ -74,6 +80,15 @@ class TierLoadScheduling(LoadScheduling):
             if unfinished > 0:
                 return rank
         return len(TIERS)
+
+    def _unsent(self, current: int) -> int:
+        """Tests of the current tier not handed out yet (pending is in tier order)."""
+        unsent = 0
+        for index in self.pending:
+            if self._rank[index] != current:
+                break
+            unsent += 1
+        return unsent
 
     # -- handing out tests ------------------------------------------------------------------
 
@@ -91,14 +106,26 @@ class TierLoadScheduling(LoadScheduling):
             if queued < 2:
                 self._send_tests(node, 2 - queued)
             return
-        unsent = 0  # tests of the current tier not handed out yet (pending is in tier order)
-        for index in self.pending:
-            if self._rank[index] != current:
-                break
-            unsent += 1
+        unsent = self._unsent(current)
+        nodes = len(self.node2pending)
+        if unsent < 2 * nodes:
+            # The tier's last tests, one at a time to whichever worker is free. Never behind a
+            # test of a later tier: that one would wait at the barrier for this one, queued
+            # behind it on the same worker. A worker with nothing queued needs two (xdist's
+            # nextitem): with the tier's very last test, the second is the next tier's first.
+            held = self.node2pending[node]
+            if queued >= 2 or any(self._rank[index] > current for index in held):
+                return
+            picks = self.pending[: 2 - queued] if unsent >= 2 - queued else self.pending[:1]
+            if len(picks) + queued < 2 and len(self.pending) > unsent:
+                picks = [picks[0], self.pending[unsent]]
+            for index in picks:
+                self.pending.remove(index)
+            held.extend(picks)
+            node.send_runtest_some(picks)
+            return
         # xdist's chunk sizes, from the current tier's unsent tests rather than the whole queue:
         # at most about half of a worker's share at a time, down to one at a time at the tier's end.
-        nodes = len(self.node2pending)
         least = max(2, unsent // nodes // 4)
         most = max(2, unsent // nodes // 2)
         if queued >= least or (duration >= 0.1 and queued >= 2):
