@@ -19,7 +19,10 @@ exit 1, if a later-tier test started before an earlier-tier one ended).
 Also printed: each worker's total wait at the barrier in the gated 3x20 runs (the sum of its
 tests' setup phases, where the barrier waits; bare runs show what setup costs without it).
 
-    .venv/bin/python bench/barrier.py [--rounds 5] [--only 3x20] [--workers 4] [--json PATH]
+    .venv/bin/python bench/barrier.py [--rounds 5] [--only 3x20] [--workers 4] [--dist MODE]... [--json PATH]
+
+``--dist`` (repeatable; default load) runs each configuration under those xdist modes, bare and
+gated alike. Each file holds 4 tests of one tier: what loadfile and loadscope hand out whole.
 
 Budget (issue 22): 3x20 under -n 4 at most 1.05x bare; 1x60 at most 1.02x. Reported, not
 asserted: the exit status is 0 whether or not they are met.
@@ -43,6 +46,7 @@ from overhead import SCRUBBED_ENV, BenchError, Target
 TIERS = ("smoke", "contract", "load")
 LAYOUTS = {"3x20": 3, "1x60": 1}
 TESTS = 60
+PER_FILE = 4  # a tier's tests in files of 4: what loadfile and loadscope hand out whole
 DURATIONS = {"equal": (0.3,), "uneven": (0.1, 0.5, 0.2, 0.4, 0.3)}
 BUDGETS = {("3x20", 4): 1.05, ("1x60", 4): 1.02}
 
@@ -80,19 +84,20 @@ def pytest_sessionfinish(session):
 
 
 def write_suite(root: Path, tiers: int, durations: tuple[float, ...]) -> None:
-    """``tiers`` tiers of TESTS // tiers tests, one file per tier, listed in reverse tier order
-    (the gate must reorder them); durations cycle through ``durations``."""
+    """``tiers`` tiers of TESTS // tiers tests in files of PER_FILE, the files named in reverse
+    tier order (the gate must reorder them); durations cycle through ``durations``."""
     root.mkdir()
     (root / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     (root / "conftest.py").write_text(CONFTEST, encoding="utf-8")
     (root / "events").mkdir()
     per_tier = TESTS // tiers
     for t, tier in enumerate(TIERS[:tiers]):
-        body = "import time\n\nimport pytest\n\n"
-        for i in range(per_tier):
-            seconds = durations[(t * per_tier + i) % len(durations)]
-            body += f"\n@pytest.mark.{tier}\ndef test_{tier}_{i}():\n    time.sleep({seconds})\n\n"
-        (root / f"test_{len(TIERS) - t}_{tier}.py").write_text(body, encoding="utf-8")
+        for f in range(0, per_tier, PER_FILE):
+            body = "import time\n\nimport pytest\n\n"
+            for i in range(f, min(f + PER_FILE, per_tier)):
+                seconds = durations[(t * per_tier + i) % len(durations)]
+                body += f"\n@pytest.mark.{tier}\ndef test_{tier}_{i}():\n    time.sleep({seconds})\n\n"
+            (root / f"test_{len(TIERS) - t}_{tier}_{f // PER_FILE}.py").write_text(body, encoding="utf-8")
 
 
 def child_env() -> dict[str, str]:
@@ -101,13 +106,14 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run(suite: Path, workers: int, gated: bool, target: Target) -> tuple[float, dict[str, float]]:
+def run(suite: Path, workers: int, gated: bool, target: Target, dist: str = "load") -> tuple[float, dict[str, float]]:
     """One run: wall seconds, and each worker's summed setup time (the barrier's wait)."""
     events = suite / "events"
     shutil.rmtree(events)
     events.mkdir()
     flags = [f"--staging-target={target.url}"] if gated else ["-p", "no:staging"]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", str(workers)]
+    cmd.append(f"--dist={dist}")
     started = time.perf_counter()
     proc = subprocess.run(
         cmd + flags, cwd=suite, env=child_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True
@@ -145,12 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=sorted(LAYOUTS), help="one layout only")
     parser.add_argument("--workers", type=int, action="append", help="-n values (default 4 and 8)")
     parser.add_argument("--durations", choices=sorted(DURATIONS), action="append", help="default: both")
+    parser.add_argument(
+        "--dist",
+        choices=["load", "loadscope", "loadfile", "loadgroup"],
+        action="append",
+        help="xdist modes (default: load); each gets a row per configuration",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     layouts = [args.only] if args.only else list(LAYOUTS)
     workers = args.workers or [4, 8]
     durations = args.durations or list(DURATIONS)
-    configs = [(layout, n, kind) for layout in layouts for n in workers for kind in durations]
+    modes = args.dist or ["load"]
+    configs = [(layout, n, kind, dist) for layout in layouts for n in workers for kind in durations for dist in modes]
 
     times: dict[tuple, dict[str, list[float]]] = {c: {"bare": [], "gate": []} for c in configs}
     waits: dict[tuple, dict[str, list[dict[str, float]]]] = {c: {"bare": [], "gate": []} for c in configs}
@@ -167,13 +180,13 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.rounds):
                 line = []
                 for c in configs:
-                    layout, n, kind = c
+                    layout, n, kind, dist = c
                     order = ("bare", "gate") if r % 2 == 0 else ("gate", "bare")
                     for case in order:
-                        elapsed, per_worker = run(suites[layout, kind], n, case == "gate", target)
+                        elapsed, per_worker = run(suites[layout, kind], n, case == "gate", target, dist)
                         times[c][case].append(elapsed)
                         waits[c][case].append(per_worker)
-                    line.append(f"{layout} -n{n} {kind} {times[c]['gate'][-1] / times[c]['bare'][-1]:.3f}")
+                    line.append(f"{layout} -n{n} {kind} {dist} {times[c]['gate'][-1] / times[c]['bare'][-1]:.3f}")
                 print(f"round {r + 1}/{args.rounds}: " + ", ".join(line), file=sys.stderr, flush=True)
         except BenchError as exc:
             print(f"barrier.py: FAILED: {exc}", file=sys.stderr)
@@ -187,18 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"tier barrier under xdist: {TESTS} sleeping tests, {args.rounds} interleaved rounds, {os.cpu_count()} CPUs")
     print()
-    header = f"{'layout':<6} {'-n':>3} {'durations':<9} {'bare s':>7} {'gate s':>7} {'gate/bare':>9} {'max wait s':>10}  budget"
+    header = f"{'layout':<6} {'-n':>3} {'durations':<9} {'--dist':<9} {'bare s':>7} {'gate s':>7} {'gate/bare':>9} {'max wait s':>10}  budget"
     print(header)
     results = []
     for c in configs:
-        layout, n, kind = c
+        layout, n, kind, dist = c
         ratios = [g / b for g, b in zip(times[c]["gate"], times[c]["bare"], strict=True)]
         ratio = statistics.median(ratios)
         budget = BUDGETS.get((layout, n))
         verdict = "-" if budget is None else f"{budget:.2f} {'within' if ratio <= budget else 'OVER'}"
         wait = statistics.median(max(w.values(), default=0.0) for w in waits[c]["gate"])
         print(
-            f"{layout:<6} {n:>3} {kind:<9} {statistics.median(times[c]['bare']):>7.2f} "
+            f"{layout:<6} {n:>3} {kind:<9} {dist:<9} {statistics.median(times[c]['bare']):>7.2f} "
             f"{statistics.median(times[c]['gate']):>7.2f} {ratio:>9.3f} {wait:>10.2f}  {verdict}"
         )
         results.append(
@@ -206,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                 "layout": layout,
                 "workers": n,
                 "durations": kind,
+                "dist": dist,
                 "bare_s": times[c]["bare"],
                 "gate_s": times[c]["gate"],
                 "ratio_median_of_rounds": ratio,
@@ -223,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         workers_seen = sorted({w for run in waits[c]["gate"] for w in run}, key=lambda w: int(w[2:]))
         medians = [statistics.median(run.get(w, 0.0) for run in waits[c]["gate"]) for w in workers_seen]
         print(
-            f"{c[0]:<6} {c[1]:>3} {c[2]:<9} "
+            f"{c[0]:<6} {c[1]:>3} {c[2]:<9} {c[3]:<9} "
             + " ".join(f"{w} {m:.2f}" for w, m in zip(workers_seen, medians, strict=True))
         )
     if args.json:

@@ -25,18 +25,16 @@ if TYPE_CHECKING:
     from .fixtures.metrics import StagingMetrics
     from .gate.state import Gate
 
-#: --dist modes under which tiers stay in order. ``load`` gets the gate's tier-aware scheduler
-#: (gate/scheduler.py); the others would queue a later-tier test ahead of an earlier-tier one on
+#: --dist modes under which tiers stay in order: each gets a tier-aware scheduler
+#: (gate/scheduler.py). worksteal would queue a later-tier test ahead of an earlier-tier one on
 #: the same worker, which then waits at the barrier for a test queued behind it.
-ORDERED_DIST_MODES = ("load", "no")
+ORDERED_DIST_MODES = ("load", "loadscope", "loadfile", "loadgroup", "no")
 #: Why each other mode cannot keep tier order (the usage error says it).
 UNORDERED_DIST_MODES = {
     "worksteal": "it splits the tests into one block per worker up front, and a worker that steals "
     "queues the stolen tests behind its own",
-    "loadscope": "it sends each module or class whole to one worker",
-    "loadfile": "it sends each file whole to one worker",
-    "loadgroup": "it sends each xdist_group whole to one worker",
 }
+
 
 MARKERS = (
     "smoke: staging gate tier 1: is the deployment up and answering (runs first)",
@@ -87,7 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise ConfigError(
                 f"--dist={dist}",
                 "",
-                f"tiers cannot be kept in order with this mode ({UNORDERED_DIST_MODES.get(dist, 'it is not load')}, "
+                f"tiers cannot be kept in order with this mode ({UNORDERED_DIST_MODES.get(dist, 'the gate has no tier-aware scheduler for it')}, "
                 "so an earlier-tier test could wait behind a later-tier one on the same worker); "
                 "use --dist=load (the default for -n) or run one tier per invocation with --staging-tier",
             )

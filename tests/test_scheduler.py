@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from xdist.scheduler import LoadScheduling
 
 from pytest_staging.core.tiers import ORDER, TIERS
-from pytest_staging.gate.scheduler import TierLoadScheduling
+from pytest_staging.gate.scheduler import TierLoadFileScheduling, TierLoadScheduling, TierLoadScopeScheduling
 
 
 class FakeNode:
@@ -34,9 +34,10 @@ class FakeNode:
         self.shutting_down = True
 
 
-def simulate(scheduler, tiers: list[str], durations: list[float], workers: int) -> dict:
-    """Run the collection through ``scheduler``; the makespan and when each test ran."""
-    collection = [f"test_{i}.py::test_{tier}" for i, tier in enumerate(tiers)]
+def simulate(scheduler, tiers: list[str], durations: list[float], workers: int, per_file: int = 1) -> dict:
+    """Run the collection through ``scheduler``; the makespan and when each test ran. Tests are
+    ``per_file`` to a file (what loadfile and loadscope hand out whole)."""
+    collection = [f"test_{i // per_file}.py::test_{i}_{tier}" for i, tier in enumerate(tiers)]
     nodes = [FakeNode(f"gw{i}") for i in range(workers)]
     for node in nodes:
         scheduler.add_node(node)
@@ -51,6 +52,7 @@ def simulate(scheduler, tiers: list[str], durations: list[float], workers: int) 
     dsession_rule()
     unfinished = [sum(1 for tier in tiers if ORDER[tier] == rank) for rank in range(len(TIERS))]
     started: dict[int, float] = {}
+    ran_on: dict[int, str] = {}
     ended: dict[int, float] = {}
     now = 0.0
     while len(ended) < len(collection):
@@ -61,6 +63,7 @@ def simulate(scheduler, tiers: list[str], durations: list[float], workers: int) 
                 if all(unfinished[earlier] == 0 for earlier in range(rank)):  # the barrier
                     assert index not in started, "a test was sent twice"
                     started[index] = now
+                    ran_on[index] = node.gateway.id
                     node.running = (index, now + durations[index])
         running = [node for node in nodes if node.running is not None]
         assert running, f"deadlock: nothing runs, {len(collection) - len(ended)} tests left"
@@ -72,7 +75,7 @@ def simulate(scheduler, tiers: list[str], durations: list[float], workers: int) 
         unfinished[ORDER[tiers[index]]] -= 1
         scheduler.mark_test_complete(node, index, durations[index])
         dsession_rule()
-    return {"makespan": now, "started": started, "ended": ended}
+    return {"makespan": now, "started": started, "ended": ended, "ran_on": ran_on}
 
 
 def ideal(tiers: list[str], seconds: float, workers: int) -> float:
@@ -83,8 +86,10 @@ def ideal(tiers: list[str], seconds: float, workers: int) -> float:
 class FakeConfig:
     """What xdist's schedulers read of the config: the workers (--tx) and --maxschedchunk."""
 
-    def __init__(self, workers: int) -> None:
-        self.options = {"tx": [f"{workers}*popen"], "maxschedchunk": None}
+    def __init__(self, workers: int, dist: str = "load") -> None:
+        self.options = {"tx": [f"{workers}*popen"], "maxschedchunk": None, "dist": dist}
+        self.option = type("Option", (), {"loadscopereorder": True})()
+        self.pluginmanager = type("PluginManager", (), {"get_plugin": staticmethod(lambda name: None)})()
 
     def getvalue(self, name: str):
         return self.options[name]
@@ -98,7 +103,7 @@ def tier_of(nodeid: str) -> str:
 
 def make(cls, workers: int):
     config = FakeConfig(workers)
-    return cls(config, tier_of=tier_of) if cls is TierLoadScheduling else cls(config)
+    return cls(config, tier_of=tier_of) if cls.__module__.startswith("pytest_staging") else cls(config)
 
 
 def test_three_tiers_of_twenty_on_four_workers_lose_nothing_at_the_boundaries():
@@ -171,3 +176,31 @@ def test_fewer_tests_than_workers(sizes, workers):
     tiers = [tier for tier, size in zip(TIERS, sizes, strict=True) for _ in range(size)]
     result = simulate(make(TierLoadScheduling, workers), tiers, [0.1] * len(tiers), workers)
     assert len(result["ended"]) == len(tiers)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=20), min_size=3, max_size=3),
+    workers=st.integers(min_value=1, max_value=6),
+    per_file=st.integers(min_value=1, max_value=5),
+    order=st.permutations(range(60)),
+    cls=st.sampled_from([TierLoadScopeScheduling, TierLoadFileScheduling]),
+)
+def test_scope_modes_run_every_test_once_in_tier_order(sizes, workers, per_file, order, cls):
+    """Files mixing tiers (in any order), whole files to one worker: every test once, tiers in
+    order, no deadlock, and each file's tests of one tier on one worker."""
+    tiers = [TIERS[i % 3] for i in order if sizes[i % 3] > i // 3]
+    if not tiers:
+        return
+    scheduler = make(cls, workers)
+    result = simulate(scheduler, tiers, [0.1] * len(tiers), workers, per_file)
+    assert sorted(result["ended"]) == list(range(len(tiers)))
+    for earlier, later in zip(TIERS, TIERS[1:], strict=False):
+        ends = [result["ended"][i] for i, tier in enumerate(tiers) if tier == earlier]
+        starts = [result["started"][i] for i, tier in enumerate(tiers) if tier == later]
+        if ends and starts:
+            assert max(ends) <= min(starts)
+    by_scope = {}
+    for index, node in result["ran_on"].items():
+        by_scope.setdefault((index // per_file, tiers[index]), set()).add(node)
+    assert all(len(nodes) == 1 for nodes in by_scope.values()), by_scope

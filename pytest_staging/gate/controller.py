@@ -31,6 +31,8 @@ class Controller:
         self.workers: set[str] = set()
         #: Collection files already merged into the ledger.
         self._merged: set[str] = set()
+        #: Under --dist loadgroup: each grouped test's xdist_group, from the workers' collections.
+        self.groups: dict[str, str] = {}
         #: Workers that went down interrupted: the test each was running did not crash.
         self._interrupted: set[str] = set()
 
@@ -40,9 +42,11 @@ class Controller:
 
     @pytest.hookimpl(optionalhook=True, tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        if config.getoption("dist") != "load":
+        from .scheduler import SCHEDULERS
+
+        scheduler = SCHEDULERS.get(config.getoption("dist"))
+        if scheduler is None:
             return None
-        from .scheduler import TierLoadScheduling
 
         records = self.gate.records  # the workers' collections are merged before xdist schedules
 
@@ -50,7 +54,9 @@ class Controller:
             record = records.get(nodeid)
             return record.tier if record is not None else None
 
-        return TierLoadScheduling(config, log, tier_of)
+        if config.getoption("dist") == "loadgroup":
+            return scheduler(config, log, tier_of, self.groups.get)
+        return scheduler(config, log, tier_of)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodeready(self, node: Any) -> None:
@@ -92,6 +98,7 @@ class Controller:
         except (OSError, ValueError):  # never written (the worker died first), or cut short
             return
         self._merged.add(path.name)
+        self.groups.update(data.get("groups", {}))
         ledger = self.gate.ledger
         ledger.collected_tiers |= set(data["collectedTiers"])
         for tier, count in data["deselected"].items():

@@ -15,13 +15,18 @@ next tier to wait at the barrier with, and more once the tier is done.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from xdist.scheduler import LoadScheduling
+from xdist.scheduler import LoadFileScheduling, LoadGroupScheduling, LoadScheduling, LoadScopeScheduling
 
 from ..core.tiers import ORDER, TIERS
+
+
+def _no_tier(nodeid: str) -> str | None:
+    return None
 
 
 class TierLoadScheduling(LoadScheduling):
@@ -34,9 +39,7 @@ class TierLoadScheduling(LoadScheduling):
 
     collection: list[str] | None  # xdist's, None until scheduled
 
-    def __init__(
-        self, config: pytest.Config, log: Any = None, tier_of: Callable[[str], str | None] = lambda nodeid: None
-    ) -> None:
+    def __init__(self, config: pytest.Config, log: Any = None, tier_of: Callable[[str], str | None] = _no_tier) -> None:
         super().__init__(config, log)
         self._tier_of = tier_of
         #: Per collection index: the place of the test's tier in the run order.
@@ -166,3 +169,114 @@ class TierLoadScheduling(LoadScheduling):
         for other in self.nodes:
             self.check_schedule(other)
         return self.collection[crashed]
+
+
+# -- loadscope, loadfile, loadgroup: whole scopes, tier by tier ------------------------------
+
+
+class _TierQueue(OrderedDict[str, Any]):
+    """xdist's work queue of scopes, handing out the earliest tier's first: ``popitem(last=False)``
+    returns the first-inserted scope of the lowest tier (the key starts with the tier's place), so
+    xdist's own order (collection order, or largest scope first) holds within a tier."""
+
+    def popitem(self, last: bool = True) -> tuple[str, Any]:
+        if last or not self:
+            return super().popitem(last)
+        key = min(self, key=_place)
+        return key, self.pop(key)
+
+
+def _place(key: str) -> int:
+    return int(key.split(" ", 1)[0])
+
+
+class TierScopes:
+    """Over one of xdist's scope schedulers (loadscope, loadfile, loadgroup): its scopes, split by
+    tier (a class or file whose tests span two tiers becomes one scope per tier), handed out in
+    tier order. A worker holding a later tier's scope never gets an earlier tier's one (a crashed
+    worker's scopes go back to the queue): it would wait at the barrier for tests queued behind."""
+
+    workqueue: OrderedDict[str, dict[str, bool]]
+    assigned_work: dict[Any, dict[str, dict[str, bool]]]
+
+    def __init__(self, config: pytest.Config, log: Any = None, tier_of: Callable[[str], str | None] = _no_tier) -> None:
+        super().__init__(config, log)  # type: ignore[call-arg]
+        self.workqueue = _TierQueue()
+        self._tier_of = tier_of
+        #: Each plain scope and the tiers its tests belong to (to say which scopes were split).
+        self._tiers_of_scope: dict[str, set[str]] = {}
+
+    def _plain_scope(self, nodeid: str) -> str:
+        """The scope xdist's mode gives the test."""
+        return super()._split_scope(nodeid)  # type: ignore[misc]
+
+    def _split_scope(self, nodeid: str) -> str:
+        scope = self._plain_scope(nodeid)
+        tier = self._tier_of(nodeid) or TIERS[0]
+        self._tiers_of_scope.setdefault(scope, set()).add(tier)
+        return f"{ORDER.get(tier, 0)} {scope}"
+
+    def schedule(self) -> None:
+        first = getattr(self, "collection", None) is None
+        super().schedule()  # type: ignore[misc]
+        if first and getattr(self, "collection", None):
+            self._say_split()
+
+    def _say_split(self) -> None:
+        split = {scope: tiers for scope, tiers in self._tiers_of_scope.items() if len(tiers) > 1}
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")  # type: ignore[attr-defined]
+        if split and reporter is not None:
+            names = sorted(split)
+            listed = ", ".join(f"{name} ({', '.join(t for t in TIERS if t in split[name])})" for name in names[:3]) + (
+                f" and {len(names) - 3} more" if len(names) > 3 else ""
+            )
+            dist = self.config.getoption("dist")  # type: ignore[attr-defined]
+            reporter.write_line(
+                f"pytest-staging: --dist={dist}: {len(names)} scope(s) span tiers and run split by tier: {listed}"
+            )
+
+    def _reschedule(self, node: Any) -> None:
+        if node.shutting_down or not self.workqueue:
+            super()._reschedule(node)  # type: ignore[misc]
+            return
+        held = [_place(scope) for scope, unit in self.assigned_work[node].items() if not all(unit.values())]
+        if held and min(map(_place, self.workqueue)) < max(held):
+            return  # the earliest scope waiting would queue behind this worker's later-tier tests
+        super()._reschedule(node)  # type: ignore[misc]
+
+
+class TierLoadScopeScheduling(TierScopes, LoadScopeScheduling):
+    """``--dist loadscope`` in tier order: each module or class whole to one worker, per tier."""
+
+
+class TierLoadFileScheduling(TierScopes, LoadFileScheduling):
+    """``--dist loadfile`` in tier order: each file whole to one worker, per tier."""
+
+
+class TierLoadGroupScheduling(TierScopes, LoadGroupScheduling):
+    """``--dist loadgroup`` in tier order: each ``xdist_group`` whole to one worker, per tier.
+
+    ``group_of`` names a test's group from the workers' collections: xdist marks it on the node id
+    (``test_x@billing``), which pytest 9 no longer lets a plugin change."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        log: Any = None,
+        tier_of: Callable[[str], str | None] = _no_tier,
+        group_of: Callable[[str], str | None] = _no_tier,
+    ) -> None:
+        super().__init__(config, log, tier_of)
+        self._group_of = group_of
+
+    def _plain_scope(self, nodeid: str) -> str:
+        return self._group_of(nodeid) or super()._plain_scope(nodeid)
+
+
+#: The gate's scheduler for each --dist mode it keeps in tier order.
+SCHEDULERS: dict[str, type] = {
+    "load": TierLoadScheduling,
+    "loadscope": TierLoadScopeScheduling,
+    "loadfile": TierLoadFileScheduling,
+    "loadgroup": TierLoadGroupScheduling,
+}

@@ -67,6 +67,10 @@ class Worker(Accounting):
             "expired": gate.expired,
             "stale": gate.stale,
         }
+        if getattr(session.config.option, "loadgroup", False):  # xdist's worker: --dist loadgroup
+            # The controller's scheduler groups by them. (xdist marks them on the node id, which
+            # pytest 9 no longer lets a plugin change.)
+            data["groups"] = {item.nodeid: group for item in session.items if (group := xdist_group(item))}
         write_atomic(gate.gate_dir / COLLECTION_FILE.format(worker_id), json.dumps(data).encode("utf-8"))
         tier_of = {nodeid: record.tier for nodeid, record in self.records.items()}
         self.tiers = self.barrier = SharedTierGate(
@@ -95,3 +99,11 @@ class Worker(Accounting):
     def pytest_unconfigure(self) -> None:
         if self.barrier is not None:
             self.barrier.log.close()
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """The item's ``xdist_group`` name(s), as ``--dist loadgroup`` groups them (several: joined)."""
+    names = {
+        mark.args[0] if mark.args else mark.kwargs.get("name", "default") for mark in item.iter_markers("xdist_group")
+    }
+    return "_".join(sorted(names)) or None
