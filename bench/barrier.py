@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         layout, n, kind, dist = c
         ratios = [g / b for g, b in zip(times[c]["gate"], times[c]["bare"], strict=True)]
         ratio = statistics.median(ratios)
-        budget = BUDGETS.get((layout, n))
+        budget = BUDGETS.get((layout, n)) if dist == "load" else None  # the budgets are load's
         verdict = "-" if budget is None else f"{budget:.2f} {'within' if ratio <= budget else 'OVER'}"
         wait = statistics.median(max(w.values(), default=0.0) for w in waits[c]["gate"])
         print(
