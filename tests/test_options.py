@@ -158,9 +158,9 @@ def test_staging_fixture_without_target_fails_clearly(pytester):
         ),
         pytest.param(
             {},
-            ["--staging-target=http://x", "-p", "xdist", "-n", "2", "--dist=loadfile"],
+            ["--staging-target=http://x", "-p", "xdist", "-n", "2", "--dist=worksteal"],
             {},
-            ["--dist=loadfile", "--dist=load"],
+            ["--dist=worksteal", "--dist=load"],
             id="unordered-dist-mode",
         ),
     ],
