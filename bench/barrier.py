@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--durations", choices=sorted(DURATIONS), action="append", help="default: both")
     parser.add_argument(
         "--dist",
-        choices=["load", "loadscope", "loadfile", "loadgroup"],
+        choices=["load", "loadscope", "loadfile", "loadgroup", "worksteal"],
         action="append",
         help="xdist modes (default: load); each gets a row per configuration",
     )

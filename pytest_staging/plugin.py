@@ -26,14 +26,10 @@ if TYPE_CHECKING:
     from .gate.state import Gate
 
 #: --dist modes under which tiers stay in order: each gets a tier-aware scheduler
-#: (gate/scheduler.py). worksteal would queue a later-tier test ahead of an earlier-tier one on
-#: the same worker, which then waits at the barrier for a test queued behind it.
-ORDERED_DIST_MODES = ("load", "loadscope", "loadfile", "loadgroup", "no")
-#: Why each other mode cannot keep tier order (the usage error says it).
-UNORDERED_DIST_MODES = {
-    "worksteal": "it splits the tests into one block per worker up front, and a worker that steals "
-    "queues the stolen tests behind its own",
-}
+#: (gate/scheduler.py). Not ``each``: it runs every test on every worker.
+ORDERED_DIST_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal", "no")
+#: Why another mode cannot keep tier order (the usage error says it).
+UNORDERED_DIST_MODES = {"each": "it runs every test on every worker, each at its own pace"}
 
 
 MARKERS = (
@@ -85,9 +81,10 @@ def pytest_configure(config: pytest.Config) -> None:
             raise ConfigError(
                 f"--dist={dist}",
                 "",
-                f"tiers cannot be kept in order with this mode ({UNORDERED_DIST_MODES.get(dist, 'the gate has no tier-aware scheduler for it')}, "
-                "so an earlier-tier test could wait behind a later-tier one on the same worker); "
-                "use --dist=load (the default for -n) or run one tier per invocation with --staging-tier",
+                "tiers cannot be kept in order with this mode "
+                f"({UNORDERED_DIST_MODES.get(dist, 'the gate has no tier-aware scheduler for it')}); "
+                "use --dist=load (the default for -n), loadscope, loadfile, loadgroup or worksteal, "
+                "or run one tier per invocation with --staging-tier",
             )
         from .gate import start
 

@@ -93,7 +93,7 @@ def test_s2(): run("s2", "smoke", 0.1)
 """
 
 TESTS = 15
-MODES = ["load", "loadscope", "loadfile", "loadgroup"]
+MODES = ["load", "loadscope", "loadfile", "loadgroup", "worksteal"]
 
 
 @pytest.fixture

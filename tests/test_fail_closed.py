@@ -110,7 +110,7 @@ def test_the_incomplete_hold_stands_at_the_path_while_the_run_is_under_way(pytes
         pytest.param(["--staging-tier=bogus"], id="bad-option"),
         pytest.param(["--staging-reruns=-1"], id="bad-number"),
         pytest.param(["--staging-signing-key=missing.pem"], id="unreadable-key"),
-        pytest.param(["-n", "1", "--dist=worksteal"], id="dist-mode"),
+        pytest.param(["-n", "1", "--dist=each"], id="dist-mode"),
     ],
 )
 def test_a_usage_error_removes_an_earlier_verdict(run, pytester, httpbin_url, keys, usage_error, args):

@@ -158,9 +158,9 @@ def test_staging_fixture_without_target_fails_clearly(pytester):
         ),
         pytest.param(
             {},
-            ["--staging-target=http://x", "-p", "xdist", "-n", "2", "--dist=worksteal"],
+            ["--staging-target=http://x", "-p", "xdist", "-n", "2", "--dist=each"],
             {},
-            ["--dist=worksteal", "--dist=load"],
+            ["--dist=each", "--dist=load"],
             id="unordered-dist-mode",
         ),
     ],

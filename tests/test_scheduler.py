@@ -17,7 +17,12 @@ from hypothesis import strategies as st
 from xdist.scheduler import LoadScheduling
 
 from pytest_staging.core.tiers import ORDER, TIERS
-from pytest_staging.gate.scheduler import TierLoadFileScheduling, TierLoadScheduling, TierLoadScopeScheduling
+from pytest_staging.gate.scheduler import (
+    TierLoadFileScheduling,
+    TierLoadScheduling,
+    TierLoadScopeScheduling,
+    TierWorkStealing,
+)
 
 
 class FakeNode:
@@ -33,6 +38,13 @@ class FakeNode:
     def shutdown(self) -> None:
         self.shutting_down = True
 
+    def send_steal(self, indices: list[int]) -> None:
+        """As an xdist worker: all of them or none, never the test it runs."""
+        waiting = self.queue[1:] if self.running is not None else self.queue
+        stolen = list(indices) if set(indices) <= set(waiting) else []
+        self.queue = [index for index in self.queue if index not in stolen]
+        self.scheduler.remove_pending_tests_from_node(self, stolen)
+
 
 def simulate(scheduler, tiers: list[str], durations: list[float], workers: int, per_file: int = 1) -> dict:
     """Run the collection through ``scheduler``; the makespan and when each test ran. Tests are
@@ -40,6 +52,7 @@ def simulate(scheduler, tiers: list[str], durations: list[float], workers: int, 
     collection = [f"test_{i // per_file}.py::test_{i}_{tier}" for i, tier in enumerate(tiers)]
     nodes = [FakeNode(f"gw{i}") for i in range(workers)]
     for node in nodes:
+        node.scheduler = scheduler
         scheduler.add_node(node)
         scheduler.add_node_collection(node, collection)
     scheduler.schedule()
@@ -184,7 +197,7 @@ def test_fewer_tests_than_workers(sizes, workers):
     workers=st.integers(min_value=1, max_value=6),
     per_file=st.integers(min_value=1, max_value=5),
     order=st.permutations(range(60)),
-    cls=st.sampled_from([TierLoadScopeScheduling, TierLoadFileScheduling]),
+    cls=st.sampled_from([TierLoadScopeScheduling, TierLoadFileScheduling, TierWorkStealing]),
 )
 def test_scope_modes_run_every_test_once_in_tier_order(sizes, workers, per_file, order, cls):
     """Files mixing tiers (in any order), whole files to one worker: every test once, tiers in
@@ -203,4 +216,27 @@ def test_scope_modes_run_every_test_once_in_tier_order(sizes, workers, per_file,
     by_scope = {}
     for index, node in result["ran_on"].items():
         by_scope.setdefault((index // per_file, tiers[index]), set()).add(node)
-    assert all(len(nodes) == 1 for nodes in by_scope.values()), by_scope
+    if cls is not TierWorkStealing:
+        assert all(len(nodes) == 1 for nodes in by_scope.values()), by_scope
+
+
+def test_worksteal_lets_an_idle_worker_steal_the_tiers_tail():
+    """One long test: the other worker steals the rest of its block instead of waiting."""
+    tiers = ["smoke"] * 8 + ["contract"] * 4
+    durations = [2.0] + [0.1] * 11
+    result = simulate(make(TierWorkStealing, 2), tiers, durations, 2)
+    # Without stealing, the long test's block (4 smoke tests) would end at 2.3 s; with it the other
+    # worker takes the two it can (the one after the long test stays: its nextitem).
+    assert result["makespan"] <= 2.0 + 0.1 + 0.2 + 1e-9
+
+
+def test_worksteal_survives_refused_steals(monkeypatch):
+    """A worker refuses a steal when a requested test has started meanwhile: the scheduler must not
+    ask again at once (a message storm), and every test still runs, in tier order."""
+    monkeypatch.setattr(
+        FakeNode, "send_steal", lambda self, indices: self.scheduler.remove_pending_tests_from_node(self, [])
+    )
+    tiers = ["smoke"] * 8 + ["contract"] * 4
+    result = simulate(make(TierWorkStealing, 2), tiers, [2.0] + [0.1] * 11, 2)
+    assert len(result["ended"]) == len(tiers)
+    assert max(result["ended"][i] for i in range(8)) <= min(result["started"][i] for i in range(8, 12))

@@ -271,8 +271,7 @@ def test_a_crashed_worker_counts_as_a_failed_tier(pytester, target_args):
 @pytest.mark.parametrize(
     ("mode", "why"),
     [
-        ("worksteal", "*splits the tests into one block per worker up front*"),
-        ("each", "*the gate has no tier-aware scheduler for it*"),
+        ("each", "*runs every test on every worker*"),
     ],
 )
 def test_dist_modes_that_break_tier_order_are_refused_with_the_reason(pytester, target_args, mode, why):

@@ -20,7 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from xdist.scheduler import LoadFileScheduling, LoadGroupScheduling, LoadScheduling, LoadScopeScheduling
+from xdist.scheduler import (
+    LoadFileScheduling,
+    LoadGroupScheduling,
+    LoadScheduling,
+    LoadScopeScheduling,
+    WorkStealingScheduling,
+)
 
 from ..core.tiers import ORDER, TIERS
 
@@ -273,10 +279,127 @@ class TierLoadGroupScheduling(TierScopes, LoadGroupScheduling):
         return self._group_of(nodeid) or super()._plain_scope(nodeid)
 
 
+# -- worksteal: blocks per worker, stealing, tier by tier ------------------------------------
+
+
+class TierWorkStealing(WorkStealingScheduling):
+    """``--dist worksteal`` in tier order: the current tier's tests split into one block per free
+    worker (xdist's even split), a worker that runs dry steals the tail of the fullest worker's
+    block of that tier, and a later tier's tests go out only as the one test a worker holds to
+    wait at the barrier with (xdist's nextitem) until the tier is done. A worker holding a later
+    tier's test never gets, nor steals, an earlier tier's: it would wait at the barrier for a
+    test queued behind it. No worker is shut down while any tier has tests to hand out."""
+
+    collection: list[str] | None
+    steal_requested_from_node: Any
+
+    def __init__(self, config: pytest.Config, log: Any = None, tier_of: Callable[[str], str | None] = _no_tier) -> None:
+        super().__init__(config, log)
+        self._tier_of = tier_of
+        self._rank: list[int] = []
+        self._unfinished = [0] * len(TIERS)
+        #: A steal came back empty (the tests had started): none again until a test finishes.
+        self._refused = False
+
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if self.collection is None:
+            if not self._check_nodes_have_same_collection():
+                self.log("**Different tests collected, aborting run**")
+                return
+            collection: list[str] = next(iter(self.node2collection.values()))
+            self._rank = [ORDER.get(self._tier_of(nodeid) or "", 0) for nodeid in collection]
+            for rank in self._rank:
+                self._unfinished[rank] += 1
+            self.collection = collection
+            self.pending[:] = sorted(range(len(collection)), key=lambda i: (self._rank[i], i))
+            if not collection:
+                return
+        self.check_schedule()
+
+    def _current(self) -> int:
+        return next((rank for rank, left in enumerate(self._unfinished) if left > 0), len(TIERS))
+
+    def _holds_later(self, pending: list[int], current: int) -> bool:
+        return any(self._rank[index] > current for index in pending)
+
+    def check_schedule(self) -> None:
+        up = {node: pending for node, pending in self.node2pending.items() if not node.shutting_down}
+        idle = [node for node, pending in up.items() if len(pending) < 2]
+        if not idle or self.collection is None:
+            return
+        current = self._current()
+        rank = self._rank
+        # The current tier's unsent tests: an even block to each free worker (none behind a later tier's).
+        takers = [node for node in idle if not self._holds_later(up[node], current)]
+        unsent = [index for index in self.pending if rank[index] == current]
+        for i, node in enumerate(takers):
+            share = unsent[: max(1, len(unsent) // (len(takers) - i))] if unsent else []
+            del unsent[: len(share)]
+            self._send(node, share)
+        idle = [node for node, pending in up.items() if len(pending) < 2]
+        if not idle:
+            return
+        # Steal the current tier's tests from the fullest worker, for a worker that can take them.
+        if not self._refused and self.steal_requested_from_node is None and any(not self._holds_later(up[n], current) for n in idle):
+            victim = max(up, key=lambda n: sum(1 for i in up[n][2:] if rank[i] == current), default=None)
+            if victim is not None:
+                stealable = [i for i in up[victim][2:] if rank[i] == current]
+                if stealable:  # never the test it runs nor the one after it (its nextitem)
+                    steal = stealable[-max(1, len(stealable) // 2) :]
+                    self.steal_requested_from_node = victim
+                    victim.send_steal(steal)
+                    return
+        if self.steal_requested_from_node is not None:
+            return
+        if not self.pending:  # nothing left to hand out, nor worth stealing: as xdist, finish
+            for node in idle:
+                node.shutdown()
+            return
+        # The barrier is closed (the tier's tests are all out): the next tier's first tests, one
+        # worker's nextitem at a time, while the tier runs out elsewhere.
+        for node in idle:
+            self._send(node, [index for index in self.pending if rank[index] > current][: 2 - len(up[node])])
+
+    def _send(self, node: Any, indices: list[int]) -> None:
+        if indices:
+            chosen = set(indices)
+            self.pending[:] = [index for index in self.pending if index not in chosen]
+            self.node2pending[node].extend(indices)
+            node.send_runtest_some(indices)
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float | None = None) -> None:
+        self._unfinished[self._rank[item_index]] -= 1
+        self._refused = False
+        super().mark_test_complete(node, item_index, duration)
+
+    def remove_pending_tests_from_node(self, node: Any, indices: Any) -> None:
+        self._refused = not indices
+        super().remove_pending_tests_from_node(node, indices)  # puts them in pending, reschedules
+
+    def mark_test_pending(self, item: str) -> None:
+        assert self.collection is not None
+        index = self.collection.index(item)
+        self._unfinished[self._rank[index]] += 1
+        self.pending.append(index)
+        self.pending.sort(key=lambda i: (self._rank[i], i))
+        self.check_schedule()
+
+    def remove_node(self, node: Any) -> str | None:
+        pending = self.node2pending.get(node) or []
+        if pending:
+            self._unfinished[self._rank[pending[0]]] -= 1  # it ends as a crash report
+        crashed = super().remove_node(node)
+        self.pending.sort(key=lambda i: (self._rank[i], i))
+        self.check_schedule()
+        return crashed
+
+
 #: The gate's scheduler for each --dist mode it keeps in tier order.
 SCHEDULERS: dict[str, type] = {
     "load": TierLoadScheduling,
     "loadscope": TierLoadScopeScheduling,
     "loadfile": TierLoadFileScheduling,
     "loadgroup": TierLoadGroupScheduling,
+    "worksteal": TierWorkStealing,
 }
