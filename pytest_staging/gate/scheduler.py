@@ -341,7 +341,11 @@ class TierWorkStealing(WorkStealingScheduling):
         if not idle:
             return
         # Steal the current tier's tests from the fullest worker, for a worker that can take them.
-        if not self._refused and self.steal_requested_from_node is None and any(not self._holds_later(up[n], current) for n in idle):
+        if (
+            not self._refused
+            and self.steal_requested_from_node is None
+            and any(not self._holds_later(up[n], current) for n in idle)
+        ):
             victim = max(up, key=lambda n: sum(1 for i in up[n][2:] if rank[i] == current), default=None)
             if victim is not None:
                 stealable = [i for i in up[victim][2:] if rank[i] == current]
