@@ -21,8 +21,8 @@ tests' setup phases, where the barrier waits; bare runs show what setup costs wi
 
     .venv/bin/python bench/barrier.py [--rounds 5] [--only 3x20] [--workers 4] [--dist MODE]... [--json PATH]
 
-``--dist`` (repeatable; default load) runs each configuration under those xdist modes, bare and
-gated alike. Each file holds 4 tests of one tier: what loadfile and loadscope hand out whole.
+``--dist`` (repeatable; default load; ``all`` for every mode the gate accepts) runs each
+configuration under those xdist modes, bare and gated alike. Each file holds 4 tests of one tier: what loadfile and loadscope hand out whole.
 
 Budget (issue 22): 3x20 under -n 4 at most 1.05x bare; 1x60 at most 1.02x. Reported, not
 asserted: the exit status is 0 whether or not they are met.
@@ -48,6 +48,7 @@ LAYOUTS = {"3x20": 3, "1x60": 1}
 TESTS = 60
 PER_FILE = 4  # a tier's tests in files of 4: what loadfile and loadscope hand out whole
 DURATIONS = {"equal": (0.3,), "uneven": (0.1, 0.5, 0.2, 0.4, 0.3)}
+MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
 BUDGETS = {("3x20", 4): 1.05, ("1x60", 4): 1.02}
 
 # Written into each suite: every test logs where (worker) and when it ran, and each worker sums
@@ -153,16 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--durations", choices=sorted(DURATIONS), action="append", help="default: both")
     parser.add_argument(
         "--dist",
-        choices=["load", "loadscope", "loadfile", "loadgroup", "worksteal"],
+        choices=[*MODES, "all"],
         action="append",
-        help="xdist modes (default: load); each gets a row per configuration",
+        help="xdist modes (default: load; all: every mode the gate accepts); each gets a row per configuration",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     layouts = [args.only] if args.only else list(LAYOUTS)
     workers = args.workers or [4, 8]
     durations = args.durations or list(DURATIONS)
-    modes = args.dist or ["load"]
+    modes = list(MODES) if "all" in (args.dist or []) else args.dist or ["load"]
     configs = [(layout, n, kind, dist) for layout in layouts for n in workers for kind in durations for dist in modes]
 
     times: dict[tuple, dict[str, list[float]]] = {c: {"bare": [], "gate": []} for c in configs}
