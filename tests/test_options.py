@@ -158,6 +158,13 @@ def test_staging_fixture_without_target_fails_clearly(pytester):
         ),
         pytest.param(
             {},
+            ["--staging-target=127.0.0.1:8000"],
+            {},
+            ["--staging-target names target '127.0.0.1:8000'", "for a URL, write http://127.0.0.1:8000"],
+            id="url-without-scheme",
+        ),
+        pytest.param(
+            {},
             ["--staging-target=http://x", "-p", "xdist", "-n", "2", "--dist=each"],
             {},
             ["--dist=each", "--dist=load"],

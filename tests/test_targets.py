@@ -14,6 +14,7 @@ from pytest_staging.core.redact import Scrubber
 from pytest_staging.core.targets import (
     MIN_SECRET_LENGTH,
     expand,
+    find_target,
     load_targets,
     resolve_pointer,
     url_target,
@@ -90,6 +91,14 @@ def test_short_values_are_not_secrets():
         ('[targets.a]\nurl = "http://x"\nheaders = "x"\n', {}, "targets.a.headers", "table"),
         ('[targets.a]\nurl = "http://x"\nheaders = { A = 1 }\n', {}, "targets.a.headers.A", "string"),
         ('[targets.a]\nurl = "http://x"\nheaders = { A = "${NOPE}" }\n', {}, "targets.a.headers.A", "NOPE is not set"),
+        # An unclosed ${ would be sent as written and fail as a 401 at the target.
+        (
+            '[targets.a]\nurl = "http://x"\nheaders = { A = "Bearer ${TOKEN" }\n',
+            {"TOKEN": "t0ps3cret"},
+            "targets.a.headers.A",
+            "does not start a ${NAME}",
+        ),
+        ('[targets.a]\nurl = "http://x/${1X}"\n', {}, "targets.a.url", "does not start a ${NAME}"),
         ('[targets.a]\nurl = "http://x"\nversion_pointer = "build"\n', {}, "targets.a.version_pointer", "JSON pointer"),
         ('[target.a]\nurl = "http://x"\n', {}, "target", "unknown top-level key"),
         ("targets = 3\n", {}, "targets", "table"),
@@ -245,3 +254,29 @@ def test_scrubber_masks_longest_first():
     assert Scrubber(["abcd", "abcdefgh"])("x abcdefgh y abcd") == "x *** y ***"
     assert not Scrubber([])
     assert Scrubber([])("abc") == "abc"
+
+
+def test_only_the_selected_targets_variables_must_be_set(tmp_path):
+    """A CI job for one environment has only that environment's secrets (SPEC §2)."""
+    path = write(
+        tmp_path,
+        '[targets.eu]\nurl = "https://eu.example"\nheaders = { Authorization = "Bearer ${EU_TOKEN}" }\n'
+        '[targets.us]\nurl = "https://us.example"\nheaders = { Authorization = "Bearer ${US_TOKEN}" }\n',
+    )
+    secrets: set[str] = set()
+    target = find_target(path, "eu", "--staging-target", secrets, {"EU_TOKEN": "eu-s3cret"})
+    assert target.headers["Authorization"] == "Bearer eu-s3cret"
+    assert secrets == {"eu-s3cret"}
+    with pytest.raises(ConfigError, match="US_TOKEN is not set"):
+        find_target(path, "us", "--staging-target", set(), {"EU_TOKEN": "eu-s3cret"})
+
+
+@pytest.mark.parametrize("exists", [True, False])
+@pytest.mark.parametrize(
+    ("name", "hint"), [("127.0.0.1:8000", True), ("staging.example.com", True), ("staging-eu", False)]
+)
+def test_a_url_without_its_scheme_gets_a_hint(tmp_path, exists, name, hint):
+    path = write(tmp_path, '[targets.a]\nurl = "http://a"\n') if exists else tmp_path / "none.toml"
+    with pytest.raises(ConfigError) as info:
+        find_target(path, name, "--staging-target", set(), {})
+    assert (f"for a URL, write http://{name}" in info.value.line()) == hint

@@ -27,6 +27,10 @@ DEFAULT_TIMEOUT = 10.0
 MIN_SECRET_LENGTH = 4
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: A ``${`` that does not start a ``${NAME}``: sent as written, it would fail as a 401 at the target.
+_BROKEN_VAR = re.compile(r"\$\$|\$\{(?![A-Za-z_][A-Za-z0-9_]*\})")
+#: ``host:port`` or a dotted host: a URL without its scheme, not a target's name.
+_LOOKS_LIKE_HOST = re.compile(r"^[\w.-]+(:\d+)?(/.*)?$")
 #: ``scheme://user:password@``: the authority ends at the first ``/ ? #``, the user info at its
 #: last ``@``. Loose about the scheme, so even a malformed URL is shown without it.
 _USERINFO = re.compile(r"^([^/?#@]*://)[^/?#]*@")
@@ -87,6 +91,12 @@ def expand(value: str, where: str, field: str, secrets: set[str], environ: Mappi
 
     Every value read this way is added to ``secrets`` so it can be scrubbed from all output.
     """
+
+    for broken in _BROKEN_VAR.finditer(value):
+        if broken.group() == "${":
+            raise ConfigError(
+                where, field, "'${' does not start a ${NAME} (a name, then '}'); close it, or write $$ for a literal $"
+            )
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -165,6 +175,12 @@ def url_target(url: str, source: str, secrets: set[str]) -> Target:
 def load_targets(path: Path, secrets: set[str], environ: Mapping[str, str] = os.environ) -> dict[str, Target]:
     """Parse a ``staging-targets.toml``: one ``[targets.NAME]`` table per target, its fields those of ``_FIELDS``."""
     where = str(path)
+    return {name: _parse_target(name, table, where, secrets, environ) for name, table in _tables(path).items()}
+
+
+def _tables(path: Path) -> dict[str, Any]:
+    """The ``[targets.NAME]`` tables of a targets file, as written (nothing expanded yet)."""
+    where = str(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -182,28 +198,34 @@ def load_targets(path: Path, secrets: set[str], environ: Mapping[str, str] = os.
     tables = data.get("targets", {})
     if not isinstance(tables, dict):
         raise ConfigError(where, "targets", "must be a table of [targets.NAME] tables")
-    return {name: _parse_target(name, table, where, secrets, environ) for name, table in tables.items()}
+    return tables
 
 
 def find_target(
     path: Path, name: str, source: str, secrets: set[str], environ: Mapping[str, str] = os.environ
 ) -> Target:
     """Target ``name`` of the targets file at ``path``; ``source`` says where the name came from
-    (an option, a variable, an ini key) for the messages."""
+    (an option, a variable, an ini key) for the messages. Only this target's ``${VAR}`` need be
+    set: a CI job for one environment has only that environment's secrets."""
+    url_hint = (
+        f"; for a URL, write http://{masked(name)}"
+        if _LOOKS_LIKE_HOST.match(name) and ("." in name or ":" in name)
+        else ""
+    )
     if not path.exists():
         raise ConfigError(
             str(path),
             "",
-            f"{source} names target {name!r} but this targets file does not exist; "
-            "create it, pass --staging-targets-file, or give a URL",
+            f"{source} names target {masked(name)!r} but this targets file does not exist; "
+            f"create it, pass --staging-targets-file, or give a URL{url_hint}",
         )
-    targets = load_targets(path, secrets, environ)
-    if name not in targets:
-        known = ", ".join(sorted(targets)) or "none"
+    tables = _tables(path)
+    if name not in tables:
+        known = ", ".join(sorted(tables)) or "none"
         raise ConfigError(
-            str(path), f"targets.{masked(name)}", f"no such target (from {source}); known targets: {known}"
+            str(path), f"targets.{masked(name)}", f"no such target (from {source}); known targets: {known}{url_hint}"
         )
-    return targets[name]
+    return _parse_target(name, tables[name], str(path), secrets, environ)
 
 
 def _parse_target(name: str, table: Any, where: str, secrets: set[str], environ: Mapping[str, str]) -> Target:
