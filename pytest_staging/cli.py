@@ -316,12 +316,18 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     public_pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    private_path.unlink(missing_ok=True)
-    # Created 0600 from the start: the private key is never readable by others, not even briefly.
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_pem)
-    public_path.write_bytes(public_pem)
+    try:
+        # A missing directory is made (0700: it holds a private key), as `--out keys/gate` suggests.
+        private_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_path.unlink(missing_ok=True)
+        # Created 0600 from the start: the private key is never readable by others, not even briefly.
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private_pem)
+        public_path.write_bytes(public_pem)
+    except OSError as exc:
+        where = exc.filename or private_path
+        raise ConfigError(str(where), "", f"cannot write it ({exc.strerror or exc}); choose another --out") from None
     print(f"private key: {private_path} (mode 0600; keep it secret: --staging-signing-key or STAGING_SIGNING_KEY)")
     print(f"public key:  {public_path} (give it to release tooling: pytest-staging verify --key)")
     print(f"keyid:       {keyid(key.public_key())}")

@@ -168,7 +168,11 @@ def test_load(staging_load):
     result = run(pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*staging_load: threshold 'p95 < 500' is not METRIC*"])
-    assert "Traceback" not in result.stdout.str() and not list(pytester.path.glob("cmdline-*.txt"))
+    out = result.stdout.str()
+    assert "Traceback" not in out and not list(pytester.path.glob("cmdline-*.txt"))
+    # Once, not chained to the parse error ("During handling of the above exception ...").
+    assert "During handling" not in out
+    assert sum("threshold 'p95 < 500' is not METRIC" in line for line in result.stdout.lines) == 1
 
 
 def test_abort_on_fail_stops_the_run_early(pytester, httpbin_url, monkeypatch):

@@ -452,6 +452,18 @@ def test_keygen_writes_a_private_key_only_its_owner_can_read(tmp_path, capsys):
     assert "exists; pass --force" in capsys.readouterr().err
 
 
+def test_keygen_makes_the_directory_of_out(tmp_path, capsys):
+    prefix = tmp_path / "keys" / "gate"
+    assert cli(["keygen", "--out", str(prefix)]) == 0
+    assert (prefix.parent.stat().st_mode & 0o777) == 0o700
+    assert (tmp_path / "keys" / "gate.key").stat().st_mode & 0o777 == 0o600
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    assert cli(["keygen", "--out", str(blocked / "gate")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write it" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_show_text_and_markdown(gate, pytester, keys):
     gate(PASSING)
     path = str(pytester.path / VERDICT)
