@@ -25,6 +25,9 @@ from pytest_staging.fixtures.load import Progress, summarize
         ("rps > 50", "rps", ">", 50, None),
         ("p(95){name:/orders} < 300", "p95", "<", 300, "/orders"),
         ("  p( 90 ) { name : GET /a b } != 1e3 ", "p90", "!=", 1000, "GET /a b"),
+        # locust's usual name for a parametrised endpoint: braces inside the name
+        ("p(95){name:/orders/{id}} < 400", "p95", "<", 400, "/orders/{id}"),
+        ("avg{name:/a/{x}/b/{y}} <= 3", "avg", "<=", 3, "/a/{x}/b/{y}"),
     ],
 )
 def test_parse(expression, metric, op, limit, name):
@@ -44,6 +47,7 @@ def test_parse(expression, metric, op, limit, name):
         ("p(101) < 5", "above 0 and at most 100"),
         ("p(95){name:} < 5", "needs an endpoint name"),
         ("p(95) =< 5", "is not METRIC"),
+        ("p(95){name:/orders/{id} < 400", "is not METRIC"),  # a brace left open
         ("", "is not METRIC"),
     ],
 )

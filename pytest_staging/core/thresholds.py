@@ -9,6 +9,9 @@ Grammar (spaces anywhere between tokens)::
     metric    := "p(" number ")" | "avg" | "med" | "min" | "max" | "rate(failures)" | "rps"
     op        := "<" | "<=" | ">" | ">=" | "==" | "!="
 
+An endpoint is a locust request name as written, placeholders included: ``/orders/{id}``
+(braces nest one level).
+
 Times are milliseconds, ``rate(failures)`` a fraction (0..1), ``rps`` requests per second.
 Without ``{name:...}`` a threshold applies to the totals of the run.
 """
@@ -34,7 +37,7 @@ METRICS = ("p(N)", "avg", "med", "min", "max", "rate(failures)", "rps")
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _THRESHOLD = re.compile(
     rf"""\s*(?P<metric>p\s*\(\s*(?P<percentile>{_NUMBER})\s*\)|avg|med|min|max|rate\s*\(\s*failures\s*\)|rps)
-    \s*(?:\{{\s*name\s*:\s*(?P<name>[^}}]*?)\s*\}})?
+    \s*(?:\{{\s*name\s*:\s*(?P<name>(?:[^{{}}]|\{{[^{{}}]*\}})*?)\s*\}})?
     \s*(?P<op><=|>=|==|!=|<|>)
     \s*(?P<value>{_NUMBER})\s*""",
     re.VERBOSE,
