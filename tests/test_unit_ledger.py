@@ -23,6 +23,7 @@ from pytest_staging.core.ledger import (
     Metric,
     Tally,
     TestRecord,
+    clip,
     short_error,
 )
 
@@ -323,6 +324,49 @@ def test_a_long_message_is_cut():
     assert short_error(SimpleNamespace(longrepr=f"E   {exact}")) == exact
     cut = short_error(SimpleNamespace(longrepr=f"E   {exact}y"))
     assert len(cut) == ERROR_LIMIT and cut == "x" * (ERROR_LIMIT - 1) + "…"
+
+
+def test_a_long_message_is_cut_between_words():
+    words = "AssertionError: assert 500 == 200 " + "+ where 500 = <Response [500]>.status_code " * 20
+    cut = short_error(SimpleNamespace(longrepr=f"E   {words}"))
+    assert len(cut) <= ERROR_LIMIT and cut.endswith("…")
+    assert " ".join(words.split()).startswith(cut[:-1] + " ")  # ends where a word ended
+
+
+@given(st.text(alphabet=st.sampled_from("ab "), max_size=60), st.integers(min_value=2, max_value=40))
+def test_clip(text, limit):
+    clipped = clip(text, limit)
+    assert len(clipped) <= limit
+    if len(text) <= limit:
+        assert clipped == text
+    else:
+        kept = clipped[:-1]
+        assert clipped.endswith("…") and text.startswith(kept)
+        # cut before a space, unless no space lies in the second half of what fits
+        at_word_end = text[len(kept) :].startswith(" ")
+        assert at_word_end or " " not in text[limit // 2 : limit - 1]
+
+
+def test_flaky_attempt_errors_are_cut_between_words():
+    from pytest_staging.report.text import flaky_quarantine_lines
+
+    error = "AssertionError: assert 500 == 200 + where 500 = <Response [500]>.status_code in the checkout call"
+    statement = {
+        "predicate": {
+            "flaky": [
+                {
+                    "nodeid": "t.py::t",
+                    "attempts": [
+                        {"outcome": "failed", "duration": 0.5, "error": error},
+                        {"outcome": "passed", "duration": 0.1},
+                    ],
+                }
+            ]
+        }
+    }
+    line = next(line for line in flaky_quarantine_lines(statement) if "attempts:" in line)
+    shown = line.split("(", 1)[1].rsplit(")", 1)[0]
+    assert shown.endswith("…") and error.startswith(shown[:-1] + " ")
 
 
 @given(st.text())

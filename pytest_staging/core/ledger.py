@@ -441,5 +441,16 @@ def short_error(report: Any) -> str:
         lines = [line for line in text.strip().splitlines() if line.strip()]
         explained = [line[1:].strip() for line in lines if line.startswith("E ")]
         message = explained[-1] if explained else lines[-1] if lines else ""
-    message = " ".join(message.split())
-    return message if len(message) <= ERROR_LIMIT else message[: ERROR_LIMIT - 1] + "…"
+    return clip(" ".join(message.split()), ERROR_LIMIT)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: cut at the last space of the part that fits (a
+    word is never cut, unless it alone is longer than half the limit), then "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"

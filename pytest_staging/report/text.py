@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..core.ledger import clip
 from ..core.tiers import TIERS
 from ..verdict.files import reason_texts
 
@@ -129,7 +130,7 @@ def baseline_lines(statement: dict[str, Any]) -> list[str]:
 
 def _attempts(test: dict[str, Any]) -> str:
     return ", ".join(
-        f"{a['outcome']} {a['duration']:.3f}s" + (f" ({a['error'][:80]})" if a.get("error") else "")
+        f"{a['outcome']} {a['duration']:.3f}s" + (f" ({clip(a['error'], 80)})" if a.get("error") else "")
         for a in test["attempts"]
     )
 
