@@ -504,6 +504,14 @@ def rendered(path: str, render: Callable[[], str]) -> str:
         raise Failed(f"cannot render {path}: {type(exc).__name__}: {exc}") from None
 
 
+#: What ``show`` adds to a decision its signature does not prove.
+_UNPROVEN = {
+    "failed": " (NOT VERIFIED: the signature does not match; do not act on it)",
+    "unchecked": " (signature not checked: pass --key)",
+    "unsigned": " (unsigned: nothing proves it)",
+}
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from .report.text import baseline_lines, flaky_quarantine_lines, markdown, summary_lines
 
@@ -511,12 +519,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.format == "markdown":
         sys.stdout.write(rendered(args.file, lambda: markdown(statement, signature=signature)))
     else:
-        lines = rendered(
-            args.file,
-            lambda: "\n".join(flaky_quarantine_lines(statement) + baseline_lines(statement) + summary_lines(statement)),
-        )
-        print(lines)
+        # The signature first: a decision is worth only what its signature proves.
+        label = _UNPROVEN.get(signature[0], "")
+
+        def text() -> str:
+            summary = [line + label if line.startswith("decision: ") else line for line in summary_lines(statement)]
+            return "\n".join(flaky_quarantine_lines(statement) + baseline_lines(statement) + summary)
+
+        lines = rendered(args.file, text)
         print(f"signature: {signature[1]}")
+        print(lines)
     # With --key, a signature that does not verify is a failure, whatever the verdict claims.
     return 1 if signature[0] == "failed" else 0
 

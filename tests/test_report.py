@@ -250,6 +250,12 @@ def test_a_tampered_verdict_is_not_shown_as_the_gate_s_word(verdicts, keys, tmp_
     capsys.readouterr()
     assert cli(["show", str(tampered), "--format", "markdown", "--key", str(keys[1])]) == 1
     assert capsys.readouterr().out.startswith("## ⚠️ Staging gate: UNVERIFIED (the verdict claims PROMOTE")
+    # Text: the signature's status first, and the decision it does not prove labelled so.
+    assert cli(["show", str(tampered), "--key", str(keys[1])]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("signature: NOT VERIFIED")
+    assert "decision: PROMOTE (NOT VERIFIED: the signature does not match; do not act on it)" in lines
+    assert "decision: PROMOTE" not in lines
 
 
 def test_an_older_verdict_with_plain_string_reasons_still_reads(verdicts, keys, tmp_path, capsys):

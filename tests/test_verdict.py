@@ -471,7 +471,8 @@ def test_show_text_and_markdown(gate, pytester, keys):
         [sys.executable, "-m", "pytest_staging", "show", path, "--key", str(keys[1])], capture_output=True, text=True
     )
     assert text.returncode == 0
-    assert text.stdout.splitlines()[0] == "decision: PROMOTE"
+    assert text.stdout.splitlines()[0].startswith("signature: verified with key")
+    assert "decision: PROMOTE" in text.stdout.splitlines()
     assert "signature: verified with key" in text.stdout
     md = subprocess.run(
         [sys.executable, "-m", "pytest_staging", "show", path, "--format", "markdown"], capture_output=True, text=True
