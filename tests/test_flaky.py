@@ -283,3 +283,22 @@ def test_incomplete_marker_is_a_collection_error(pytester, httpbin_url):
     result = run(pytester, httpbin_url)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*test_q: @pytest.mark.quarantine: until: missing; every quarantine needs until*"])
+
+
+def test_a_run_of_one_directory_reports_only_its_own_stale_entries(pytester, httpbin_url):
+    """`pytest tests/smoke/` says nothing of quarantine entries for tests elsewhere."""
+    pytester.makepyfile(
+        **{"tests/smoke/test_up": "def test_up(): pass", "tests/contract/test_api": "def test_api(): pass"}
+    )
+    entries = "".join(
+        f'[[quarantine]]\ntest = "{test}"\nreason = "r"\nowner = "o"\nuntil = "{FUTURE}"\n\n'
+        for test in ("tests/smoke/test_up.py::test_gone", "tests/contract/test_api.py::test_gone", "tests/contract/*")
+    )
+    pytester.makefile(".toml", **{"staging-quarantine": entries})
+    run(pytester, httpbin_url, "tests/smoke")
+    assert [e["test"] for e in predicate(pytester)["quarantine"]["stale"]] == ["tests/smoke/test_up.py::test_gone"]
+    run(pytester, httpbin_url)  # the whole suite: every entry that matches nothing is stale
+    assert [e["test"] for e in predicate(pytester)["quarantine"]["stale"]] == [
+        "tests/smoke/test_up.py::test_gone",
+        "tests/contract/test_api.py::test_gone",
+    ]

@@ -186,3 +186,24 @@ def test_the_file_as_a_whole(tmp_path, text, field, says):
 def test_an_unreadable_file_says_why(tmp_path):
     with pytest.raises(ConfigError, match=r"missing\.toml: cannot read it \(No such file or directory\)"):
         load(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("test", "scope", "inside"),
+    [
+        ("tests/smoke/test_a.py::test_x", [""], True),
+        ("tests/smoke/test_a.py::test_x", ["tests/smoke"], True),
+        ("tests/smoke/test_a.py::test_x", ["tests/contract"], False),
+        ("tests/smoke/test_a.py::test_x", ["tests/smoke/test_a.py"], True),
+        ("tests/smoke/test_a.py::test_x", ["tests/smoke/test_a.py::test_y"], False),
+        ("tests/smoke/test_a.py::T::test_x", ["tests/smoke/test_a.py::T"], True),
+        ("tests/smoke/test_a.py::test_x[1]", ["tests/smoke/test_a.py::test_x"], True),
+        ("tests/smokes/test_a.py::test_x", ["tests/smoke"], False),  # a sibling, not a child
+        ("tests/smoke/*", ["tests/smoke"], True),
+        ("tests/*", ["tests/smoke"], False),  # the run saw only part of what the prefix covers
+    ],
+)
+def test_what_a_run_can_call_stale(test, scope, inside):
+    from pytest_staging.gate.collection import in_scope
+
+    assert in_scope(test, scope) is inside

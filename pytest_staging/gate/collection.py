@@ -127,7 +127,12 @@ class Collection:
                 item.add_marker(pytest.mark.xfail(reason=reason, strict=False, run=True))
             else:
                 self.gate.expired.setdefault(entry.describe(), entry.to_dict(today))
-        self.gate.stale = [entry.to_dict(today) for entry in entries if entry not in matched]
+        # Stale: matches no collected test, though the run collected where the entry points
+        # (`pytest tests/smoke/` says nothing of entries for tests elsewhere).
+        scope = collected_scope(self.gate.config)
+        self.gate.stale = [
+            entry.to_dict(today) for entry in entries if entry not in matched and in_scope(entry.test, scope)
+        ]
 
     # -- order and selection ----------------------------------------------------------------
 
@@ -222,3 +227,32 @@ def entry_dict(entry: Any) -> dict[str, Any] | None:
     from ..core.quarantine import today_utc
 
     return entry.to_dict(today_utc())
+
+
+def collected_scope(config: pytest.Config) -> list[str]:
+    """Where this run collected, as rootdir-relative paths or node ids ("" for everywhere)."""
+    rootdir, here = config.rootpath, config.invocation_params.dir
+    scope = []
+    for arg in config.args:
+        path, sep, rest = arg.partition("::")
+        try:
+            relative = (here / path).resolve().relative_to(rootdir.resolve()).as_posix()
+        except ValueError:  # outside the rootdir: node ids are not paths under it; claim nothing
+            return [""]
+        relative = "" if relative == "." else relative
+        scope.append(f"{relative}{sep}{rest}" if sep else relative)
+    return scope or [""]
+
+
+def in_scope(test: str, scope: list[str]) -> bool:
+    """A quarantine entry's test (a node id, or a prefix ending in ``*``) lies where the run collected."""
+    test = test.removesuffix("*")
+    for where in scope:
+        if where == "" or test == where:
+            return True
+        if "::" in where:  # one test (or class) selected: entries at or under it
+            if test.startswith((where + "::", where + "[")):
+                return True
+        elif test.startswith(where.rstrip("/") + "/") or test.startswith(where + "::"):
+            return True
+    return False
