@@ -472,7 +472,10 @@ def chromium() -> str:
             pytest.fail(
                 "chromium is not installed (STAGING_REQUIRE_CHROMIUM is set: .ci/run installs Debian's chromium)"
             )
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        pytest.skip(
+            "chromium is not installed, so the HTML report's rendering is not checked here; install it "
+            "(Debian/Ubuntu: apt-get install chromium; macOS: brew install --cask chromium). CI requires it."
+        )
     return found
 
 
@@ -517,3 +520,13 @@ def test_readme_shows_the_screenshot():
     text = README.read_text()
     assert "![" in text and "example_suites/httpbin/report.png" in text
     assert _png_size((README.parent / "example_suites/httpbin/report.png").read_bytes())[0] >= 800
+
+
+def test_without_chromium_the_skip_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("STAGING_REQUIRE_CHROMIUM", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"apt-get install chromium.*CI requires it"):
+        chromium()
+    monkeypatch.setenv("STAGING_REQUIRE_CHROMIUM", "1")  # CI: a missing chromium fails, never skips
+    with pytest.raises(pytest.fail.Exception, match="STAGING_REQUIRE_CHROMIUM is set"):
+        chromium()
