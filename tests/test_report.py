@@ -530,3 +530,29 @@ def test_without_chromium_the_skip_says_how_to_install_it(monkeypatch):
     monkeypatch.setenv("STAGING_REQUIRE_CHROMIUM", "1")  # CI: a missing chromium fails, never skips
     with pytest.raises(pytest.fail.Exception, match="STAGING_REQUIRE_CHROMIUM is set"):
         chromium()
+
+
+def test_baseline_rows_most_severe_first(verdicts):
+    """A FAIL or MARGINAL row is never buried among INCONCLUSIVE ones in alphabetical order."""
+    import copy
+
+    from pytest_staging.report.html import render
+    from pytest_staging.report.text import baseline_lines
+
+    statement = statement_of(verdicts["REJECT"])
+    template = statement["predicate"]["baseline"]["metrics"][0]
+    results = {
+        "a-inconclusive": "INCONCLUSIVE",
+        "b-pass": "PASS",
+        "c-inconclusive": "INCONCLUSIVE",
+        "y-marginal": "MARGINAL",
+        "z-fail": "FAIL",
+    }  # alphabetical order buries the FAIL
+    statement["predicate"]["baseline"]["metrics"] = [
+        {**copy.deepcopy(template), "name": name, "result": result} for name, result in results.items()
+    ]
+    expected = ["z-fail", "y-marginal", "a-inconclusive", "c-inconclusive", "b-pass"]
+    html = render(statement)
+    assert sorted(expected, key=lambda name: html.index(f"<code>{name}</code>")) == expected
+    text = "\n".join(baseline_lines(statement))
+    assert sorted(expected, key=text.index) == expected

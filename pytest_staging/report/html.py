@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.tiers import TIERS
 from ..verdict.files import reason_texts
-from .text import MARKS, tier_counts
+from .text import MARKS, by_severity, tier_counts
 
 #: How the decision is shown: symbol and CSS class (the word itself is always written out).
 DECISIONS = {"PROMOTE": ("✔", "promote"), "HOLD": ("❚❚", "hold"), "REJECT": ("✘", "reject")}
@@ -295,7 +295,7 @@ def _baseline(predicate: dict[str, Any]) -> str:
     )
     warnings = "".join(f"<p><strong>Warning:</strong> {_e(text)}</p>" for text in baseline.get("mismatches", []))
     rows = []
-    for metric in baseline["metrics"]:
+    for metric in by_severity(baseline["metrics"]):
         unit = metric.get("unit") or ""
         then, now = metric["baseline"], metric["current"]
         shift = "–"

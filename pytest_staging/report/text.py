@@ -66,6 +66,13 @@ def summary_lines(
 
 #: How each metric result is marked in the baseline table (readable without colour too).
 MARKS = {"PASS": "✓", "MARGINAL": "~", "FAIL": "✗", "INCONCLUSIVE": "?", "NODATA": "-"}
+#: Baseline results, most severe first: a FAIL is never buried among INCONCLUSIVE rows.
+SEVERITY = {"FAIL": 0, "MARGINAL": 1, "INCONCLUSIVE": 2, "NODATA": 3, "PASS": 4}
+
+
+def by_severity(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A baseline's metrics, most severe result first, then by name."""
+    return sorted(metrics, key=lambda metric: (SEVERITY.get(metric["result"], 2), str(metric["name"])))
 
 
 def _figure(value: Any) -> str:
@@ -87,7 +94,7 @@ def _signed(value: Any) -> str:
 def baseline_rows(baseline: dict[str, Any]) -> list[tuple[str, ...]]:
     """One row per metric: mark, name, baseline med/p95, current med/p95, shift [CI], result (why)."""
     rows: list[tuple[str, ...]] = []
-    for metric in baseline["metrics"]:
+    for metric in by_severity(baseline["metrics"]):
         unit = f" {metric['unit']}" if metric.get("unit") else ""
         then, now = metric["baseline"], metric["current"]
         shift = "-"
