@@ -207,7 +207,14 @@ def thresholds(draw):
         text, metric = f"rate{s()}({s()}failures{s()})", "fail_ratio"
     else:
         text, metric = kind, {"med": "p50"}.get(kind, kind)
-    name = draw(st.none() | st.text(st.characters(exclude_characters="}"), min_size=1, max_size=10).filter(str.strip))
+    # An endpoint name: any text with no braces, or with {placeholders} (braces balanced, one level).
+    plain = st.text(st.characters(exclude_characters="{}"), min_size=1, max_size=6)
+    name = draw(
+        st.none()
+        | st.lists(plain | plain.map(lambda part: "{" + part + "}"), min_size=1, max_size=3)
+        .map("".join)
+        .filter(str.strip)
+    )
     if name is not None:
         text += f"{s()}{{{s()}name{s()}:{s()}{name}{s()}}}"
     op, limit = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="])), draw(NUMBER)
