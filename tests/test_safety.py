@@ -85,3 +85,30 @@ def test_destructive_request_redirected_to_sensitive_url_is_refused(pytester, ht
     )
     result = pytester.runpytest(f"--staging-target={httpbin_url}", "--staging-sensitive-url=/production")
     result.assert_outcomes(passed=2)
+
+
+def test_the_readme_shows_what_a_skipped_destructive_test_prints(pytester, httpbin_url):
+    """The README's example is the gate's real output, not a section that never prints."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Destructive tests and sensitive targets", 1)[1].split("\n## ", 1)[0]
+    example = re.search(r"```\n(.*?)```", section, re.S)
+    assert example is not None
+    shown = [line for line in example.group(1).splitlines() if line and line != "..."]
+    pytester.makepyfile(SUITE)
+    pytester.makefile(".toml", **{"staging-targets": f'[targets.prod-eu]\nurl = "{httpbin_url}"\nsensitive = true\n'})
+    result = pytester.runpytest("-rs", "--staging-target=prod-eu")
+    # Every line of the example, with this run's own path, URL, environment and line number.
+    result.stdout.fnmatch_lines([_pattern(line) for line in shown])
+
+
+def _pattern(line: str) -> str:
+    import re
+
+    rule = re.fullmatch(r"=+ (.+?) =+", line)
+    if rule:  # the terminal's width sets the rule's length
+        return f"*= {rule.group(1)} =*"
+    line = re.sub(r"\(https://[^)]*\), environment \w+", "(*), environment *", line)
+    return line.replace("tests/test_orders.py:12", "*").replace("[", "[[]")
