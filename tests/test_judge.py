@@ -267,8 +267,13 @@ def test_missing_metrics():
     result = judge({"a": base, "b": base, "c": base[:10]}, baseline, critical)
     assert result["result"] == INCONCLUSIVE and "critical metric not judged: c" in result["reason"]
     assert judge({"a": base, "b": base}, baseline, critical)["result"] == NODATA
-    # Half or more of the metrics too small to judge: inconclusive, even if the rest pass.
-    assert judge({"a": base, "b": base[:10], "c": base[:10]}, baseline, Rules())["result"] == INCONCLUSIVE
+    # Half or more of the metrics too small to judge: inconclusive, even if the rest pass; the
+    # reason says how many values the sparsest has and needs, and what to change.
+    result = judge({"a": base, "b": base[:10], "c": base[:7]}, baseline, Rules())
+    assert result["result"] == INCONCLUSIVE
+    assert result["reason"].startswith("2 of 3 baseline metrics had too few samples to judge (fewest: c, ")
+    assert f"{len(baseline['c'])} baseline and 7 current values, min_samples 50 on each side" in result["reason"]
+    assert "lower min_samples for them in [tool.pytest_staging.metrics.\"NAME\"]" in result["reason"]
     # New metrics are reported, not counted as missing.
     result = judge({"a": base, "b": base, "c": base, "new": base}, baseline, Rules())
     assert result["result"] == PASS and result["metrics"][-1]["result"] == NODATA

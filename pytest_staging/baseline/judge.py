@@ -446,6 +446,18 @@ def judge(
     return {"result": result, "score": score, "reason": reason, "metrics": metrics}
 
 
+def _too_few(inconclusive: Sequence[tuple[dict[str, Any], Rule]], known: int) -> str:
+    """Why most metrics were not judged, and what to do: the sparsest metric's counts and its rule."""
+    metric, rule = min(inconclusive, key=lambda pair: min(pair[0]["baseline"]["count"], pair[0]["current"]["count"]))
+    return (
+        f"{len(inconclusive)} of {known} baseline metrics had too few samples to judge "
+        f"(fewest: {metric['name']}, {metric['baseline']['count']} baseline and {metric['current']['count']} "
+        f"current values, min_samples {rule.min_samples} on each side); record more values per metric "
+        "(more requests or a load run) in both runs, or lower min_samples for them in "
+        '[tool.pytest_staging.metrics."NAME"]'
+    )
+
+
 def overall(
     metrics: Sequence[dict[str, Any]], rules: Sequence[Rule], scores: Scores, known: int
 ) -> tuple[str, float | None, str]:
@@ -486,9 +498,9 @@ def overall(
     nodata = sum(1 for m in metrics if m["result"] == NODATA and m["reason"] in MISSING)
     if known and nodata * 2 >= known:
         return NODATA, score, f"{nodata} of {known} baseline metrics have no data in this run"
-    inconclusive = sum(1 for m in metrics if m["result"] == INCONCLUSIVE)
-    if known and inconclusive * 2 >= known:
-        return INCONCLUSIVE, score, f"{inconclusive} of {known} baseline metrics had too few samples to judge"
+    inconclusive = [(m, rule) for m, rule in pairs if m["result"] == INCONCLUSIVE]
+    if known and len(inconclusive) * 2 >= known:
+        return INCONCLUSIVE, score, _too_few(inconclusive, known)
     if score is None:
         return NODATA, None, "no metric to compare"
     if score >= scores.passing:
