@@ -273,7 +273,7 @@ def test_missing_metrics():
     assert result["result"] == INCONCLUSIVE
     assert result["reason"].startswith("2 of 3 baseline metrics had too few samples to judge (fewest: c, ")
     assert f"{len(baseline['c'])} baseline and 7 current values, min_samples 50 on each side" in result["reason"]
-    assert "lower min_samples for them in [tool.pytest_staging.metrics.\"NAME\"]" in result["reason"]
+    assert 'lower min_samples for them in [tool.pytest_staging.metrics."NAME"]' in result["reason"]
     # New metrics are reported, not counted as missing.
     result = judge({"a": base, "b": base, "c": base, "new": base}, baseline, Rules())
     assert result["result"] == PASS and result["metrics"][-1]["result"] == NODATA
