@@ -71,6 +71,15 @@ def test_fixture_server_status_418(httpbin_url):
     assert excinfo.value.code == 418
 
 
+def master_and_workers(pgid: int) -> dict:
+    """gunicorn's process group once both workers are up: the server answers as soon as one is,
+    and the second may still be forking, so wait for it (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while len(group := group_members(pgid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return group
+
+
 @needs_proc
 def test_cli_start_url_stop_round_trip(tmp_path):
     state = tmp_path / "server.json"
@@ -80,7 +89,7 @@ def test_cli_start_url_stop_round_trip(tmp_path):
     try:
         assert URL_RE.match(url)
         pid = json.loads(state.read_text())["pid"]
-        assert len(group_members(pid)) >= 3, "master + 2 workers in gunicorn's own group"
+        assert len(master_and_workers(pid)) >= 3, "master + 2 workers in gunicorn's own group"
         assert get(url + "/get")[0] == 200
 
         shown = cli("url", state=state)
@@ -144,10 +153,7 @@ def test_start_retries_on_another_port_when_the_free_one_is_taken(httpbin_target
 def test_stop_escalates_to_sigkill_for_the_whole_group(httpbin_target):
     server = httpbin_target.start()
     try:
-        # The server answers once one worker is up; the second may still be forking: wait for it.
-        deadline = time.monotonic() + 30
-        while len(group := group_members(server.pid)) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        group = master_and_workers(server.pid)
         assert len(group) >= 3
         os.kill(server.pid, signal.SIGSTOP)  # a hung master that cannot act on SIGTERM
         server.stop(timeout=0.5)
