@@ -35,7 +35,56 @@ def _no_tier(nodeid: str) -> str | None:
     return None
 
 
-class TierLoadScheduling(LoadScheduling):
+class _TierOrder:
+    """What the tier-aware ``load`` and ``worksteal`` schedulers share: each test's tier (by
+    place), how many tests of each tier are unfinished, and the queue of unsent tests in tier order.
+    Mixed in before xdist's scheduler, whose ``collection``, ``pending`` and checks it uses."""
+
+    collection: list[str] | None  # xdist's, None until scheduled
+    pending: list[int]
+    node2collection: dict[Any, list[str]]
+
+    def __init__(self, config: pytest.Config, log: Any = None, tier_of: Callable[[str], str | None] = _no_tier) -> None:
+        super().__init__(config, log)  # type: ignore[call-arg]
+        self._tier_of = tier_of
+        #: Per collection index: the place of the test's tier in the run order.
+        self._rank: list[int] = []
+        #: Per tier (by place): tests not finished yet, sent or not.
+        self._unfinished = [0] * len(TIERS)
+
+    def _take_collection(self) -> bool:
+        """The first schedule(): the collection, its tiers, and every test pending in tier order.
+        False when the workers collected different tests (xdist's own check and message)."""
+        if not self._check_nodes_have_same_collection():  # type: ignore[attr-defined]
+            self.log("**Different tests collected, aborting run**")  # type: ignore[attr-defined]
+            return False
+        collection: list[str] = next(iter(self.node2collection.values()))
+        self.collection = collection
+        self._rank = [ORDER.get(self._tier_of(nodeid) or "", 0) for nodeid in collection]
+        for rank in self._rank:
+            self._unfinished[rank] += 1
+        self.pending[:] = range(len(collection))
+        self._sort_pending()
+        return True
+
+    def _sort_pending(self) -> None:
+        rank = self._rank
+        self.pending.sort(key=lambda index: (rank[index], index))
+
+    def _current(self) -> int:
+        """The earliest tier (by place) with a test not finished: the one the barrier holds for."""
+        return next((rank for rank, left in enumerate(self._unfinished) if left > 0), len(TIERS))
+
+    def _requeue(self, item: str) -> None:
+        """A crashed test to run again (pytest-rerunfailures): unfinished once more, in tier order."""
+        assert self.collection is not None
+        index = self.collection.index(item)
+        self._unfinished[self._rank[index]] += 1
+        self.pending.append(index)
+        self._sort_pending()
+
+
+class TierLoadScheduling(_TierOrder, LoadScheduling):
     """xdist's load scheduling, one tier at a time (see the module's docstring).
 
     ``tier_of`` names a collected test's tier (None: not known, the first tier). Tests a crashed
@@ -43,32 +92,12 @@ class TierLoadScheduling(LoadScheduling):
     waits at the barrier for a test queued behind it.
     """
 
-    collection: list[str] | None  # xdist's, None until scheduled
-
-    def __init__(self, config: pytest.Config, log: Any = None, tier_of: Callable[[str], str | None] = _no_tier) -> None:
-        super().__init__(config, log)
-        self._tier_of = tier_of
-        #: Per collection index: the place of the test's tier in the run order.
-        self._rank: list[int] = []
-        #: Per tier (by place): tests not finished yet, sent or not.
-        self._unfinished = [0] * len(TIERS)
-
     # -- the collection, in tier order ------------------------------------------------------
 
     def schedule(self) -> None:
         assert self.collection_is_completed
         if self.collection is None:
-            if not self._check_nodes_have_same_collection():
-                self.log("**Different tests collected, aborting run**")
-                return
-            collection: list[str] = next(iter(self.node2collection.values()))
-            self.collection = collection
-            self._rank = [ORDER.get(self._tier_of(nodeid) or "", 0) for nodeid in collection]
-            for rank in self._rank:
-                self._unfinished[rank] += 1
-            self.pending[:] = range(len(collection))
-            self._sort_pending()
-            if not collection:
+            if not self._take_collection() or not self.collection:
                 return
             # The first chunks as xdist's: a quarter of each worker's share of the first tier.
             unsent, nodes = self._unsent(self._current()), self.nodes
@@ -78,17 +107,6 @@ class TierLoadScheduling(LoadScheduling):
                     self._send_tests(node, chunk)
         for node in self.nodes:
             self.check_schedule(node)
-
-    def _sort_pending(self) -> None:
-        rank = self._rank
-        self.pending.sort(key=lambda index: (rank[index], index))
-
-    def _current(self) -> int:
-        """The earliest tier (by place) with a test not finished: the one the barrier holds for."""
-        for rank, unfinished in enumerate(self._unfinished):
-            if unfinished > 0:
-                return rank
-        return len(TIERS)
 
     def _unsent(self, current: int) -> int:
         """Tests of the current tier not handed out yet (pending is in tier order)."""
@@ -154,12 +172,7 @@ class TierLoadScheduling(LoadScheduling):
                     self.check_schedule(other)
 
     def mark_test_pending(self, item: str) -> None:
-        """A crashed test to run again (pytest-rerunfailures): unfinished once more."""
-        assert self.collection is not None
-        index = self.collection.index(item)
-        self._unfinished[self._rank[index]] += 1
-        self.pending.append(index)
-        self._sort_pending()
+        self._requeue(item)
         for node in self.nodes:
             self.check_schedule(node)
 
@@ -282,7 +295,7 @@ class TierLoadGroupScheduling(TierScopes, LoadGroupScheduling):
 # -- worksteal: blocks per worker, stealing, tier by tier ------------------------------------
 
 
-class TierWorkStealing(WorkStealingScheduling):
+class TierWorkStealing(_TierOrder, WorkStealingScheduling):
     """``--dist worksteal`` in tier order: the current tier's tests split into one block per free
     worker (xdist's even split), a worker that runs dry steals the tail of the fullest worker's
     block of that tier, and a later tier's tests go out only as the one test a worker holds to
@@ -290,35 +303,18 @@ class TierWorkStealing(WorkStealingScheduling):
     tier's test never gets, nor steals, an earlier tier's: it would wait at the barrier for a
     test queued behind it. No worker is shut down while any tier has tests to hand out."""
 
-    collection: list[str] | None
     steal_requested_from_node: Any
 
     def __init__(self, config: pytest.Config, log: Any = None, tier_of: Callable[[str], str | None] = _no_tier) -> None:
-        super().__init__(config, log)
-        self._tier_of = tier_of
-        self._rank: list[int] = []
-        self._unfinished = [0] * len(TIERS)
+        super().__init__(config, log, tier_of)
         #: A steal came back empty (the tests had started): none again until a test finishes.
         self._refused = False
 
     def schedule(self) -> None:
         assert self.collection_is_completed
-        if self.collection is None:
-            if not self._check_nodes_have_same_collection():
-                self.log("**Different tests collected, aborting run**")
-                return
-            collection: list[str] = next(iter(self.node2collection.values()))
-            self._rank = [ORDER.get(self._tier_of(nodeid) or "", 0) for nodeid in collection]
-            for rank in self._rank:
-                self._unfinished[rank] += 1
-            self.collection = collection
-            self.pending[:] = sorted(range(len(collection)), key=lambda i: (self._rank[i], i))
-            if not collection:
-                return
+        if self.collection is None and (not self._take_collection() or not self.collection):
+            return
         self.check_schedule()
-
-    def _current(self) -> int:
-        return next((rank for rank, left in enumerate(self._unfinished) if left > 0), len(TIERS))
 
     def _holds_later(self, pending: list[int], current: int) -> bool:
         return any(self._rank[index] > current for index in pending)
@@ -382,11 +378,7 @@ class TierWorkStealing(WorkStealingScheduling):
         super().remove_pending_tests_from_node(node, indices)  # puts them in pending, reschedules
 
     def mark_test_pending(self, item: str) -> None:
-        assert self.collection is not None
-        index = self.collection.index(item)
-        self._unfinished[self._rank[index]] += 1
-        self.pending.append(index)
-        self.pending.sort(key=lambda i: (self._rank[i], i))
+        self._requeue(item)
         self.check_schedule()
 
     def remove_node(self, node: Any) -> str | None:
@@ -394,7 +386,7 @@ class TierWorkStealing(WorkStealingScheduling):
         if pending:
             self._unfinished[self._rank[pending[0]]] -= 1  # it ends as a crash report
         crashed = super().remove_node(node)
-        self.pending.sort(key=lambda i: (self._rank[i], i))
+        self._sort_pending()
         self.check_schedule()
         return crashed
 
