@@ -91,6 +91,15 @@ def simulate(scheduler, tiers: list[str], durations: list[float], workers: int, 
     return {"makespan": now, "started": started, "ended": ended, "ran_on": ran_on}
 
 
+def assert_every_test_once_in_tier_order(result: dict, tiers: list[str]) -> None:
+    assert sorted(result["ended"]) == list(range(len(tiers)))
+    for earlier, later in zip(TIERS, TIERS[1:], strict=False):
+        ends = [result["ended"][i] for i, tier in enumerate(tiers) if tier == earlier]
+        starts = [result["started"][i] for i, tier in enumerate(tiers) if tier == later]
+        if ends and starts:
+            assert max(ends) <= min(starts)
+
+
 def ideal(tiers: list[str], seconds: float, workers: int) -> float:
     """Equal durations: each tier takes its tests' rounds over the workers, one tier after another."""
     return sum(math.ceil(tiers.count(tier) / workers) * seconds for tier in set(tiers))
@@ -155,12 +164,7 @@ def test_any_suite_runs_every_test_once_in_tier_order(sizes, workers, durations)
     scheduler = make(TierLoadScheduling, workers)
     times = [durations[i % len(durations)] for i in range(len(tiers))]
     result = simulate(scheduler, tiers, times, workers)
-    assert sorted(result["ended"]) == list(range(len(tiers)))
-    for earlier, later in zip(TIERS, TIERS[1:], strict=False):
-        ends = [result["ended"][i] for i, tier in enumerate(tiers) if tier == earlier]
-        starts = [result["started"][i] for i, tier in enumerate(tiers) if tier == later]
-        if ends and starts:
-            assert max(ends) <= min(starts)
+    assert_every_test_once_in_tier_order(result, tiers)
     # Never worse than xdist's own scheduling by more than one test per tier (the barrier lets no
     # tier fill the gap at another's end, and a worker never holds a later tier's test before an
     # earlier one's, which xdist's cycling of very small suites can do).
@@ -207,12 +211,7 @@ def test_scope_modes_run_every_test_once_in_tier_order(sizes, workers, per_file,
         return
     scheduler = make(cls, workers)
     result = simulate(scheduler, tiers, [0.1] * len(tiers), workers, per_file)
-    assert sorted(result["ended"]) == list(range(len(tiers)))
-    for earlier, later in zip(TIERS, TIERS[1:], strict=False):
-        ends = [result["ended"][i] for i, tier in enumerate(tiers) if tier == earlier]
-        starts = [result["started"][i] for i, tier in enumerate(tiers) if tier == later]
-        if ends and starts:
-            assert max(ends) <= min(starts)
+    assert_every_test_once_in_tier_order(result, tiers)
     by_scope = {}
     for index, node in result["ran_on"].items():
         by_scope.setdefault((index // per_file, tiers[index]), set()).add(node)
