@@ -11,11 +11,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from inner_runs import popen_inner_pytest
 
 from pytest_staging.cli import main as cli
 
@@ -454,18 +454,7 @@ def test_a_verdict_that_cannot_be_written_at_the_end_is_one_line_and_no_green_ex
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
-def _popen_gate(directory: Path, *args: str, **kwargs) -> subprocess.Popen:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_"))}
-    return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=directory,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        **kwargs,
-    )
+_popen_gate = popen_inner_pytest
 
 
 def _wait_for(path: Path, process: subprocess.Popen) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from inner_runs import popen_inner_pytest
 
 README = Path(__file__).parents[1] / "README.md"
 VERDICT = "staging-verdict.intoto.json"
@@ -185,30 +186,8 @@ def gate(
     kill_when: Callable[[], bool] | None = None,
 ) -> Run:
     """An inner gate run in its own session; with ``kill_when``, SIGKILLed once it holds."""
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        f"--staging-target={target}",
-        f"--staging-signing-key={key}",
-        *args,
-    ]
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("STAGING_", "PYTEST_", "TRACEPARENT", "OTEL_", "GITHUB_"))
-    }
-    environ.update(env or {})
-    process = subprocess.Popen(
-        command,
-        cwd=directory,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    process = popen_inner_pytest(
+        directory, f"--staging-target={target}", f"--staging-signing-key={key}", *args, env=env
     )
     try:
         if kill_when is not None:
