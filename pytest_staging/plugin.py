@@ -144,7 +144,7 @@ def staging_contract(request: pytest.FixtureRequest) -> Contract:
     gate = _gate(request)
     from .fixtures.contract import Contract
 
-    return Contract(request.config.rootpath, lambda: gate.current)
+    return Contract(request.config.rootpath, gate.current_test)
 
 
 @pytest.fixture(scope="session")
@@ -161,7 +161,7 @@ def staging_metrics(request: pytest.FixtureRequest) -> StagingMetrics:
     gate = _gate(request)
     from .fixtures.metrics import StagingMetrics
 
-    return StagingMetrics(lambda: gate.current)
+    return StagingMetrics(gate.current_test)
 
 
 @pytest.fixture(scope="session")
@@ -185,7 +185,7 @@ def staging_load(request: pytest.FixtureRequest) -> StagingLoad:
     return StagingLoad(
         gate.target,
         request.config.rootpath,
-        lambda: gate.current,
+        gate.current_test,
         gate.settings.load or Distribution(),
         lock_dir=gate.gate_dir,
         config=request.config,

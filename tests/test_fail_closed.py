@@ -531,3 +531,48 @@ def test_a_run_started_under_nohup_keeps_ignoring_sighup(pytester, httpbin_url, 
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output
     assert statement_at(pytester.path / VERDICT)["predicate"]["decision"] == "PROMOTE"
+
+
+def test_a_test_a_plugin_adds_after_collection_is_accounted_for(run, pytester):
+    # Made after the gate saw the collection: its failure must still count, in its marked tier.
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_collection_finish(session):
+            module = session.items[0].parent
+            late = pytest.Function.from_parent(module, name="test_late", callobj=module.obj.test_broken)
+            late_shape = pytest.Function.from_parent(module, name="test_late_shape", callobj=module.obj.test_shape)
+            late_shape.add_marker(pytest.mark.contract)
+            session.items[1:1] = [late, late_shape]
+        """
+    )
+    result, predicate = run()
+    result.assert_outcomes(passed=1, failed=2, skipped=2)
+    tests = {test["nodeid"].split("::")[1]: (test["tier"], test["outcome"]) for test in predicate["tests"]}
+    assert tests["test_late"] == ("smoke", "failed")
+    assert tests["test_late_shape"] == ("contract", "skipped")  # its tier, so fail-fast skipped it
+    assert predicate["decision"] == "REJECT"
+
+
+def test_reports_of_a_test_whose_start_was_not_logged_go_to_that_test(run, pytester):
+    # A plugin's own protocol that logs the reports but not the start (nor the finish): each
+    # report must still land on its own test, never on the test before it.
+    pytester.makeconftest(
+        """
+        import pytest
+        from _pytest.runner import runtestprotocol
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_protocol(item, nextitem):
+            for report in runtestprotocol(item, nextitem=nextitem, log=False):
+                item.ihook.pytest_runtest_logreport(report=report)
+            return True
+        """
+    )
+    result, predicate = run()
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    outcomes = {test["nodeid"].split("::")[1]: test["outcome"] for test in predicate["tests"]}
+    assert outcomes == {"test_health": "passed", "test_broken": "failed", "test_shape": "skipped"}
+    assert predicate["decision"] == "REJECT"

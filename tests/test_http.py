@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 pytestmark = pytest.mark.usefixtures("staging_env")
@@ -55,6 +58,29 @@ def test_target_headers_and_correlation_ids(pytester, httpbin_url):
     junit = (pytester.path / "junit.xml").read_text()
     assert f'<property name="correlation_id" value="{cid}" />' in junit
     assert junit.count('<property name="tier" value="smoke" />') == 3
+
+
+def test_a_fixtures_requests_during_setup_belong_to_its_test(pytester, httpbin_url, keys):
+    # The test under way is known from its start, before its fixtures are set up.
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def order(staging_http):
+            return staging_http.get("/headers").json()["headers"]["X-Correlation-Id"]
+
+        def test_one(order, staging_http):
+            assert staging_http.get("/headers").json()["headers"]["X-Correlation-Id"] == order
+
+        def test_two(order, staging_http):
+            assert staging_http.get("/headers").json()["headers"]["X-Correlation-Id"] == order
+        """
+    )
+    pytester.runpytest(f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}").assert_outcomes(passed=2)
+    envelope = json.loads((pytester.path / "staging-verdict.intoto.json").read_text())
+    tests = json.loads(base64.b64decode(envelope["payload"]))["predicate"]["tests"]
+    assert len({test["correlationId"] for test in tests}) == 2
 
 
 def test_the_targets_credentials_and_headers_go_to_the_target_only(pytester, httpbin_url, staging_env):

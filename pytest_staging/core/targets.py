@@ -26,14 +26,16 @@ DEFAULT_TIMEOUT = 10.0
 #: without protecting anything a secret that short could protect.
 MIN_SECRET_LENGTH = 4
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: The patterns are compiled on first use (the ``re`` module caches them), not at import: most
+#: runs need none of them, and four compiles cost 2M instructions (bench/overhead.py).
+_VAR = r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}"
 #: A ``${`` that does not start a ``${NAME}``: sent as written, it would fail as a 401 at the target.
-_BROKEN_VAR = re.compile(r"\$\$|\$\{(?![A-Za-z_][A-Za-z0-9_]*\})")
+_BROKEN_VAR = r"\$\$|\$\{(?![A-Za-z_][A-Za-z0-9_]*\})"
 #: ``host:port`` or a dotted host: a URL without its scheme, not a target's name.
-_LOOKS_LIKE_HOST = re.compile(r"^[\w.-]+(:\d+)?(/.*)?$")
+_LOOKS_LIKE_HOST = r"^[\w.-]+(:\d+)?(/.*)?$"
 #: ``scheme://user:password@``: the authority ends at the first ``/ ? #``, the user info at its
 #: last ``@``. Loose about the scheme, so even a malformed URL is shown without it.
-_USERINFO = re.compile(r"^([^/?#@]*://)[^/?#]*@")
+_USERINFO = r"^([^/?#@]*://)[^/?#]*@"
 _FIELDS = {
     "url": "the base URL (http or https)",
     "environment": "free text, e.g. staging",
@@ -92,7 +94,7 @@ def expand(value: str, where: str, field: str, secrets: set[str], environ: Mappi
     Every value read this way is added to ``secrets`` so it can be scrubbed from all output.
     """
 
-    for broken in _BROKEN_VAR.finditer(value):
+    for broken in re.finditer(_BROKEN_VAR, value):
         if broken.group() == "${":
             raise ConfigError(
                 where, field, "'${' does not start a ${NAME} (a name, then '}'); close it, or write $$ for a literal $"
@@ -109,12 +111,12 @@ def expand(value: str, where: str, field: str, secrets: set[str], environ: Mappi
             secrets.add(found)
         return found
 
-    return _VAR.sub(substitute, value)
+    return re.sub(_VAR, substitute, value)
 
 
 def without_userinfo(url: str) -> str:
     """``url`` as it may be shown: without ``user:password@``, whatever else is wrong with it."""
-    return _USERINFO.sub(r"\1", url, count=1)
+    return re.sub(_USERINFO, r"\1", url, count=1)
 
 
 def split_userinfo(url: str, secrets: set[str]) -> tuple[str, str | None]:
@@ -209,7 +211,7 @@ def find_target(
     set: a CI job for one environment has only that environment's secrets."""
     url_hint = (
         f"; for a URL, write http://{masked(name)}"
-        if _LOOKS_LIKE_HOST.match(name) and ("." in name or ":" in name)
+        if re.match(_LOOKS_LIKE_HOST, name) and ("." in name or ":" in name)
         else ""
     )
     if not path.exists():
@@ -250,7 +252,7 @@ def _parse_target(name: str, table: Any, where: str, secrets: set[str], environ:
     url = text("url", required=True)
     assert url is not None
     # Complain about the URL as written, so an expanded secret never reaches the message.
-    if not _VAR.search(table["url"]):
+    if not re.search(_VAR, table["url"]):
         check_url(url, where, f"{prefix}.url")
     elif not is_http_url(url):
         shown = without_userinfo(table["url"])

@@ -12,12 +12,13 @@ from collections.abc import Mapping
 
 from .errors import ConfigError
 
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+#: Compiled on first use (the ``re`` module caches it): most runs have no traceparent.
+_TRACEPARENT = r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?"
 
 
 def parse_traceparent(text: str) -> tuple[str, str] | None:
     """``(trace_id, span_id)`` of a W3C ``traceparent`` header value, or None if it is not one."""
-    match = _TRACEPARENT.fullmatch(text.strip())
+    match = re.fullmatch(_TRACEPARENT, text.strip())
     if match is None:
         return None
     version, trace_id, span_id, _flags, rest = match.groups()

@@ -1,7 +1,14 @@
-"""Accounting: each test as it runs — the tier gate before it, its reports made safe to show and
-folded into its ledger record after. Registered in a plain run; an xdist worker's variant is
-:class:`.worker.Worker`. Per-test work is kept to two hooks (setup, logreport): they run
-thousands of times.
+"""Accounting: each test as it runs — its reports made safe to show and folded into its ledger
+record, the tier gate before it when it has something to say. Registered in a plain run; an xdist
+worker's variant is :class:`.worker.Worker`.
+
+Per test, one hook: logreport, which runs three times per test. The setup report, first of each
+test, names the test under way (before it, while fixtures are set up, the fixtures find the test
+through pytest's ``PYTEST_CURRENT_TEST``: :meth:`.state.Gate.current_test`). The tier gate's
+setup hook (:class:`TierGuard`, which may skip a test) is registered only once it can skip one:
+on an xdist worker (the barrier), on a sensitive target (destructive tests), or when a tier has
+failed under fail-fast. Speed: each hook implementation per test costs some 25M instructions of
+a gate of 5,000 tests (bench/overhead.py).
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ import pytest
 
 from ..core.ledger import Attempt, TestRecord, _tuple_new
 from ..core.tiers import TIERS, TierGate
-from .collection import CLASS_KEY, entry_dict
 
 if TYPE_CHECKING:
     from .barrier import SharedTierGate
@@ -32,27 +38,23 @@ class Accounting:
         #: Tests with a failed report (setup, call or teardown).
         self.failed: set[str] = set()
         self._scrubbing = bool(gate.scrub)
+        self._guarded = False
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        record = self.records.get(item.nodeid)
-        if record is None:  # an item added after collection finished (by another plugin)
-            tier, destructive, entry = item.stash[CLASS_KEY]
-            record = self.records[item.nodeid] = TestRecord(
-                item.nodeid, tier, destructive, quarantine=entry_dict(entry)
-            )
-        self.gate.current = record
-        if self.barrier is not None or self.tiers.failed_tiers:  # else the gate has nothing to say
-            self._check_tier(record)
-        if record.destructive and self.gate.target.sensitive:
-            pytest.skip(f"staging: destructive test not run on sensitive target {self.gate.target.name}")
+    def guard(self) -> None:
+        """From now on the tier gate looks at every test before it runs (and may skip it)."""
+        if not self._guarded:
+            self._guarded = True
+            self.gate.config.pluginmanager.register(TierGuard(self), "staging-tier-guard")
 
-    def _check_tier(self, record: TestRecord) -> None:
-        if self.barrier is not None:
-            self.barrier.starting(record.nodeid)
-        reason = self.tiers.before(record.tier)
-        if reason is not None:
-            pytest.skip(reason)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.gate.session = session
+        if self.gate.target.sensitive:  # as the pre-flight found it (a redirect can make it so)
+            self.guard()
+
+    def _finished(self, record: TestRecord, failed: bool) -> None:
+        self.tiers.finished(record.nodeid, record.tier, failed)
+        if failed and self.tiers.fail_fast:
+            self.guard()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -60,12 +62,10 @@ class Accounting:
         then account for it (ledger, tier gate). Every later consumer — terminal, JUnit XML,
         xdist's channel to the controller — sees the finished report."""
         record, when = self.gate.current, report.when
-        if (
-            record is None
-            or report.outcome != "passed"
-            or self._scrubbing
-            or (when == "setup" and record.nodeid != report.nodeid)
-        ):
+        if when == "setup":  # the first report of each test: the test under way from now on
+            record = self.records.get(report.nodeid) or self.gate.record_for(report.nodeid)
+            self.gate.current = record
+        if record is None or report.outcome != "passed" or self._scrubbing:
             record = self._prepare(report)
             if record is None:
                 return
@@ -89,15 +89,14 @@ class Accounting:
             record.absorb(report)
         self.gate.current = None
         if record.nodeid in self.failed:
-            self.tiers.finished(record.nodeid, record.tier, True)
+            self._finished(record, True)
 
     def _prepare(self, report: pytest.TestReport) -> TestRecord | None:
         """The report's record; the report scrubbed, a gate skip pointed at the test."""
-        # The test under way (set by our setup hook): no node-id lookup on the hot path. The
-        # setup report, first of each test, checks it is really that test's.
+        # The test under way (named by its setup report): no node-id lookup on the hot path.
         record = self.gate.current
-        if record is None or (report.when == "setup" and record.nodeid != report.nodeid):
-            record = self.records.get(report.nodeid)
+        if record is None:
+            record = self.gate.record_for(report.nodeid)
             if record is None:
                 return None
         outcome = report.outcome
@@ -132,6 +131,29 @@ def _more_properties(properties: list[tuple[str, object]], record: TestRecord) -
         ]
     if record.attempts:  # earlier attempts of a re-run: this is attempt len + 1
         properties.append(("flaky_attempts", len(record.attempts) + 1))
+
+
+class TierGuard:
+    """The tier gate before each test (a skip when an earlier tier failed, or when the barrier
+    across xdist workers says so) and the sensitive target's refusal of destructive tests."""
+
+    def __init__(self, accounting: Accounting) -> None:
+        self.accounting = accounting
+        self.gate = accounting.gate
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        record = self.gate.record_for(item.nodeid)
+        if record is None:
+            return
+        accounting = self.accounting
+        if accounting.barrier is not None:
+            accounting.barrier.starting(record.nodeid)
+        reason = accounting.tiers.before(record.tier)
+        if reason is not None:
+            pytest.skip(reason)
+        if record.destructive and self.gate.target.sensitive:
+            pytest.skip(f"staging: destructive test not run on sensitive target {self.gate.target.name}")
 
 
 class PreflightFailed:

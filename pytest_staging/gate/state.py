@@ -56,13 +56,46 @@ class Gate:
         # worker the records only measure, and travel on the reports to the controller's ledger.
         self.ledger = Ledger()
         self.records = self.ledger.records
-        #: The test under way (the fixtures measure into it).
+        #: The test under way from its setup report to its teardown report (see current_test).
         self.current: TestRecord | None = None
+        #: The session, once collected (for a test that was added after collection finished).
+        self.session: pytest.Session | None = None
         #: Quarantine entries past their date (by description) and entries matching no test.
         self.expired: dict[str, dict[str, Any]] = {}
         self.stale: list[dict[str, Any]] = []
         self.telemetry: Any = None  # a telemetry.spans.Telemetry when a tracer provider is in play
         self.signals = StopSignals()
+
+    # -- the test under way -----------------------------------------------------------------
+
+    def current_test(self) -> TestRecord | None:
+        """The record the fixtures measure into: the test under way, also while its fixtures
+        are set up (before its setup report, pytest names it in ``PYTEST_CURRENT_TEST``)."""
+        if self.current is not None:
+            return self.current
+        running = os.environ.get("PYTEST_CURRENT_TEST")
+        return None if running is None else self.record_for(running.rpartition(" (")[0])
+
+    def record_for(self, nodeid: str) -> TestRecord | None:
+        """The ledger's record of a test; one made now for a test another plugin added to the
+        session after collection finished (its markers say its tier; no quarantine: it blocks)."""
+        record = self.records.get(nodeid)
+        if record is not None or self.session is None:
+            return record
+        item = next((item for item in self.session.items if item.nodeid == nodeid), None)
+        if item is None:
+            return None
+        from ..core.tiers import tier_markers
+        from .collection import CLASS_KEY, entry_dict
+
+        if CLASS_KEY in item.stash:
+            tier, destructive, entry = item.stash[CLASS_KEY]
+        else:
+            names = {mark.name for mark in item.iter_markers()}
+            found = tier_markers(names)
+            tier, destructive, entry = found[0] if found else self.settings.default_tier, "destructive" in names, None
+        record = self.records[nodeid] = TestRecord(nodeid, tier, destructive, quarantine=entry_dict(entry))
+        return record
 
     # -- the resolved target ----------------------------------------------------------------
 
@@ -123,7 +156,7 @@ class Gate:
         from ..fixtures.http import StagingSession
 
         trace_headers = self.telemetry.headers if self.telemetry is not None else None
-        return StagingSession(self.target, lambda: self.current, self.settings.sensitive_url, trace_headers)
+        return StagingSession(self.target, self.current_test, self.settings.sensitive_url, trace_headers)
 
     # -- tracing ----------------------------------------------------------------------------
 

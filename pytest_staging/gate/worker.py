@@ -76,11 +76,15 @@ class Worker(Accounting):
         self.tiers = self.barrier = SharedTierGate(
             gate.settings.fail_fast, SharedLog(gate.gate_dir, worker_id), tier_of
         )
+        self.guard()  # the barrier is consulted before every test
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """As a plain run's, except that the record is not the ledger's: the report carries the
         test's tier and, on its last report, the record's measurements to the controller."""
+        if report.when == "setup":
+            record = self.records.get(report.nodeid) or self.gate.record_for(report.nodeid)
+            self.gate.current = record
         record = self._prepare(report)
         if record is None:
             return
@@ -90,7 +94,7 @@ class Worker(Accounting):
         self._annotate(report, record)
         report.staging_measured = record.measured()  # type: ignore[attr-defined]
         self.gate.current = None
-        self.tiers.finished(record.nodeid, record.tier, record.nodeid in self.failed)
+        self._finished(record, record.nodeid in self.failed)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:

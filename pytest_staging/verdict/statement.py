@@ -40,12 +40,13 @@ class Subject(NamedTuple):
         return {"name": self.name, "digest": {"sha256": self.sha256}}
 
 
-_SUBJECT = re.compile(r"(?P<name>.+)@sha256:(?P<hex>[0-9a-f]{64})")
+#: Compiled on first use (the ``re`` module caches it): most runs name no subject.
+_SUBJECT = r"(?P<name>.+)@sha256:(?P<hex>[0-9a-f]{64})"
 
 
 def parse_subject(text: str) -> Subject | None:
     """``NAME@sha256:HEX`` (64 lowercase hex digits) as a Subject, or None if it is not that."""
-    match = _SUBJECT.fullmatch(text)
+    match = re.fullmatch(_SUBJECT, text)
     return Subject(match["name"], match["hex"]) if match else None
 
 
