@@ -6,7 +6,7 @@ each xdist worker); the ledger learns the collection from here.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
@@ -15,11 +15,9 @@ from ..core import tiers
 if TYPE_CHECKING:
     from .state import Gate
 
-#: What the gate knows of an item: ``(tier, destructive, quarantine entry or None)``. One stash
-#: entry, not three: a Stash item is a Python-level call, and collection makes thousands of them.
+#: What the gate knows of an item, its class: ``(tier, destructive, quarantine entry or None)``.
 #: A tuple, shared by every plain test of a tier: no object per test for the collector to track.
-CLASS_KEY = pytest.StashKey[tuple]()
-TIER = 0  # the index of the tier in an item's class
+TIER: Final = 0  # the index of the tier in an item's class
 _GATE_MARKS = frozenset((*tiers.TIERS, "destructive", "quarantine"))
 
 
@@ -31,6 +29,12 @@ class Collection:
         self.finished = finished
         self.collected_tiers: set[str] = set()
         self._marks_cache: dict[int, tuple[str, ...]] = {}
+        #: Each collected item's class by id(item), from its collector's report until the ledger
+        #: knows the collection. Speed: not in the item's stash, where every access is two Python
+        #: calls, three per test: 20M instructions of 5,000 tests (bench/overhead.py).
+        self._classes: dict[int, tuple[str, bool, Any]] = {}
+        #: The items classified: alive while their ids are keys of _classes.
+        self._classified: list[pytest.Item] = []
         self._plain = (self.settings.default_tier, False, None)  # the class of most tests
         self._quarantine_marked = False  # some test has @pytest.mark.quarantine
         #: Every collected item before any deselection, and the ids of those reported deselected.
@@ -57,12 +61,13 @@ class Collection:
         """Stash the item's tier, destructive flag and quarantine entry; a problem with its
         markers comes back as one line (for a collection error)."""
         marks = self._marks(item)
+        self._classified.append(item)
         if not marks:  # most tests: the default tier, nothing else to look at
-            item.stash[CLASS_KEY] = self._plain
+            self._classes[id(item)] = self._plain
             return None
         found = tiers.tier_markers(marks)
         tier = found[0] if found else self.settings.default_tier
-        item.stash[CLASS_KEY] = (tier, "destructive" in marks, None)
+        self._classes[id(item)] = (tier, "destructive" in marks, None)
         if len(found) > 1:
             return (
                 f"staging: {item.nodeid} has tier markers {' and '.join(found)}; "
@@ -78,7 +83,7 @@ class Collection:
                 if mark.args:
                     raise ConfigError("", "", "give reason=, owner=, until= (and ticket=) as keyword arguments")
                 entry = entry_from({"test": item.nodeid, **mark.kwargs}, "", "quarantine", "marker")
-                item.stash[CLASS_KEY] = (tier, "destructive" in marks, entry)
+                self._classes[id(item)] = (tier, "destructive" in marks, entry)
                 self._quarantine_marked = True
             except ConfigError as exc:
                 field = exc.field.removeprefix("quarantine.")
@@ -89,14 +94,15 @@ class Collection:
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
         report = yield
         if report.passed and report.result:
-            cache, plain = self._marks_cache, self._plain
+            cache, plain, classes, classified = self._marks_cache, self._plain, self._classes, self._classified
             for node in report.result:
                 if not isinstance(node, pytest.Item):
                     continue
                 if not node.own_markers and cache.get(id(node.parent)) == ():
                     # Speed: most tests (no marker of their own nor inherited), without the two
                     # calls of _classify: 5M instructions of 5,000 tests (bench/overhead.py).
-                    node.stash[CLASS_KEY] = plain
+                    classes[id(node)] = plain
+                    classified.append(node)
                 elif (problem := self._classify(node)) is not None:
                     report.outcome = "failed"
                     report.longrepr = problem
@@ -113,12 +119,13 @@ class Collection:
         entries = self.settings.quarantine
         today = today_utc()
         matched: set[Any] = set()
+        classes = self._classes
         for item in items:
-            tier, destructive, entry = item.stash[CLASS_KEY]
+            tier, destructive, entry = classes[id(item)]
             if entry is None and entries:
                 entry = find(entries, item.nodeid)
                 if entry is not None:
-                    item.stash[CLASS_KEY] = (tier, destructive, entry)
+                    classes[id(item)] = (tier, destructive, entry)
             if entry is None:
                 continue
             matched.add(entry)
@@ -141,13 +148,13 @@ class Collection:
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> Generator[None, None, None]:
         # Before -k/-m and other plugins deselect: which tiers exist at all (required tiers).
-        collected_tiers = set()
+        collected_tiers, classes = set(), self._classes
         for item in items:
-            try:
-                collected_tiers.add(item.stash[CLASS_KEY][TIER])
-            except KeyError:  # made by a collector whose report we did not see
+            classified = classes.get(id(item))
+            if classified is None:  # made by a collector whose report we did not see
                 self._classify(item)
-                collected_tiers.add(item.stash[CLASS_KEY][TIER])
+                classified = classes[id(item)]
+            collected_tiers.add(classified[TIER])
         self._marks_cache.clear()
         if self.settings.quarantine or self._quarantine_marked:
             self._quarantine(items)
@@ -156,14 +163,14 @@ class Collection:
         result = yield
         selected = self.settings.selected_tiers
         if selected is not None:
-            keep = [item for item in items if item.stash[CLASS_KEY][TIER] in selected]
-            dropped = [item for item in items if item.stash[CLASS_KEY][TIER] not in selected]
+            keep = [item for item in items if classes[id(item)][TIER] in selected]
+            dropped = [item for item in items if classes[id(item)][TIER] not in selected]
             if dropped:
                 config.hook.pytest_deselected(items=dropped)
                 items[:] = keep
         # Stable: within a tier, the order pytest (or another plugin) chose is kept.
         if len(self.collected_tiers) > 1:
-            items.sort(key=lambda item: tiers.ORDER[item.stash[CLASS_KEY][TIER]])
+            items.sort(key=lambda item: tiers.ORDER[classes[id(item)][TIER]])
         return result
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
@@ -173,7 +180,7 @@ class Collection:
     def _count_deselected(self, items: list[pytest.Item]) -> None:
         deselected = self.gate.ledger.deselected
         for item in items:
-            classified = item.stash.get(CLASS_KEY, None)
+            classified = self._classes.get(id(item))
             tier = classified[TIER] if classified else self.settings.default_tier
             deselected[tier] = deselected.get(tier, 0) + 1
 
@@ -207,18 +214,29 @@ class Collection:
         ledger = self.gate.ledger
         ledger.collected_tiers = set(self.collected_tiers)
         ledger.unpinned = self._unpinned_deselection(session)
-        ledger.expect(expected(session.items))
+        ledger.expect(self._expected(session.items))
+        self._classes, self._classified = {}, []
         if self.finished is not None:
             self.finished(session)
 
+    def _expected(self, items: list[pytest.Item]) -> list[tuple[str, str, bool, dict[str, Any] | None]]:
+        """What the ledger expects of the collected items: node id, tier, destructive, quarantine entry."""
+        tests, classes = [], self._classes
+        for item in items:  # a loop, not a call per item: it runs for every collected test
+            classified = classes.get(id(item))
+            if classified is None:  # added to the session after collection (by another plugin)
+                classified = classify_late(item, self.settings.default_tier)
+            tier, destructive, entry = classified
+            tests.append((item.nodeid, tier, destructive, None if entry is None else entry_dict(entry)))
+        return tests
 
-def expected(items: list[pytest.Item]) -> list[tuple[str, str, bool, dict[str, Any] | None]]:
-    """What the ledger expects of the collected items: node id, tier, destructive, quarantine entry."""
-    tests = []
-    for item in items:  # a loop, not a call per item: it runs for every collected test
-        tier, destructive, entry = item.stash[CLASS_KEY]
-        tests.append((item.nodeid, tier, destructive, None if entry is None else entry_dict(entry)))
-    return tests
+
+def classify_late(item: pytest.Item, default_tier: str) -> tuple[str, bool, None]:
+    """The class of an item the gate did not see collected: its markers say its tier; no
+    quarantine entry applies (it blocks)."""
+    names = {mark.name for mark in item.iter_markers()}
+    found = tiers.tier_markers(names)
+    return found[0] if found else default_tier, "destructive" in names, None
 
 
 def entry_dict(entry: Any) -> dict[str, Any] | None:

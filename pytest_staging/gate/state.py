@@ -78,23 +78,17 @@ class Gate:
 
     def record_for(self, nodeid: str) -> TestRecord | None:
         """The ledger's record of a test; one made now for a test another plugin added to the
-        session after collection finished (its markers say its tier; no quarantine: it blocks)."""
+        session after collection finished."""
         record = self.records.get(nodeid)
         if record is not None or self.session is None:
             return record
         item = next((item for item in self.session.items if item.nodeid == nodeid), None)
         if item is None:
             return None
-        from ..core.tiers import tier_markers
-        from .collection import CLASS_KEY, entry_dict
+        from .collection import classify_late
 
-        if CLASS_KEY in item.stash:
-            tier, destructive, entry = item.stash[CLASS_KEY]
-        else:
-            names = {mark.name for mark in item.iter_markers()}
-            found = tier_markers(names)
-            tier, destructive, entry = found[0] if found else self.settings.default_tier, "destructive" in names, None
-        record = self.records[nodeid] = TestRecord(nodeid, tier, destructive, quarantine=entry_dict(entry))
+        tier, destructive, _ = classify_late(item, self.settings.default_tier)
+        record = self.records[nodeid] = TestRecord(nodeid, tier, destructive)
         return record
 
     # -- the resolved target ----------------------------------------------------------------

@@ -155,20 +155,18 @@ class Telemetry:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
-        from ..gate.collection import CLASS_KEY, TIER
-
         path, lineno, name = item.location
-        attributes = {
+        record = self.gate.record_for(item.nodeid)
+        attributes: dict[str, Any] = {
             **self._common,
             "test.case.name": item.nodeid,
-            "staging.tier": item.stash[CLASS_KEY][TIER] if CLASS_KEY in item.stash else "",
+            "staging.tier": record.tier if record is not None else "",
             "code.file.path": path,
             "code.function.name": name,
         }
         if lineno is not None:
             attributes["code.line.number"] = lineno + 1
         span = self._span = self.tracer.start_span(item.nodeid, context=self.parent, attributes=attributes)
-        record = self.gate.records.get(item.nodeid)
         if record is not None:
             record.span_id = span_id_hex(span)
         self._final = TestRecord(item.nodeid, "smoke")
