@@ -52,6 +52,11 @@ issuer.Issuer._issue = _timed
 """
 
 
+def clean_env() -> dict[str, str]:
+    """This environment without the gate's and pytest's settings: a child run sees only its arguments."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_"))}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -129,7 +134,7 @@ def main() -> int:
             capture_output=True,
         )
         key, pub = root / "bench.key", root / "bench.pub"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_"))}
+        env = clean_env()
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
         env["PYTHONPATH"] = str(root)

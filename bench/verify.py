@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from verdict import free_port, write_suite  # noqa: E402  (the same suite as the verdict bench)
+from verdict import clean_env, free_port, write_suite  # noqa: E402  (the same suite as the verdict bench)
 
 GOAL = 1.10
 HERE = Path(__file__).resolve().parents[1]
@@ -53,7 +52,7 @@ def make_verdict(root: Path, tests: int) -> tuple[Path, Path]:
         check=True,
         capture_output=True,
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_"))}
+    env = clean_env()
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(root), str(port)],
@@ -91,7 +90,7 @@ def make_verdict(root: Path, tests: int) -> tuple[Path, Path]:
 
 def timed_verify(package_dir: Path, verdict: Path, pub: Path) -> tuple[float, float]:
     """(seconds inside verify's main(), seconds of the whole child) for the package in ``package_dir``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "PYTEST_"))}
+    env = clean_env()
     env["PYTHONPATH"] = str(package_dir)
     argv = ["verify", str(verdict), "--key", str(pub)]
     started = time.perf_counter()
