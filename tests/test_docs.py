@@ -52,7 +52,7 @@ def test_the_site_builds_strictly_with_every_page(site):
     pages = [page for entry in nav for page in entry.values()]
     assert sorted(pages) == sorted(str(p.relative_to(DOCS)) for p in DOCS.glob("*.md")), "a page is missing from nav"
     for page in pages:
-        built = out / ("index.html" if page == "index.md" else f"{page.removesuffix('.md')}/index.html")
+        built = out / page.replace(".md", ".html")
         assert built.is_file(), page
     assert not (out / "hooks").exists()  # build code, not a page
     assert (out / "assets" / "report.png").is_file()
@@ -77,7 +77,7 @@ def test_the_reference_lists_every_option_and_ini_key_pytest_knows(site, tmp_pat
     options = set(re.findall(r"^  (--staging-[a-z-]+)", shown, re.M))
     inis = set(re.findall(r"^  (staging_[a-z_]+) \(", shown, re.M))
     assert len(options) > 20 and len(inis) > 15  # the help was read, not an empty page
-    page = (out / "configuration" / "index.html").read_text(encoding="utf-8")
+    page = (out / "configuration.html").read_text(encoding="utf-8")
     table = page.split("<table>", 1)[1].split("</table>", 1)[0]  # the first table: the generated one
     rows = [
         [unescape(re.sub(r"<[^>]+>", "", cell)) for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]

@@ -146,4 +146,6 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any, **kwargs
         raise PluginError(f"{PAGE} lost its {PLACEHOLDER} line: the option table has nowhere to go")
     from pytest_staging.options import add_options
 
-    return markdown.replace(PLACEHOLDER, render(add_options))
+    # In a block of its own class, for the page's CSS (docs/stylesheets/extra.css).
+    table = f'<div class="staging-options" markdown>\n\n{render(add_options)}\n</div>'
+    return markdown.replace(PLACEHOLDER, table)
