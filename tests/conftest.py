@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from docs_text import docs_block
 
 # pytester's in-process runs drop the modules an inner run imported; importing the plugin's lazy
 # modules here keeps one copy of them (and of requests) alive across those runs.
@@ -21,26 +21,12 @@ import pytest_staging.gate.issuer  # noqa: F401
 import pytest_staging.gate.worker  # noqa: F401
 from pytest_staging.cli import main as cli
 
-README = Path(__file__).parents[1] / "README.md"
-
-
-def readme_block(marker: str) -> str:
-    """The first fenced block after ``<!-- marker -->`` in the README, exactly as printed."""
-    section = README.read_text(encoding="utf-8").split(f"<!-- {marker} -->", 1)[1]
-    return re.match(r"\s*```\w*\n(.*?)```", section, re.S).group(1)
-
-
-@pytest.fixture(scope="session")
-def readme():
-    """``readme(marker)``: the README's block after ``<!-- marker -->``, exactly as printed."""
-    return readme_block
-
 
 @pytest.fixture(scope="session")
 def openssl_recipe():
-    """Run the README's jq/base64/openssl recipe exactly as printed, as a script:
-    ``openssl_recipe(directory, verdict, public_key) -> CompletedProcess``."""
-    script = readme_block("verify-recipe")
+    """Run the documentation's jq/base64/openssl recipe (docs/verifying.md) exactly as printed, as a
+    script: ``openssl_recipe(directory, verdict, public_key) -> CompletedProcess``."""
+    script = docs_block("verify-recipe")
 
     def run(directory: Path, verdict: Path, pub: Path) -> subprocess.CompletedProcess[str]:
         path = directory / "verify-verdict.sh"

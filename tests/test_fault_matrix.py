@@ -5,8 +5,8 @@ it would in a CI workspace that is reused. Whatever the fault, afterwards the pa
 verdict that verifies and is not PROMOTE (SIGKILL: the ``incomplete`` HOLD), or, after a usage
 error, nothing at all; the exit status is the one SPEC.md gives, and no traceback is printed.
 
-`FAULTS` is also the README's "What the gate guarantees" table:
-``python tests/test_fault_matrix.py`` prints it, and a test checks the README holds it as printed.
+`FAULTS` is also the "What the gate guarantees" table of docs/verdict.md:
+``python tests/test_fault_matrix.py`` prints it, and a test checks the page holds it as printed.
 
 Inner runs are started in a session of their own (``start_new_session``): a Ctrl-C sent to the
 inner run's process group must never reach the outer test run.
@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from docs_text import docs_text
 from inner_runs import popen_inner_pytest
 
-README = Path(__file__).parents[1] / "README.md"
 VERDICT = "staging-verdict.intoto.json"
 #: Longest an inner run may take; far above the few seconds each one needs.
 RUN_TIMEOUT = 180
@@ -37,7 +37,7 @@ RUN_TIMEOUT = 180
 
 class Fault(NamedTuple):
     id: str
-    #: The fault, in the README's words.
+    #: The fault, in the documentation's words.
     fault: str
     #: The decision left at the verdict path; None: no verdict at all (a usage error removed it).
     decision: str | None
@@ -315,7 +315,7 @@ def test_no_fault_leaves_a_promote(fault, mode, tmp_path, httpbin_url, keys, ear
         assert outcomes["test_gate.py::test_capacity"] == "notrun"
 
 
-# -- the README table --------------------------------------------------------------------------
+# -- the documentation's table (docs/verdict.md) ------------------------------------------------
 
 HEADER = "| Fault | Verdict at the path | Reason code | Exit status |\n| --- | --- | --- | --- |\n"
 
@@ -332,8 +332,10 @@ def guarantees_table() -> str:
     return HEADER + "".join(rows)
 
 
-def test_the_readme_shows_the_matrix_as_tested():
-    assert guarantees_table() in README.read_text(), "run `python tests/test_fault_matrix.py` and paste the table"
+def test_the_docs_show_the_matrix_as_tested():
+    assert guarantees_table() in docs_text("verdict.md"), (
+        "run `python tests/test_fault_matrix.py` and paste the table into docs/verdict.md"
+    )
 
 
 if __name__ == "__main__":

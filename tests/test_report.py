@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from docs_text import DOCS, docs_text
 
 from pytest_staging.cli import main as cli
 
@@ -21,7 +22,6 @@ pytestmark = pytest.mark.usefixtures("staging_env")
 
 VERDICT = "staging-verdict.intoto.json"
 FUTURE = (dt.date.today() + dt.timedelta(days=30)).isoformat()
-README = Path(__file__).parents[1] / "README.md"
 
 #: A gate suite with a bit of everything: passing smoke tests with latency metrics, a quarantined
 #: failure, a flaky test (fails its first attempt in every run), a contract test that fails when
@@ -516,10 +516,9 @@ def test_chromium_renders_the_report(verdicts, keys, tmp_path):
     assert len(data) > 60_000, len(data)
 
 
-def test_readme_shows_the_screenshot():
-    text = README.read_text()
-    assert "![" in text and "example_suites/httpbin/report.png" in text
-    assert _png_size((README.parent / "example_suites/httpbin/report.png").read_bytes())[0] >= 800
+def test_the_reports_page_shows_the_screenshot():
+    assert "](assets/report.png)" in docs_text("reports.md")  # an image: ![alt](path)
+    assert _png_size((DOCS / "assets/report.png").read_bytes())[0] >= 800
 
 
 def test_without_chromium_the_skip_says_how_to_install_it(monkeypatch):

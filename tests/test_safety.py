@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from docs_text import docs_block
 
 pytestmark = pytest.mark.usefixtures("staging_env")
 
@@ -87,16 +88,9 @@ def test_destructive_request_redirected_to_sensitive_url_is_refused(pytester, ht
     result.assert_outcomes(passed=2)
 
 
-def test_the_readme_shows_what_a_skipped_destructive_test_prints(pytester, httpbin_url):
-    """The README's example is the gate's real output, not a section that never prints."""
-    import re
-    from pathlib import Path
-
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("## Destructive tests and sensitive targets", 1)[1].split("\n## ", 1)[0]
-    example = re.search(r"```\n(.*?)```", section, re.S)
-    assert example is not None
-    shown = [line for line in example.group(1).splitlines() if line and line != "..."]
+def test_the_docs_show_what_a_skipped_destructive_test_prints(pytester, httpbin_url):
+    """The documentation's example (docs/tiers.md) is the gate's real output, not a section that never prints."""
+    shown = [line for line in docs_block("destructive-skipped").splitlines() if line and line != "..."]
     pytester.makepyfile(SUITE)
     pytester.makefile(".toml", **{"staging-targets": f'[targets.prod-eu]\nurl = "{httpbin_url}"\nsensitive = true\n'})
     result = pytester.runpytest("-rs", "--staging-target=prod-eu")

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from docs_text import docs_block
 
 from pytest_staging.cli import main as cli
 
 pytestmark = pytest.mark.usefixtures("staging_env")
 
-README = Path(__file__).parents[1] / "README.md"
 VERDICT = "staging-verdict.intoto.json"
 
 PASSING = """
@@ -120,8 +120,8 @@ def test_failing_suite_rejects(gate, keys, pytester):
     refused = verify_cli(pytester.path / VERDICT, keys[1], "--expect", "PROMOTE")
     assert refused.returncode == 1
     assert refused.stderr.startswith("FAILED: decision is REJECT, expected PROMOTE (1 test failed:")
-    # The README's jq line lists each reason's code and text.
-    line = re.search(r"```bash\n(.*?)```", README.read_text().split("<!-- reasons-jq -->", 1)[1], re.S).group(1)
+    # The documentation's jq line lists each reason's code and text.
+    line = docs_block("reasons-jq")
     listed = subprocess.run(
         ["bash", "-c", "set -o pipefail\n" + line], cwd=pytester.path, capture_output=True, text=True
     )
@@ -506,5 +506,5 @@ def test_verify_reports_unreadable_inputs(tmp_path, keys, capsys):
 
 
 def test_openssl_and_jq_are_available():
-    """The README recipe needs them; CI installs jq when missing."""
+    """The documentation's recipe needs them; CI installs jq when missing."""
     assert shutil.which("openssl") and shutil.which("jq")

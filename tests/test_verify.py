@@ -1,5 +1,5 @@
 """Release tooling reads the verdict through `pytest-staging verify`: DSSE to the letter,
-policy expectations, --format json, a tamper corpus, and the README's openssl recipe and pipeline."""
+policy expectations, --format json, a tamper corpus, and the documentation's openssl recipe and pipeline."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from docs_text import docs_block
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -488,7 +489,7 @@ def semantic_tampers(original: dict, other: dict, keys, other_keys) -> dict[str,
 
 def test_tamper_corpus(gate, pytester, keys, other_keys, capsysbinary, openssl_recipe, tmp_path):
     """No file whose signed bytes changed is accepted, by verify (every file of the corpus) or by
-    the README's openssl recipe (a sample); the files whose signed bytes did not change are."""
+    the documentation's openssl recipe (a sample); the files whose signed bytes did not change are."""
     gate(FAILING)
     other = json.loads((pytester.path / VERDICT).read_bytes())
     gate(PASSING)
@@ -544,7 +545,7 @@ def test_tamper_corpus(gate, pytester, keys, other_keys, capsysbinary, openssl_r
     assert {name for name in sample if corpus[name][1]} <= recipe_accepted
 
 
-# -- the README: the recipe and the release gate ---------------------------------------------
+# -- the documentation (docs/verifying.md): the recipe and the release gate -------------------
 
 
 def test_recipe_answers_right_on_good_and_bad_files(gate, pytester, keys, other_keys, openssl_recipe, tmp_path):
@@ -582,11 +583,11 @@ def test_recipe_checks_the_statement_type_after_the_signature(keys, openssl_reci
     )
 
 
-def test_release_gate_pipeline_step(staged, keys, tmp_path, readme):
-    """The README's "Gating a release" shell step, run as printed: it prints the release of a
+def test_release_gate_pipeline_step(staged, keys, tmp_path):
+    """The documentation's "Gating a release" shell step, run as printed: it prints the release of a
     verified PROMOTE for the image digest, and stops a pipeline for anything else."""
     path, statement, digest = staged
-    step = readme("gate-release")
+    step = docs_block("gate-release")
     work = tmp_path / "pipeline"
     work.mkdir()
     shutil.copy(path, work / VERDICT)
@@ -608,7 +609,7 @@ def test_release_gate_pipeline_step(staged, keys, tmp_path, readme):
     assert wrong.returncode != 0 and "promoting" not in wrong.stdout
     assert wrong.stderr.startswith("FAILED: no subject has digest sha256:cccc")
     # The GitHub Actions job runs the same step.
-    steps = yaml.safe_load(readme("gate-release-yaml"))["jobs"]["promote"]["steps"]
+    steps = yaml.safe_load(docs_block("gate-release-yaml"))["jobs"]["promote"]["steps"]
     run = next(s for s in steps if "run" in s and "pytest-staging verify" in s["run"])
     assert run["run"].strip() == step.strip()
     assert run["env"]["IMAGE_DIGEST"].startswith("${{")

@@ -1,1 +1,1 @@
-"""An example gate suite against httpbin (see README). Run it with --staging-target=URL."""
+"""An example gate suite against httpbin (see docs/example-target.md). Run it with --staging-target=URL."""
