@@ -74,7 +74,7 @@ def test_checkout(staging_http):
 CASES = {"unchanged": 0.0, "+10%": 0.1, "+50%": 0.5}
 #: The same series judged again in-process under other rules: the old measure, a tighter limit.
 VARIANTS = {"effect=mean": {"effect": "mean"}, "allowed=1.05": {"allowed": 1.05}}
-#: What the baseline section's result makes of the decision (README: Baseline comparison).
+#: What the baseline section's result makes of the decision (docs/baseline.md).
 DECISION = {PASS: "PROMOTE", FAIL: "REJECT"}
 #: Plugins the sessions do not use: without them a session starts in 0.2 s instead of 0.9 s.
 NO_PLUGINS = (

@@ -20,7 +20,7 @@ status=0
   sh -c '.venv/bin/pytest example_suites/httpbin -n 2 -rs \
            --staging-target="$STAGING_HTTPBIN_URL" --staging-release=httpbin-0.10.4 \
            --staging-signing-key=.demo/signing.key \
-           --staging-artifact-file=.venv-httpbin/staging-requirements.txt \
+           --staging-artifact-file="${STAGING_HTTPBIN_VENV:-.venv-httpbin}/staging-requirements.txt" \
            --staging-verdict='"$verdict"' --staging-report=.demo/staging-report.html "$@"' demo "$@" || status=$?
 
 echo

@@ -1,6 +1,7 @@
 """pytest-staging: run a pytest suite as a staging acceptance gate.
 
-See README.md for the user guide; the contract (options, markers, fixtures, verdict) is stable.
+The user guide is README.md and docs/ (a MkDocs site); the contract (options, markers, fixtures,
+verdict) is stable.
 The exceptions a test may catch are exported here (``pytest_staging.ContractError``,
 ``pytest_staging.SensitiveRedirectError``), loaded on first use: a run that never touches them
 never imports requests or jsonschema.

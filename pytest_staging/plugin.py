@@ -203,7 +203,7 @@ def staging_http(request: pytest.FixtureRequest) -> Iterator[StagingSession]:
     - connection errors are retried twice; HTTP errors and read timeouts are not;
     - each request carries the current test's ``X-Correlation-ID`` (one id per test, also in
       the test's JUnit properties), and its latency is recorded as ``"<METHOD> <path>"`` in ms;
-    - with tracing on (see the README's "Telemetry"), each request also carries the W3C
+    - with tracing on (docs/telemetry.md), each request also carries the W3C
       ``traceparent`` of the test's span, so the target's own spans join the test's trace;
     - in a ``destructive`` test, a redirect to a URL matching ``--staging-sensitive-url`` is
       refused (``SensitiveRedirectError``) instead of followed.

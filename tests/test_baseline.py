@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from docs_text import docs_block
+from inner_runs import INNER_ENV_DROPPED
 
 pytestmark = pytest.mark.usefixtures("staging_env")
 
@@ -356,3 +359,23 @@ def test_outliers_do_not_reject_an_unchanged_service(pytester, httpbin_url, stag
     floor = pytester.runpytest(target, "--staging-baseline=b.json")
     assert floor.ret == 0 and predicate(pytester)["decision"] == "PROMOTE"
     floor.stdout.fnmatch_lines(["*✓*render*PASS (High: x1.48, shift +0.0118 ms < min_shift 0.05)"])
+
+
+def test_the_readme_quick_start_baseline_passes_on_the_first_try(pytester, httpbin_url, staging_env):
+    """The README's quick-start baseline, as printed, against an unchanged target: the first
+    comparison judges every metric and passes (it used to be INCONCLUSIVE, a HOLD)."""
+    pytester.makefile(".toml", **{"staging-targets": f'[targets.staging-eu]\nurl = "{httpbin_url}/anything"\n'})
+    pytester.makepyprojecttoml(docs_block("quickstart-baseline-rules"))
+    pytester.mkdir("tests")
+    (pytester.path / "tests" / "test_latency.py").write_text(docs_block("quickstart-baseline"))
+    script = pytester.path / "run.sh"
+    script.write_text(
+        docs_block("quickstart-baseline-run").replace("pytest ", f"{sys.executable} -m pytest -p no:cacheprovider ")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(INNER_ENV_DROPPED)}
+    result = subprocess.run(["bash", "-e", str(script)], cwd=pytester.path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "baseline: PASS" in result.stdout, result.stdout[-3000:]
+    assert predicate(pytester)["decision"] == "PROMOTE"
+    judged = predicate(pytester)["baseline"]["metrics"]
+    assert {metric["name"] for metric in judged} == {"GET /anything/health", "GET /anything/orders/1"}
