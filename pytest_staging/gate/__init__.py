@@ -12,7 +12,9 @@ xdist controller :class:`.controller.Controller` (collects and runs nothing),
 ==============  ==========================================================================
 
 Every process also gets :class:`.reruns.Reruns` with ``--staging-reruns``, and
-:class:`.scrubbing.Scrubbing` when there are secrets to hide. What they share (settings, target,
+:class:`.scrubbing.Scrubbing` when there are secrets to hide. Accounting (and the worker's)
+registers :class:`.accounting.TierGuard`, the setup hook that may skip a test, only once it can:
+on a worker, on a sensitive target, after a tier failed under fail-fast. What they share (settings, target,
 ledger, the test under way) is :class:`.state.Gate`. The flow is one way: collection → accounting
 (the ledger) → decision (:mod:`..core.decide`) → verdict (:mod:`..verdict`) → reports.
 """
