@@ -92,7 +92,7 @@ class Settings(NamedTuple):
             "reruns": self.reruns,
             "flaky": self.flaky,
             "maxQuarantined": self.max_quarantined,
-            "quarantineFile": str(self.quarantine_path) if self.quarantine_path else None,
+            "quarantineFile": self.quarantine_path.as_posix() if self.quarantine_path else None,
             "baseline": self.baseline.policy_fields() if self.baseline and self.baseline.compare else None,
         }
 
@@ -320,7 +320,14 @@ def _quarantine(config: pytest.Config) -> tuple[Path | None, tuple[Any, ...]]:
             return None, ()
     from .core.quarantine import load
 
-    return path, tuple(load(path))
+    entries = tuple(load(path))
+    # As the policy records it: relative to the rootdir (when under it), so the same gate in
+    # another checkout or CI workspace has the same policy digest.
+    try:
+        path = path.resolve().relative_to(config.rootpath.resolve())
+    except ValueError:
+        pass
+    return path, entries
 
 
 def _fraction(text: str, where: str, field: str) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -187,6 +188,24 @@ def test_the_policy_digest_covers_what_was_asked_not_how_many_it_deselected(run,
     _, second = run("-k", "not broken", suite=SUITE)
     assert first["policy"]["selection"]["deselected"] != second["policy"]["selection"]["deselected"]
     assert first["policy"]["digest"] == second["policy"]["digest"]
+
+
+def test_the_policy_digest_is_the_same_in_another_checkout(run, pytester, tmp_path, httpbin_url, keys):
+    # A pinned digest must hold in every CI workspace: no absolute path of the checkout in the policy.
+    pytester.makefile(
+        ".toml",
+        **{
+            "staging-quarantine": '[[quarantine]]\ntest = "test_gate.py::test_broken"\nreason = "r"\n'
+            'owner = "o"\nuntil = "2999-01-01"\n'
+        },
+    )
+    _, here = run(suite=SUITE)
+    assert here["policy"]["quarantineFile"] == "staging-quarantine.toml"
+    elsewhere = tmp_path / "another" / "workspace"
+    shutil.copytree(pytester.path, elsewhere)
+    (elsewhere / VERDICT).unlink()
+    popen_inner_pytest(elsewhere, f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}").communicate()
+    assert statement_at(elsewhere / VERDICT)["predicate"]["policy"]["digest"] == here["policy"]["digest"]
 
 
 def test_a_gate_that_deselects_on_purpose_records_it(run, pytester):

@@ -613,3 +613,9 @@ def test_release_gate_pipeline_step(staged, keys, tmp_path):
     run = next(s for s in steps if "run" in s and "pytest-staging verify" in s["run"])
     assert run["run"].strip() == step.strip()
     assert run["env"]["IMAGE_DIGEST"].startswith("${{")
+
+
+def test_the_signing_key_given_for_the_public_one_says_which_to_pass(staged, keys, capsys):
+    status, _, lines = run_verify(capsys, staged[0], "--key", str(keys[0]))
+    assert status != 0 and len(lines) == 1, lines
+    assert "a private key, not a public one; pass its public half (the .pub file)" in lines[0]

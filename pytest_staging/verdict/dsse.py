@@ -91,6 +91,10 @@ def load_public_key(pem: bytes, where: str) -> Any:
     try:
         key = load_pem_public_key(pem)
     except Exception:
+        if b"PRIVATE KEY-----" in pem:  # the gate's signing key, given where its public half belongs
+            raise ConfigError(
+                where, "", "a private key, not a public one; pass its public half (the .pub file)"
+            ) from None
         raise ConfigError(where, "", "not a PEM public key") from None
     if not isinstance(key, Ed25519PublicKey):
         raise ConfigError(where, "", "not an Ed25519 public key")
