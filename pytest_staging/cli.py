@@ -206,7 +206,12 @@ usage mistake (bad arguments, unreadable file).""",
     suggest.add_argument(
         "verdicts", nargs="+", metavar="VERDICT", help="verdict files, in any order (sorted by timeVerified)"
     )
-    suggest.add_argument("--key", metavar="PUB", help="verify each verdict with this public key first (skip none)")
+    suggest.add_argument(
+        "--key",
+        metavar="PUB",
+        help="verify each verdict with this public key first; one that does not verify stops the "
+        "command (without --key the verdicts are read unverified)",
+    )
     suggest.add_argument("--threshold", type=float, default=0.2, help="flip rate from which to suggest (default 0.2)")
     suggest.add_argument("--min-runs", type=int, default=3, help="runs a test needs before it is judged (default 3)")
     suggest.add_argument(
