@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 
@@ -80,6 +81,16 @@ def test_probed_version_is_the_release_when_none_is_given(pytester, httpbin_url)
     result = pytester.runpytest("-s", "--staging-target=qa")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*RELEASE 7.0.1*"])
+
+
+def test_the_probed_release_is_named_alike_in_every_output(pytester, httpbin_url):
+    # Terminal, HTML report and the saved baseline all name 7.0.1 (they said "unknown" here and there).
+    version_target(pytester, httpbin_url, "/response-headers?version=7.0.1")
+    result = pytester.runpytest("--staging-target=qa", "--staging-report=report.html", "--staging-save-baseline=b.json")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*release 7.0.1*"])
+    assert "<code>7.0.1</code> (reported by the target)" in (pytester.path / "report.html").read_text()
+    assert json.loads((pytester.path / "b.json").read_text())["release"] == "7.0.1"
 
 
 def test_release_mismatch_fails_every_smoke_test(pytester, httpbin_url):

@@ -266,7 +266,7 @@ class Issuer:
                 baseline,
                 scrub,
                 target=gate.public_target(),
-                release=self.settings.release,
+                release=gate.target.release,  # --staging-release, else what the probe reported
                 decision=decision.decision,
             )
         if self.settings.report_path or self.settings.summary_path or self.settings.step_summary_path:

@@ -152,9 +152,12 @@ def _identity(statement: dict[str, Any], trace_url: str | None) -> str:
     rows = [
         (
             "Release",
-            f"<code>{_e(release.get('id') or 'unknown')}</code>"
+            # As the terminal names it: --staging-release, else the version the target reported.
+            f"<code>{_e(release.get('id') or release.get('deployedVersion') or 'unknown')}</code>"
             + (
                 f" (deployed version <code>{_e(release['deployedVersion'])}</code>)"
+                if release.get("id") and release.get("deployedVersion")
+                else " (reported by the target)"
                 if release.get("deployedVersion")
                 else ""
             ),
