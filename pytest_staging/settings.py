@@ -175,16 +175,24 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     from .verdict.dsse import read_signing_key
     from .verdict.statement import read_subjects, release_subject
 
-    option, here, ini_source = config.option, Path(config.invocation_params.dir), _ini_source(config)
+    option, here = config.option, Path(config.invocation_params.dir)
     secrets: set[str] = set()
     target = _target(config, spec, secrets, environ)
     sensitive_url = _sensitive_url(config)
     if sensitive_url is not None and sensitive_url.search(target.url):
         target = dataclasses.replace(target, sensitive=True)
     selected = parse_tiers(option.staging_tier, "--staging-tier") if option.staging_tier else None
-    default_tier = check_tier(config.getini("staging_default_tier").strip(), ini_source, "staging_default_tier")
+    default_tier = check_tier(
+        config.getini("staging_default_tier").strip(),
+        _ini_source(config, "staging_default_tier"),
+        "staging_default_tier",
+    )
     required_raw = config.getini("staging_required_tiers")
-    required = parse_tiers(" ".join(required_raw), ini_source, "staging_required_tiers") if required_raw else None
+    required = (
+        parse_tiers(" ".join(required_raw), _ini_source(config, "staging_required_tiers"), "staging_required_tiers")
+        if required_raw
+        else None
+    )
     release = option.staging_release or environ.get("STAGING_RELEASE") or None
 
     # Only the controller writes the verdict, so only it reads the key, the subjects and the VSA.
@@ -227,7 +235,11 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         subject_from_release=not subjects,
         quarantine=entries,
         quarantine_path=quarantine_path,
-        max_quarantined=_fraction(config.getini("staging_max_quarantined"), ini_source, "staging_max_quarantined"),
+        max_quarantined=_fraction(
+            config.getini("staging_max_quarantined"),
+            _ini_source(config, "staging_max_quarantined"),
+            "staging_max_quarantined",
+        ),
         reruns=_reruns(config),
         flaky=_flaky(option.staging_flaky),
         trace_parent=trace_parent,
@@ -258,7 +270,10 @@ def _target_spec(config: pytest.Config, environ: Mapping[str, str], options: Any
     return None
 
 
-def _ini_source(config: pytest.Config) -> str:
+def _ini_source(config: pytest.Config, name: str) -> str:
+    """Where an ini key's value came from, for its error: ``-o`` when given there, else the ini file."""
+    if any(override.partition("=")[0].strip() == name for override in config.option.override_ini or ()):
+        return "-o"
     return str(config.inipath) if config.inipath else "ini"
 
 
@@ -285,7 +300,7 @@ def _sensitive_url(config: pytest.Config) -> re.Pattern[str] | None:
     if config.option.staging_sensitive_url:
         where, field = "--staging-sensitive-url", ""
     else:
-        where, field = _ini_source(config), "staging_sensitive_url"
+        where, field = _ini_source(config, "staging_sensitive_url"), "staging_sensitive_url"
     try:
         return re.compile(text)
     except re.error as exc:
@@ -345,7 +360,7 @@ def _reruns(config: pytest.Config) -> int:
     where, field, text = (
         ("--staging-reruns", "", option)
         if option is not None
-        else (_ini_source(config), "staging_reruns", config.getini("staging_reruns"))
+        else (_ini_source(config, "staging_reruns"), "staging_reruns", config.getini("staging_reruns"))
     )
     try:
         value = int(str(text).strip())
@@ -386,12 +401,16 @@ def _baseline(config: pytest.Config, controller: bool) -> BaselineSettings | Non
         return None
     confidence = _ini_number(config, "staging_baseline_confidence", 0.5, 1.0, low_open=True)
     if confidence >= 1.0:
-        raise ConfigError(_ini_source(config), "staging_baseline_confidence", "expected a level below 1, such as 0.98")
+        raise ConfigError(
+            _ini_source(config, "staging_baseline_confidence"),
+            "staging_baseline_confidence",
+            "expected a level below 1, such as 0.98",
+        )
     pass_score = _ini_number(config, "staging_baseline_pass_score", 0.0, 100.0)
     marginal_score = _ini_number(config, "staging_baseline_marginal_score", 0.0, 100.0)
     if marginal_score > pass_score:
         raise ConfigError(
-            _ini_source(config),
+            _ini_source(config, "staging_baseline_marginal_score"),
             "staging_baseline_marginal_score",
             f"{marginal_score:g} is above the pass score {pass_score:g}; lower it",
         )
@@ -432,7 +451,7 @@ def _baseline(config: pytest.Config, controller: bool) -> BaselineSettings | Non
 def _choice(config: pytest.Config, name: str, choices: tuple[str, ...]) -> str:
     value = str(config.getini(name)).strip().lower()
     if value not in choices:
-        raise ConfigError(_ini_source(config), name, f"{value!r} is not one of {', '.join(choices)}")
+        raise ConfigError(_ini_source(config, name), name, f"{value!r} is not one of {', '.join(choices)}")
     return value
 
 
@@ -444,7 +463,9 @@ def _ini_number(config: pytest.Config, name: str, low: float, high: float, low_o
         value = math.nan
     if not (low < value <= high if low_open else low <= value <= high):
         bound = "above" if low_open else "from"
-        raise ConfigError(_ini_source(config), name, f"expected a number {bound} {low:g} to {high:g}, got {text!r}")
+        raise ConfigError(
+            _ini_source(config, name), name, f"expected a number {bound} {low:g} to {high:g}, got {text!r}"
+        )
     return value
 
 
@@ -456,7 +477,7 @@ def _trace_url(config: pytest.Config) -> str | None:
 
     problem = trace_url_problem(template)
     if problem:
-        raise ConfigError(_ini_source(config), "staging_trace_url", problem)
+        raise ConfigError(_ini_source(config, "staging_trace_url"), "staging_trace_url", problem)
     return template
 
 

@@ -136,6 +136,13 @@ def test_staging_fixture_without_target_fails_clearly(pytester):
             id="bad-default-tier",
         ),
         pytest.param(
+            {"pytest.ini": "[pytest]\n"},
+            ["--staging-target=http://x", "-o", "staging_reruns=-1"],
+            {},
+            ["-o: staging_reruns", "-1"],
+            id="bad-ini-value-given-with-o",
+        ),
+        pytest.param(
             {"pytest.ini": "[pytest]\nstaging_required_tiers = smoke perf\n"},
             ["--staging-target=http://x"],
             {},
