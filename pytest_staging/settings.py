@@ -23,6 +23,7 @@ from .options import QUARANTINE_FILE, TARGETS_FILE, VERDICT_FILE
 if TYPE_CHECKING:  # the rest is imported when a target is configured, never by an inert run
     import pytest
 
+    from .core.shards import Shard
     from .core.targets import Target
     from .verdict.statement import Subject
 
@@ -76,6 +77,8 @@ class Settings(NamedTuple):
     selection: Mapping[str, Any] | None = None
     #: --staging-vsa and its options: a ``verdict.vsa.VsaSettings`` (controller only), or None.
     vsa: Any = None
+    #: --staging-shard / STAGING_SHARD: this run is one shard of the suite (a ``core.shards.Shard``), or None.
+    shard: Shard | None = None
 
     def policy_fields(self) -> dict[str, Any]:
         """The gate settings recorded, with their digest, in the verdict's ``policy`` (the
@@ -241,6 +244,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         allow_deselection=bool(config.getini("staging_allow_deselection")),
         selection=_selection(config),
         vsa=vsa,
+        shard=_shard(option.staging_shard, environ),
     )
 
 
@@ -354,6 +358,15 @@ def _flaky(text: str | None) -> str:
     if value not in ("allow", "hold", "reject"):
         raise ConfigError("--staging-flaky", "", f"{text!r} is not one of allow, hold, reject")
     return value
+
+
+def _shard(option: str | None, environ: Mapping[str, str]) -> Shard | None:
+    where, text = ("--staging-shard", option) if option else ("STAGING_SHARD", environ.get("STAGING_SHARD", ""))
+    if not text.strip():
+        return None
+    from .core.shards import parse_shard
+
+    return parse_shard(text, where)
 
 
 def _load_distribution(option: Any) -> Any:
