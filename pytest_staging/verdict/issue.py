@@ -43,6 +43,7 @@ def issue(
     quarantine: dict[str, Any] | None = None,
     trace_id: str | None = None,
     shards: list[dict[str, Any]] | None = None,
+    versions: dict[str, str] | None = None,
 ) -> Issued:
     required = policy.required(ledger)
     with collector_paused():
@@ -58,6 +59,7 @@ def issue(
             quarantine=quarantine,
             trace_id=trace_id,
             shards=shards,
+            versions=versions,
         )
         statement, payload = scrubbed_payload(statement, scrub)
         # Speed: freed now by reference counting, while the collector is off. Kept, the records'

@@ -78,6 +78,7 @@ def merge(partials: Sequence[Given], *, path: Path, signing_key: Any, now: float
         scrub=None,  # the partials were scrubbed by their gates
         quarantine={"expired": expired, "stale": stale, "maxQuarantined": base["quarantine"].get("maxQuarantined")},
         trace_id=traces.pop() if len(traces) == 1 else None,
+        versions=base["verifier"]["versions"],  # the tools the tests ran with (pytest...), and the merge's own
         shards=[
             {
                 "index": _shard(given).get("index"),

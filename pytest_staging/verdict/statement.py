@@ -150,10 +150,12 @@ def build_statement(
     trace_id: str | None = None,
     quarantine: dict[str, Any] | None = None,
     shards: list[dict[str, Any]] | None = None,
+    versions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The statement as plain data. It may still hold secrets: :func:`scrubbed_payload` next.
 
-    A shard's ledger adds ``predicate.shard``; a merged verdict lists its partials in ``shards``."""
+    A shard's ledger adds ``predicate.shard``; a merged verdict lists its partials in ``shards``,
+    and names the tools its tests ran with in ``versions`` (the merge itself runs no pytest)."""
     facts = ledger.session
     records = list(ledger.records.values())
     tests = [record.to_dict() for record in records]
@@ -172,7 +174,7 @@ def build_statement(
         "reasons": [{"code": reason.code, "text": reason.text} for reason in decision.reasons],
         # The codes again, in the same order: what jq users of the first verdicts select on.
         "reasonCodes": [reason.code for reason in decision.reasons],
-        "verifier": {"id": "https://pytest-staging.dev/verifier", "versions": tool_versions()},
+        "verifier": {"id": "https://pytest-staging.dev/verifier", "versions": {**(versions or {}), **tool_versions()}},
         "timeVerified": iso(time_verified),
         "release": release,
         "target": target,
