@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -109,3 +110,38 @@ def test_example_load_tier_records_its_run_in_the_verdict(httpbin_url, tmp_path)
     # The summary at the end of the run names the load run and its thresholds.
     assert "  load run test_load.py::test_browsing_load_meets_the_latency_and_error_budget: " in result.stdout
     assert re.search(r"[✓✗] p\(95\) < 500 [✓✗] p\(99\) < 1000", result.stdout)
+
+
+def test_the_shards_example_merges_three_parallel_shards_into_one_verdict(httpbin_target, tmp_path):
+    """example_suites/shards.sh as docs/shards.md runs it: three shard processes in parallel, each
+    its own partial verdict, merged into one signed PROMOTE that release tooling verifies."""
+    httpbin_target.ensure_venv()
+    script = SUITE.parent / "shards.sh"
+    args = ["--staging-tier=smoke,contract", "-o", "staging_allow_deselection=true"]
+    args += ["-o", "staging_required_tiers=smoke contract"]
+    result = subprocess.run(
+        ["bash", str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "STAGING_DEMO_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for number in (1, 2, 3):
+        assert f"shard {number} of 3: exit 0, " in result.stdout
+    assert "=> release tooling would promote this build" in result.stdout
+    partials = [statement(tmp_path / "shards" / f"shard-{number}.intoto.json") for number in (1, 2, 3)]
+    merged = statement(tmp_path / "staging-verdict.intoto.json")
+    assert [p["predicate"]["shard"]["index"] for p in partials] == [1, 2, 3]
+    assert {p["predicate"]["decision"] for p in partials} == {"HOLD"}
+    shares = [{t["nodeid"] for t in p["predicate"]["tests"]} for p in partials]
+    assert all(shares) and not (shares[0] & shares[1] or shares[0] & shares[2] or shares[1] & shares[2])
+    assert {t["nodeid"] for t in merged["predicate"]["tests"]} == shares[0] | shares[1] | shares[2]
+    assert merged["predicate"]["decision"] == "PROMOTE" and len(merged["predicate"]["tests"]) == 14
+    assert merged["subject"] == partials[0]["subject"]
+    verify = [sys.executable, "-m", "pytest_staging", "verify", str(tmp_path / "staging-verdict.intoto.json")]
+    assert subprocess.run([*verify, "--key", str(tmp_path / "signing.pub")]).returncode == 0
+
+
+def statement(path: Path) -> dict:
+    return json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))
