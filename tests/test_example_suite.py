@@ -145,3 +145,29 @@ def test_the_shards_example_merges_three_parallel_shards_into_one_verdict(httpbi
 
 def statement(path: Path) -> dict:
     return json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))
+
+
+def test_the_shards_doc_github_actions_jobs_fit_together():
+    """docs/shards.md's matrix job and merge job: every shard of the matrix is K/N with N its
+    size, each uploads its partial under the name the merge job downloads, and the merge job
+    runs whatever the shards did and merges every partial it downloaded."""
+    import yaml
+
+    doc = (SUITE.parents[1] / "docs" / "shards.md").read_text()
+    jobs = yaml.safe_load(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))["jobs"]
+    shard, merge = jobs["staging-shard"], jobs["staging"]
+    numbers = shard["strategy"]["matrix"]["shard"]
+    assert numbers == list(range(1, len(numbers) + 1)) and shard["strategy"]["fail-fast"] is False
+    steps = {step.get("name", step.get("uses", step.get("run"))): step for step in shard["steps"]}
+    gate = next(step for name, step in steps.items() if str(name).startswith("Staging gate"))
+    assert gate["env"]["STAGING_SHARD"] == "${{ matrix.shard }}/" + str(len(numbers))
+    assert '--staging-verdict="shard-${{ matrix.shard }}.intoto.json"' in gate["run"]
+    upload = steps["actions/upload-artifact@v4"]
+    assert upload["if"] == "always()" and upload["with"]["path"] == "shard-${{ matrix.shard }}.intoto.json"
+    assert merge["needs"] == ["staging-shard"] and merge["if"] == "always()"
+    download = next(step for step in merge["steps"] if step.get("uses") == "actions/download-artifact@v4")
+    assert upload["with"]["name"].replace("${{ matrix.shard }}", "*") == download["with"]["pattern"]
+    assert download["with"]["merge-multiple"] is True
+    [merging] = [step for step in merge["steps"] if "pytest-staging merge" in step.get("run", "")]
+    assert merging["run"].split()[:3] == ["pytest-staging", "merge", f"{download['with']['path']}/*.intoto.json"]
+    assert "STAGING_SIGNING_KEY" in merging["env"]

@@ -488,5 +488,22 @@ def test_the_readme_shows_the_matrix_as_tested():
     assert guarantees_table() in README.read_text(), "run `python tests/test_fault_matrix.py` and paste the table"
 
 
+SHARDS_DOC = Path(__file__).parents[1] / "docs" / "shards.md"
+
+
+def shard_faults_table() -> str:
+    rows = ["| Fault | Merged verdict | Reason code | Exit status of `merge` |\n| --- | --- | --- | --- |\n"]
+    for fault in FAULTS:
+        if fault.shards:
+            verdict = f"`{fault.decision}`" if fault.decision else "none: nothing merged, nothing written"
+            code = f"`{fault.code}`" if fault.code else "—"
+            rows.append(f"| {fault.fault.removeprefix('shards: ')} | {verdict} | {code} | {fault.exit} |\n")
+    return "".join(rows)
+
+
+def test_the_shards_doc_shows_the_shard_faults_as_tested():
+    assert shard_faults_table() in SHARDS_DOC.read_text(), shard_faults_table()
+
+
 if __name__ == "__main__":
     sys.stdout.write(guarantees_table())

@@ -262,6 +262,19 @@ def test_a_test_in_two_partials_counts_its_failure():
     assert predicate["reasonCodes"] == ["test-failed", "shard-duplicated"]
 
 
+def test_the_schema_refuses_a_partial_that_claims_promote():
+    from pytest_staging.verdict.dsse import VerificationError
+    from pytest_staging.verdict.files import load_statement
+
+    statement = partial_with(1, 2, Policy(required_tiers=TIERS)).statement
+    assert load_statement(json.dumps(statement).encode())["predicate"]["decision"] == "HOLD"
+    statement["predicate"].update(decision="PROMOTE", verificationResult="PASSED")
+    with pytest.raises(VerificationError, match="the payload is not a promotion verdict: predicate/decision"):
+        load_statement(json.dumps(statement).encode())
+    del statement["predicate"]["shard"]  # the same claim without the shard is a verdict like any
+    assert load_statement(json.dumps(statement).encode())["predicate"]["decision"] == "PROMOTE"
+
+
 # -- the command, on real partials -----------------------------------------------------------
 
 

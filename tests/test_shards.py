@@ -131,6 +131,9 @@ def test_each_shard_runs_its_share_of_every_tier_in_tier_order(sharded, keys, xd
         result.stdout.fnmatch_lines(
             [f"staging: shard {number} of 3: runs the tests at positions {number}, {number + 3}, {number + 6}, … *"]
         )
+        # The summary's next step for a partial is the merge, not verify --expect PROMOTE.
+        result.stdout.fnmatch_lines([f"merge:   pytest-staging merge {verdict.name} OTHER_SHARDS... --key *"])
+        assert "--expect PROMOTE" not in result.stdout.str()
         # Release tooling never takes a partial for the whole: verify refuses it as PROMOTE.
         assert verify(verdict, keys[1]) == 1
         assert verify(verdict, keys[1], "HOLD") == 0
