@@ -223,3 +223,26 @@ def test_an_unsharded_run_writes_no_shard(sharded):
     assert result.ret == 0 and predicate["decision"] == "PROMOTE"
     assert names(predicate) == set().union(*SHARES.values())
     assert "shard" not in predicate and "shards" not in predicate
+
+
+def test_a_shard_under_way_holds_its_path_with_a_partial_that_names_it(pytester, httpbin_url, keys):
+    """Killed mid-run, a shard leaves the ``incomplete`` HOLD: it says which shard it was, and that
+    its collection is not known (the merge counts that shard as missing)."""
+    pytester.makepyfile(
+        """
+        import base64, json
+
+        def test_reads_the_verdict_path(staging_http):
+            envelope = json.load(open("staging-verdict.intoto.json"))
+            predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
+            assert predicate["reasonCodes"] == ["incomplete"]
+            assert predicate["shard"] == {
+                "index": 1, "count": 2, "collection": None, "decision": "HOLD", "unpinned": []
+            }
+        """
+    )
+    result = pytester.runpytest(
+        f"--staging-target={httpbin_url}", f"--staging-signing-key={keys[0]}", "--staging-shard=1/2"
+    )
+    result.assert_outcomes(passed=1)
+    assert statement_at(pytester.path / "staging-verdict.intoto.json")["predicate"]["shard"]["collection"]["count"] == 1
