@@ -436,6 +436,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     try:
         issued, decision = merge(partials, path=out, signing_key=signing_key, now=time.time())
     except OSError as exc:
+        remove_envelope(out)
         raise ConfigError(
             "--out", "", f"cannot write {args.out} ({exc.strerror or exc}); give a writable path"
         ) from None

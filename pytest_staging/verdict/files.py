@@ -164,12 +164,12 @@ def _one_test_per_shape(statement: Any) -> tuple[Any, list[int]]:
     """The statement with one test record of each *shape*, for the schema check, and the
     positions in ``predicate.tests`` of the records kept.
 
-    Speed: the schema check costs some 90 µs a record, 9.4 of the 12.7 s that merging 50
-    partials of 2,000 tests took (bench/merge.py); of a verdict's records most differ only in
-    their node id, durations, correlation id: with one of each shape checked, 1.1 s. Two records
-    have one shape when they differ only in values that each satisfy their own property's
-    schema on its own (:func:`_shape`): the ``test`` definition relates no property to another,
-    so one is valid exactly when the other is (tests/test_unit_readers.py checks it).
+    Speed: the schema check costs some 90 µs a record: 9.4 of the 12.7 s that merging 50
+    partials of 2,000 tests took (bench/merge.py). Most of a verdict's records differ only in
+    their node id, durations and correlation id; checking one of each shape, that merge takes
+    4.0 s. Two records have one shape when they differ only in values that each satisfy their
+    own property's schema (:func:`_shaper`): the ``test`` definition relates no property to
+    another, so one is valid exactly when the other is (tests/test_unit_readers.py checks it).
     """
     predicate = statement.get("predicate") if isinstance(statement, dict) else None
     tests = predicate.get("tests") if isinstance(predicate, dict) else None
