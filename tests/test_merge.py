@@ -380,7 +380,9 @@ def test_usage_mistakes_exit_2_and_write_nothing(partials, keys, tmp_path, capsy
         ([*paths, "--key", keys[1], "--signing-key", keys[0], "--out", paths[0]], "--out: "),
         ([*paths, "--key", keys[0], "--signing-key", keys[0], "--out", out], "not a PEM public key"),
         ([*paths, "--key", keys[1], "--signing-key", keys[1], "--out", out], "not a PEM private key"),
+        ([*paths, "--key", keys[1], "--signing-key", keys[0], "--out", tmp_path / "taken" / "v.json"], "cannot write"),
     ]
+    (tmp_path / "taken").write_text("a file where the verdict's directory should be")
     for args, fragment in cases:
         assert run_merge(*args) == 2, args
         [line] = capsys.readouterr().err.splitlines()
