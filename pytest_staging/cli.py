@@ -1,7 +1,8 @@
 """The ``pytest-staging`` command line (also ``python -m pytest_staging``).
 
 Exit status: 0 success; 1 the verdict failed verification or an expectation (one line on stderr
-says why); 2 a usage mistake (bad arguments, unreadable file).
+says why); 2 a usage mistake (bad arguments, unreadable file); ``merge`` exits 6 when the merged
+decision is not PROMOTE.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from . import __version__
 from .core.errors import ConfigError
+from .options import VERDICT_FILE
 
 DECISIONS = ("PROMOTE", "HOLD", "REJECT")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -194,6 +196,42 @@ usage mistake (bad arguments, unreadable file).""",
         "payload, nothing on stdout on failure (--format json | jq -r .predicate.release.deployedVersion)",
     )
 
+    merge = commands.add_parser(
+        "merge",
+        help="merge the partial verdicts of a sharded gate (--staging-shard=K/N) into one signed verdict",
+        description="""\
+Verify every partial verdict with the given public key(s), check that they are the shards 1..N of
+one run (each once; the same collection, target, release, subjects and policy), decide over the
+union of their tests as one gate run would, and sign and write one verdict. Partials that do not
+add up make it a HOLD (shard-missing, shard-duplicated, shard-mismatch). Exit 0 when the merged
+decision is PROMOTE, 6 when it is not, 1 when a partial fails verification (nothing is written,
+and an earlier verdict at --out is removed), 2 for a usage mistake.""",
+        epilog="""example:
+  pytest-staging merge partials/shard-*.intoto.json --key gate.pub --signing-key gate.key \\
+      --out staging-verdict.intoto.json
+  pytest-staging verify staging-verdict.intoto.json --key gate.pub""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    merge.add_argument("partials", nargs="+", metavar="PARTIAL", help="the shards' partial verdicts, in any order")
+    merge.add_argument(
+        "--key",
+        required=True,
+        action="append",
+        metavar="PUB",
+        help="Ed25519 public key (PEM) the partials must verify with; repeatable (any one of them will do)",
+    )
+    merge.add_argument(
+        "--signing-key",
+        metavar="KEY",
+        help="Ed25519 private key (PEM) that signs the merged verdict; or the PEM text in env STAGING_SIGNING_KEY",
+    )
+    merge.add_argument(
+        "--out",
+        default=VERDICT_FILE,
+        metavar="PATH",
+        help=f"where to write the merged verdict (default {VERDICT_FILE})",
+    )
+
     quarantine = commands.add_parser("quarantine", help="quarantine helpers")
     quarantine_commands = quarantine.add_subparsers(dest="quarantine_command", metavar="COMMAND", required=True)
     suggest = quarantine_commands.add_parser(
@@ -264,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "verify": cmd_verify,
             "show": cmd_show,
             "report": cmd_report,
+            "merge": cmd_merge,
             "quarantine": cmd_quarantine,
             "load-worker": cmd_load_worker,
         }
@@ -359,6 +398,61 @@ def read(path: str, key_paths: Sequence[str] = ()) -> Any:
         raise Failed(str(exc)) from None
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Verify the partials, merge them, sign and write one verdict; 0 only for a PROMOTE."""
+    import hashlib
+    import time
+
+    from .report.text import summary_lines
+    from .verdict.dsse import VerificationError, load_private_key, load_public_key
+    from .verdict.files import read_verdict, remove_envelope
+    from .verdict.merge import Given, merge
+
+    out = Path(args.out)
+    for path in args.partials:
+        if Path(path).resolve() == out.resolve():
+            raise ConfigError(
+                "--out", "", f"{args.out} is also a partial to merge; give the merged verdict a file of its own"
+            )
+    try:
+        if args.signing_key:
+            signing_key = load_private_key(_read(args.signing_key, "signing key"), f"--signing-key={args.signing_key}")
+        elif os.environ.get("STAGING_SIGNING_KEY", "").strip():
+            signing_key = load_private_key(os.environ["STAGING_SIGNING_KEY"].encode("utf-8"), "STAGING_SIGNING_KEY")
+        else:
+            raise ConfigError(
+                "--signing-key",
+                "",
+                "no signing key; pass --signing-key=PATH or set STAGING_SIGNING_KEY (a merged verdict is signed)",
+            )
+        keys = [load_public_key(_read(key_path, "public key"), key_path) for key_path in args.key]
+        partials = []
+        for path in args.partials:
+            raw = _read(path, "partial verdict")
+            try:
+                statement = read_verdict(raw, keys).statement
+            except VerificationError as exc:
+                raise Failed(f"{path}: {exc}; nothing merged") from None
+            partials.append(Given(path, hashlib.sha256(raw).hexdigest(), statement))
+    except (ConfigError, Failed):
+        # No earlier verdict at --out may outlive a merge that failed: it is not this merge's.
+        remove_envelope(out)
+        raise
+    try:
+        issued, decision = merge(partials, path=out, signing_key=signing_key, now=time.time())
+    except OSError as exc:
+        remove_envelope(out)
+        raise ConfigError(
+            "--out", "", f"cannot write {args.out} ({exc.strerror or exc}); give a writable path"
+        ) from None
+    indices = sorted(
+        {entry["index"] for entry in issued.statement["predicate"]["shards"] if entry["index"] is not None}
+    )
+    print(f"merged {len(partials)} partial verdicts (shards {', '.join(map(str, indices)) or 'none'}):")
+    print("\n".join(summary_lines(issued.statement, path=out, keyid=issued.keyid, public_key=args.key[0])))
+    return 0 if decision.decision == "PROMOTE" else 6
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     verdict = read(args.file, args.key)
     unmet = unmet_expectations(verdict.statement, args)
@@ -427,9 +521,9 @@ def unmet_expectations(statement: dict[str, Any], args: argparse.Namespace) -> l
         if held_digest != args.policy_digest:
             unmet.append(f"policy digest is sha256:{held_digest}, expected sha256:{args.policy_digest}")
     if args.max_age is not None:
-        verified_at = dt.datetime.strptime(predicate["timeVerified"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-            tzinfo=dt.timezone.utc
-        )
+        from .verdict.statement import from_iso
+
+        verified_at = from_iso(predicate["timeVerified"])
         now = dt.datetime.now(dt.timezone.utc)
         if verified_at > now + FUTURE_SKEW:
             unmet.append(

@@ -37,6 +37,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="run only these tiers, comma separated (smoke,contract,load); the others are deselected.",
     )
     group.addoption(
+        "--staging-shard",
+        metavar="K/N",
+        help="this run is shard K of N (env STAGING_SHARD): it runs every Nth test of each tier, from the Kth, "
+        "and writes a partial verdict (HOLD, shard-partial); `pytest-staging merge` makes one verdict of the N.",
+    )
+    group.addoption(
         "--staging-no-fail-fast",
         action="store_true",
         default=False,

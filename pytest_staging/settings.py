@@ -23,6 +23,7 @@ from .options import QUARANTINE_FILE, TARGETS_FILE, VERDICT_FILE
 if TYPE_CHECKING:  # the rest is imported when a target is configured, never by an inert run
     import pytest
 
+    from .core.shards import Shard
     from .core.targets import Target
     from .verdict.statement import Subject
 
@@ -76,6 +77,8 @@ class Settings(NamedTuple):
     selection: Mapping[str, Any] | None = None
     #: --staging-vsa and its options: a ``verdict.vsa.VsaSettings`` (controller only), or None.
     vsa: Any = None
+    #: --staging-shard / STAGING_SHARD: this run is one shard of the suite (a ``core.shards.Shard``), or None.
+    shard: Shard | None = None
 
     def policy_fields(self) -> dict[str, Any]:
         """The gate settings recorded, with their digest, in the verdict's ``policy`` (the
@@ -253,6 +256,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         allow_deselection=bool(config.getini("staging_allow_deselection")),
         selection=_selection(config),
         vsa=vsa,
+        shard=_shard(option.staging_shard, environ),
     )
 
 
@@ -335,14 +339,16 @@ def _quarantine(config: pytest.Config) -> tuple[Path | None, tuple[Any, ...]]:
             return None, ()
     from .core.quarantine import load
 
-    entries = tuple(load(path))
-    # As the policy records it: relative to the rootdir (when under it), so the same gate in
-    # another checkout or CI workspace has the same policy digest.
+    return _recorded(path, config), tuple(load(path))
+
+
+def _recorded(path: Path, config: pytest.Config) -> Path:
+    """A file's path as the policy records it: relative to the rootdir when under it, so the same
+    gate in another checkout or CI workspace (or shard) has the same policy digest."""
     try:
-        path = path.resolve().relative_to(config.rootpath.resolve())
+        return path.resolve().relative_to(config.rootpath.resolve())
     except ValueError:
-        pass
-    return path, entries
+        return path
 
 
 def _fraction(text: str, where: str, field: str) -> float:
@@ -376,6 +382,15 @@ def _flaky(text: str | None) -> str:
     if value not in ("allow", "hold", "reject"):
         raise ConfigError("--staging-flaky", "", f"{text!r} is not one of allow, hold, reject")
     return value
+
+
+def _shard(option: str | None, environ: Mapping[str, str]) -> Shard | None:
+    where, text = ("--staging-shard", option) if option else ("STAGING_SHARD", environ.get("STAGING_SHARD", ""))
+    if not text.strip():
+        return None
+    from .core.shards import parse_shard
+
+    return parse_shard(text, where)
 
 
 def _load_distribution(option: Any) -> Any:
@@ -445,7 +460,9 @@ def _baseline(config: pytest.Config, controller: bool) -> BaselineSettings | Non
     )
     tables = read_pyproject(pyproject) if pyproject.is_file() else None
     rules = Rules(compare.tables, tables if tables is not None else [])
-    return settings._replace(compare=compare, rules=rules, rules_file=str(pyproject) if tables is not None else None)
+    return settings._replace(
+        compare=compare, rules=rules, rules_file=_recorded(pyproject, config).as_posix() if tables is not None else None
+    )
 
 
 def _choice(config: pytest.Config, name: str, choices: tuple[str, ...]) -> str:

@@ -65,6 +65,7 @@ def staging_env(monkeypatch):
         "STAGING_TARGET",
         "STAGING_RELEASE",
         "STAGING_SIGNING_KEY",
+        "STAGING_SHARD",
         "TRACEPARENT",
         "OTEL_TRACES_EXPORTER",
         "GITHUB_STEP_SUMMARY",

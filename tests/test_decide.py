@@ -8,8 +8,9 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_staging.core.decide import HOLD, PROMOTE, REJECT, Policy, Reason, decide
+from pytest_staging.core.decide import HOLD, PROMOTE, REJECT, SHARD_PARTIAL, Policy, Reason, decide
 from pytest_staging.core.ledger import FAILING, OUTCOMES, RAN, Ledger, SessionFacts, TestRecord
+from pytest_staging.core.shards import Shard
 from pytest_staging.verdict.statement import tiers_section
 
 TIERS = ("smoke", "contract", "load")
@@ -304,3 +305,53 @@ def test_the_baseline_result_under_every_policy():
         if expected:
             assert [r.code for r in decision.reasons] == expected, case
             assert all("p95 +40%" in r.text or "target differs: prod" in r.text for r in decision.reasons), case
+
+
+# -- shards and merges ---------------------------------------------------------------------
+
+shards = st.integers(1, 5).flatmap(lambda total: st.tuples(st.integers(1, total), st.just(total)))
+
+
+@given(ledgers(), policies, shards)
+def test_a_shard_never_promotes_and_says_what_it_alone_decided(ledger, policy, shard):
+    alone = decide(ledger, policy)
+    ledger.shard = Shard(*shard)
+    partial = decide(ledger, policy)
+    assert partial.decision == (REJECT if alone.decision == REJECT else HOLD)
+    assert partial.shard_decision == alone.decision
+    assert [r.code for r in partial.reasons].count(SHARD_PARTIAL) == 1
+    assert f"shard {shard[0]} of {shard[1]}" in next(r.text for r in partial.reasons if r.code == SHARD_PARTIAL)
+    others = [r for r in partial.reasons if r.code != SHARD_PARTIAL]
+    assert others == [r for r in alone.reasons if r.code != "complete"]
+    # Its exit status: green exactly when the shard alone would be.
+    assert partial.only_user_deselection == alone.only_user_deselection
+
+
+def test_a_required_tier_whose_tests_all_run_on_other_shards_is_not_missing_from_a_shard():
+    ledger = passing("smoke")
+    ledger.collected_tiers = {"smoke", "load"}
+    ledger.shard = Shard(2, 3, 4, "0" * 64, {"smoke": 2, "load": 1})
+    result = decide(ledger, Policy())
+    assert (result.decision, result.shard_decision) == (HOLD, PROMOTE)
+    assert [r.code for r in result.reasons] == [SHARD_PARTIAL]
+    # A required tier with no test in any shard is missing, sharded or not.
+    ledger.shard = Shard(2, 3, 4, "0" * 64, {"smoke": 2})
+    result = decide(ledger, Policy())
+    assert (result.decision, result.shard_decision) == (HOLD, HOLD)
+    assert [r.code for r in result.reasons] == [SHARD_PARTIAL, "required-tier-empty"]
+
+
+@given(
+    ledgers(), policies, st.lists(st.sampled_from(["shard-missing", "shard-duplicated", "shard-mismatch"]), min_size=1)
+)
+def test_evidence_missing_outside_the_records_never_promotes(ledger, policy, codes):
+    """A merge's shards that do not add up: HOLD, or REJECT when the records show a failure."""
+    before = decide(ledger, policy)
+    ledger.gaps = [(code, f"{code}: shard {i}") for i, code in enumerate(codes)]
+    after = decide(ledger, policy)
+    assert after.decision == (REJECT if before.decision == REJECT else HOLD)
+    gaps = [Reason(code, text) for code, text in ledger.gaps]
+    # Together, first of the missing evidence: after the failures only.
+    first = after.reasons.index(gaps[0])
+    assert list(after.reasons[first : first + len(gaps)]) == gaps
+    assert first == 0 or after.decision == REJECT

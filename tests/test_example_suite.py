@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -109,3 +110,64 @@ def test_example_load_tier_records_its_run_in_the_verdict(httpbin_url, tmp_path)
     # The summary at the end of the run names the load run and its thresholds.
     assert "  load run test_load.py::test_browsing_load_meets_the_latency_and_error_budget: " in result.stdout
     assert re.search(r"[✓✗] p\(95\) < 500 [✓✗] p\(99\) < 1000", result.stdout)
+
+
+def test_the_shards_example_merges_three_parallel_shards_into_one_verdict(httpbin_target, tmp_path):
+    """example_suites/shards.sh as docs/shards.md runs it: three shard processes in parallel, each
+    its own partial verdict, merged into one signed PROMOTE that release tooling verifies."""
+    httpbin_target.ensure_venv()
+    script = SUITE.parent / "shards.sh"
+    args = ["--staging-tier=smoke,contract", "-o", "staging_allow_deselection=true"]
+    args += ["-o", "staging_required_tiers=smoke contract"]
+    result = subprocess.run(
+        ["bash", str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "STAGING_DEMO_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for number in (1, 2, 3):
+        assert f"shard {number} of 3: exit 0, " in result.stdout
+    assert "=> release tooling would promote this build" in result.stdout
+    partials = [statement(tmp_path / "shards" / f"shard-{number}.intoto.json") for number in (1, 2, 3)]
+    merged = statement(tmp_path / "staging-verdict.intoto.json")
+    assert [p["predicate"]["shard"]["index"] for p in partials] == [1, 2, 3]
+    assert {p["predicate"]["decision"] for p in partials} == {"HOLD"}
+    shares = [{t["nodeid"] for t in p["predicate"]["tests"]} for p in partials]
+    assert all(shares) and not (shares[0] & shares[1] or shares[0] & shares[2] or shares[1] & shares[2])
+    assert {t["nodeid"] for t in merged["predicate"]["tests"]} == shares[0] | shares[1] | shares[2]
+    assert merged["predicate"]["decision"] == "PROMOTE" and len(merged["predicate"]["tests"]) == 14
+    assert merged["subject"] == partials[0]["subject"]
+    verify = [sys.executable, "-m", "pytest_staging", "verify", str(tmp_path / "staging-verdict.intoto.json")]
+    assert subprocess.run([*verify, "--key", str(tmp_path / "signing.pub")]).returncode == 0
+
+
+def statement(path: Path) -> dict:
+    return json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))
+
+
+def test_the_shards_doc_github_actions_jobs_fit_together():
+    """docs/shards.md's matrix job and merge job: every shard of the matrix is K/N with N its
+    size, each uploads its partial under the name the merge job downloads, and the merge job
+    runs whatever the shards did and merges every partial it downloaded."""
+    import yaml
+
+    doc = (SUITE.parents[1] / "docs" / "shards.md").read_text()
+    jobs = yaml.safe_load(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))["jobs"]
+    shard, merge = jobs["staging-shard"], jobs["staging"]
+    numbers = shard["strategy"]["matrix"]["shard"]
+    assert numbers == list(range(1, len(numbers) + 1)) and shard["strategy"]["fail-fast"] is False
+    steps = {step.get("name", step.get("uses", step.get("run"))): step for step in shard["steps"]}
+    gate = next(step for name, step in steps.items() if str(name).startswith("Staging gate"))
+    assert gate["env"]["STAGING_SHARD"] == "${{ matrix.shard }}/" + str(len(numbers))
+    assert '--staging-verdict="shard-${{ matrix.shard }}.intoto.json"' in gate["run"]
+    upload = steps["actions/upload-artifact@v4"]
+    assert upload["if"] == "always()" and upload["with"]["path"] == "shard-${{ matrix.shard }}.intoto.json"
+    assert merge["needs"] == ["staging-shard"] and merge["if"] == "always()"
+    download = next(step for step in merge["steps"] if step.get("uses") == "actions/download-artifact@v4")
+    assert upload["with"]["name"].replace("${{ matrix.shard }}", "*") == download["with"]["pattern"]
+    assert download["with"]["merge-multiple"] is True
+    [merging] = [step for step in merge["steps"] if "pytest-staging merge" in step.get("run", "")]
+    assert merging["run"].split()[:3] == ["pytest-staging", "merge", f"{download['with']['path']}/*.intoto.json"]
+    assert "STAGING_SIGNING_KEY" in merging["env"]

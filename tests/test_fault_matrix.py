@@ -4,6 +4,8 @@ Before each run an earlier run's PROMOTE (signed by the same key) lies at the ve
 it would in a CI workspace that is reused. Whatever the fault, afterwards the path holds a
 verdict that verifies and is not PROMOTE (SIGKILL: the ``incomplete`` HOLD), or, after a usage
 error, nothing at all; the exit status is the one SPEC.md gives, and no traceback is printed.
+The faults of a sharded run are checked the same way on the verdict ``pytest-staging merge``
+writes from the shards' partial verdicts.
 
 `FAULTS` is also the "What the gate guarantees" table of docs/verdict.md:
 ``python tests/test_fault_matrix.py`` prints it, and a test checks the page holds it as printed.
@@ -49,6 +51,9 @@ class Fault(NamedTuple):
     xdist: bool = True
     #: The exit status under -n 2 where xdist's differs from pytest's.
     xdist_exit: int | None = None
+    #: A sharded run's fault: the shards run (serially, or each under -n 2), then
+    #: ``pytest-staging merge``; the verdict and the exit status are the merge's.
+    shards: bool = False
 
     def exit_status(self, mode: str) -> int:
         return self.xdist_exit if mode == "xdist" and self.xdist_exit is not None else self.exit
@@ -74,6 +79,34 @@ FAULTS = (
     Fault("baseline-regression", "a metric regressed against the baseline", "REJECT", "baseline-failed", 6),
     Fault("corrupt-quarantine", "a corrupted quarantine file", None, None, 4),
     Fault("unwritable-verdict", "the verdict's directory cannot be written", None, None, 4),
+    Fault(
+        "shard-crashed",
+        "shards: one shard's job crashed (no partial verdict to merge)",
+        "HOLD",
+        "shard-missing",
+        6,
+        shards=True,
+    ),
+    Fault(
+        "shard-twice", "shards: one shard ran twice (both partials merged)", "HOLD", "shard-duplicated", 6, shards=True
+    ),
+    Fault(
+        "shard-other-commit",
+        "shards: one shard ran another commit (its collection differs)",
+        "HOLD",
+        "shard-mismatch",
+        6,
+        shards=True,
+    ),
+    Fault("shard-unknown-key", "shards: one partial is signed by an unknown key", None, None, 1, shards=True),
+    Fault(
+        "shard-interrupted",
+        "shards: one shard was interrupted (Ctrl-C: its partial is an interrupted HOLD)",
+        "HOLD",
+        "interrupted",
+        6,
+        shards=True,
+    ),
 )
 
 SUITE = """
@@ -279,7 +312,13 @@ CASES = [
     pytest.param(fault, mode, id=f"{fault.id}-{mode}")
     for fault in FAULTS
     for mode in ("serial", "xdist")
-    if (fault.serial if mode == "serial" else fault.xdist)
+    if (fault.serial if mode == "serial" else fault.xdist) and not fault.shards
+]
+SHARD_CASES = [
+    pytest.param(fault, mode, id=f"{fault.id}-{mode}")
+    for fault in FAULTS
+    for mode in ("serial", "xdist")
+    if fault.shards and (fault.serial if mode == "serial" else fault.xdist)
 ]
 
 
@@ -315,6 +354,116 @@ def test_no_fault_leaves_a_promote(fault, mode, tmp_path, httpbin_url, keys, ear
         assert outcomes["test_gate.py::test_capacity"] == "notrun"
 
 
+# -- shards: the faults of a suite split across machines ---------------------------------------
+
+#: With SUITE, a second file: three tests of each tier, so each of three shards runs one of each.
+MORE = """
+import pytest
+
+def test_home(staging_http):
+    assert staging_http.get("/get").ok
+
+def test_status(staging_http):
+    assert staging_http.get("/status/200").ok
+
+@pytest.mark.contract
+def test_headers(staging_http):
+    assert staging_http.get("/headers").json()["headers"]
+
+@pytest.mark.contract
+def test_uuid(staging_http):
+    assert staging_http.get("/uuid").json()["uuid"]
+
+@pytest.mark.load
+def test_burst(staging_http):
+    assert staging_http.get("/get").ok
+
+@pytest.mark.load
+def test_ip(staging_http):
+    assert staging_http.get("/ip").ok
+"""
+
+#: Each shard run: (shard, key, FAULT, a test file the other commit adds, expected exit status).
+SHARD_RUNS = {
+    "1": ("1/3", "keys", "", None, 0),
+    "2": ("2/3", "keys", "", None, 0),
+    "3": ("3/3", "keys", "", None, 0),
+    "2-again": ("2/3", "keys", "", None, 0),
+    "3-other-commit": ("3/3", "keys", "", "def test_new(staging_http):\n    assert staging_http.get('/get').ok\n", 0),
+    "3-unknown-key": ("3/3", "other_keys", "", None, 0),
+    "1-interrupted": ("1/3", "keys", "sigint-test", None, 2),
+}
+#: The partials each fault merges.
+MERGED = {
+    "shard-crashed": ["1", "2"],
+    "shard-twice": ["1", "2", "3", "2-again"],
+    "shard-other-commit": ["1", "2", "3-other-commit"],
+    "shard-unknown-key": ["1", "2", "3-unknown-key"],
+    "shard-interrupted": ["1-interrupted", "2", "3"],
+}
+
+
+@pytest.fixture(scope="module")
+def shard_partials(tmp_path_factory, httpbin_url, keys, other_keys) -> Callable[[str], dict[str, Path]]:
+    """``shard_partials(mode)``: the partial verdict of each shard run of SHARD_RUNS, all run at
+    once (as CI jobs would), each in a workspace of its own; made once per mode."""
+    made: dict[str, dict[str, Path]] = {}
+
+    def partials(mode: str) -> dict[str, Path]:
+        if mode in made:
+            return made[mode]
+        started = {}
+        for name, (shard, key, fault, added, _) in SHARD_RUNS.items():
+            directory = tmp_path_factory.mktemp(f"shard-{name}-{mode}")
+            (directory / "test_gate.py").write_text(SUITE)
+            (directory / "test_more.py").write_text(MORE)
+            (directory / "conftest.py").write_text(CONFTEST)
+            (directory / "pytest.ini").write_text("[pytest]\n")
+            if added:
+                (directory / "test_new.py").write_text(added)
+            signing = (keys if key == "keys" else other_keys)[0]
+            args = [f"--staging-target={httpbin_url}", f"--staging-signing-key={signing}", f"--staging-shard={shard}"]
+            args += ["-n", "2"] if mode == "xdist" else []
+            env = {"FAULT": fault, **({"XDIST": "1"} if mode == "xdist" else {})}
+            started[name] = (directory, popen_inner_pytest(directory, *args, env=env))
+        made[mode] = {}
+        for name, (directory, process) in started.items():
+            try:
+                output, _ = process.communicate(timeout=RUN_TIMEOUT)
+            finally:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+            assert process.returncode == SHARD_RUNS[name][4], (name, output)
+            assert "Traceback" not in output, output
+            made[mode][name] = directory / VERDICT
+        return made[mode]
+
+    return partials
+
+
+@pytest.mark.parametrize("fault, mode", SHARD_CASES)
+def test_no_shard_fault_merges_into_a_promote(fault, mode, tmp_path, keys, shard_partials, earlier_promote):
+    out = tmp_path / VERDICT
+    out.write_bytes(earlier_promote)
+    partials = shard_partials(mode)
+    command = [sys.executable, "-m", "pytest_staging", "merge", *(str(partials[name]) for name in MERGED[fault.id])]
+    command += ["--key", str(keys[1]), "--signing-key", str(keys[0]), "--out", str(out)]
+    merged = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+
+    assert merged.returncode == fault.exit, merged.stdout + merged.stderr
+    assert "Traceback" not in merged.stdout + merged.stderr
+    if fault.decision is None:
+        assert not out.exists(), "an earlier verdict outlived a merge that failed"
+        assert len(merged.stderr.splitlines()) == 1, merged.stderr
+        return
+    predicate = statement_at(out)["predicate"]
+    assert predicate["decision"] == fault.decision, (predicate["reasons"], merged.stdout)
+    assert fault.code in predicate["reasonCodes"], (predicate["reasons"], merged.stdout)
+    assert verify(out, keys[1], fault.decision) == 0
+    assert verify(out, keys[1]) == 1  # release tooling's check: PROMOTE is expected, and refused
+
+
 # -- the documentation's table (docs/verdict.md) ------------------------------------------------
 
 HEADER = "| Fault | Verdict at the path | Reason code | Exit status |\n| --- | --- | --- | --- |\n"
@@ -323,7 +472,10 @@ HEADER = "| Fault | Verdict at the path | Reason code | Exit status |\n| --- | -
 def guarantees_table() -> str:
     rows = []
     for fault in FAULTS:
-        verdict = f"`{fault.decision}`" if fault.decision else "none: the run stops before any test"
+        if fault.decision:
+            verdict = f"`{fault.decision}`"
+        else:
+            verdict = "none: nothing merged, nothing written" if fault.shards else "none: the run stops before any test"
         code = f"`{fault.code}`" if fault.code else "—"
         status = f"killed ({signal.Signals(-fault.exit).name})" if fault.exit < 0 else str(fault.exit)
         if fault.xdist_exit is not None:
@@ -336,6 +488,23 @@ def test_the_docs_show_the_matrix_as_tested():
     assert guarantees_table() in docs_text("verdict.md"), (
         "run `python tests/test_fault_matrix.py` and paste the table into docs/verdict.md"
     )
+
+
+SHARDS_DOC = Path(__file__).parents[1] / "docs" / "shards.md"
+
+
+def shard_faults_table() -> str:
+    rows = ["| Fault | Merged verdict | Reason code | Exit status of `merge` |\n| --- | --- | --- | --- |\n"]
+    for fault in FAULTS:
+        if fault.shards:
+            verdict = f"`{fault.decision}`" if fault.decision else "none: nothing merged, nothing written"
+            code = f"`{fault.code}`" if fault.code else "—"
+            rows.append(f"| {fault.fault.removeprefix('shards: ')} | {verdict} | {code} | {fault.exit} |\n")
+    return "".join(rows)
+
+
+def test_the_shards_doc_shows_the_shard_faults_as_tested():
+    assert shard_faults_table() in SHARDS_DOC.read_text(), shard_faults_table()
 
 
 if __name__ == "__main__":

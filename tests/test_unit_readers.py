@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from pytest_staging.core.errors import ConfigError
@@ -160,3 +160,122 @@ def test_an_earlier_file_is_removed_exactly_when_it_is_a_dsse_envelope(tmp_path_
         expected = False
     assert remove_envelope(path) is expected
     assert path.exists() is not expected
+
+
+# -- the verdict reader's schema check, one record of each shape -----------------------------
+
+
+def _mostly(valid: list, invalid: list) -> st.SearchStrategy:
+    """Valid values four times out of five: whole verdicts of valid records come up too."""
+    return st.sampled_from(valid * (4 * len(invalid) // len(valid) + 1) + invalid)
+
+
+_texts = _mostly(["t.py::test_a", "t.py::test_b", "t.py::test_é"], ["", 3])
+_optional_texts = _mostly(["AssertionError: no", None], [3])
+_numbers = _mostly([0, 0.25, 7], [-1, -0.5, True, "1", None, float("nan")])
+_outcomes = _mostly(["passed", "failed", "skipped"], ["running"])
+#: A valid record; each generated record changes at most two of its fields, so records of one
+#: shape (valid, or wrong in the same field) come up together in a verdict.
+_BASE = {"nodeid": "t.py::test_a", "tier": "smoke", "outcome": "passed", "duration": 0.5, "attempts": []}
+_changes = {
+    "nodeid": _texts,
+    "tier": _mostly(["smoke", "contract", "load"], ["bogus", 1]),
+    "outcome": _outcomes,
+    "duration": _numbers,
+    "attempts": st.lists(
+        st.fixed_dictionaries({"outcome": _outcomes, "duration": _numbers}, optional={"error": _optional_texts}),
+        max_size=2,
+    )
+    | st.sampled_from([None, {}]),
+    "correlationId": _mostly([None, "0" * 32, "a" * 32], ["A" * 32, "x", 5]),
+    "spanId": _mostly([None, "b" * 16], ["b" * 15]),
+    "error": _optional_texts,
+    "flaky": _mostly([True, False], [1]),
+    "quarantine": _mostly([None], [{}, "x"]),
+    "extra": _numbers,
+}
+_records = (
+    st.lists(st.sampled_from(sorted(_changes)), max_size=2, unique=True)
+    .flatmap(lambda names: st.fixed_dictionaries({name: _changes[name] for name in names}))
+    .map(lambda changed: {**_BASE, **changed})
+)
+
+
+def _statement_with(tests: list) -> dict:
+    """A valid statement but for its records: ``tests``, as a reader gets them (NaN stays NaN)."""
+    from pytest_staging.core.decide import Decision
+    from pytest_staging.core.ledger import Ledger
+    from pytest_staging.verdict.files import _validator
+    from pytest_staging.verdict.statement import build_statement
+
+    statement = build_statement(
+        ledger=Ledger(),
+        decision=Decision("HOLD", ()),
+        policy={
+            "allowDeselection": False,
+            "selection": {"args": [], "keyword": None, "markexpr": None},
+            "requiredTiers": [],
+        },
+        required=(),
+        target={"name": "qa", "url": "https://qa.example", "environment": "staging"},
+        release={"id": None, "deployedVersion": None},
+        subjects=(Subject("release:unknown", "0" * 64),),
+        time_verified=0.0,
+    )
+    statement["predicate"]["reasons"] = [{"code": "incomplete", "text": "under way"}]
+    assert _validator().is_valid(json.loads(json.dumps(statement)))  # only the records can make it wrong
+    statement["predicate"]["tests"] = tests
+    return json.loads(json.dumps(statement))
+
+
+@settings(max_examples=300)
+@given(st.lists(_records, max_size=8))
+def test_checking_one_record_per_shape_refuses_exactly_the_verdicts_the_whole_schema_refuses(tests):
+    """The reader checks one record of each shape (speed: verdict/files.py): it must accept and
+    refuse exactly what checking every record accepts and refuses, and name a record that is wrong."""
+    from pytest_staging.verdict.dsse import VerificationError
+    from pytest_staging.verdict.files import _validator, load_statement
+
+    statement, whole = _statement_with(tests), _validator()
+    try:
+        load_statement(json.dumps(statement).encode())
+    except VerificationError as exc:
+        event("refused")
+        assert not whole.is_valid(statement)
+        named = str(exc).split(": ")[1].split("/")
+        if named[:2] == ["predicate", "tests"] and len(named) > 2:
+            assert not whole.is_valid(_statement_with([tests[int(named[2])]])), named
+    else:
+        event("accepted")
+        assert whole.is_valid(statement)
+
+
+_FULL = {
+    **_BASE,
+    "attempts": [{"outcome": "passed", "duration": 0.5, "error": None}],
+    "correlationId": "0" * 32,
+    "spanId": "b" * 16,
+    "error": None,
+}
+
+
+@pytest.mark.parametrize(
+    "field, wrong",
+    [
+        ("nodeid", ""),
+        ("duration", -1),
+        ("correlationId", "A" * 32),
+        ("spanId", "b" * 15),
+        ("error", 3),
+        ("tier", "bogus"),
+        ("attempts", [{"outcome": "passed", "duration": -0.5, "error": None}]),
+        ("attempts", [{"outcome": "passed", "duration": 0.5, "error": None}] * 2 + [{"outcome": "x", "duration": 0}]),
+    ],
+)
+def test_a_wrong_record_among_valid_records_of_its_keys_is_named(field, wrong):
+    from pytest_staging.verdict.dsse import VerificationError
+    from pytest_staging.verdict.files import load_statement
+
+    tests = [_FULL, {**_FULL, "nodeid": "t.py::test_b"}, {**_FULL, field: wrong}, _FULL]
+    with pytest.raises(VerificationError, match=f"predicate/tests/2/{field}"):
+        load_statement(json.dumps(_statement_with(tests)).encode())

@@ -7,8 +7,13 @@ The decision rules, in this order:
 2. otherwise any missing evidence → HOLD (the run has not finished, was interrupted or stopped
    with a usage error; internal or collection error; nothing ran; tests were deselected;
    a required tier ran nothing; tests that never reported; no target; a baseline comparison that
-   is marginal, inconclusive or without data, or from another target with strict on);
+   is marginal, inconclusive or without data, or from another target with strict on; a merge's
+   shards that are missing, given twice or disagree);
 3. otherwise PROMOTE.
+
+A shard's ledger (``--staging-shard=K/N``) holds its share of the tests only: its decision is at
+most HOLD (reason ``shard-partial``), and :attr:`Decision.shard_decision` says what the shard alone
+would have decided. A required tier whose tests all run on other shards is not missing from it.
 
 Every reason has a stable ``code`` (kebab-case) next to its text: release tooling and the
 history count reasons by code, so a code never changes once released.
@@ -30,6 +35,17 @@ DESELECTION = frozenset({"tests-deselected", "required-tier-deselected"})
 PARTIAL_RUN = DESELECTION | {"baseline-inconclusive", "baseline-nodata"}
 #: The one reason of the verdict that stands at the verdict path while a run is under way.
 INCOMPLETE = "incomplete"
+#: The reason of every shard's partial verdict: evidence of its share of the tests only.
+SHARD_PARTIAL = "shard-partial"
+#: The pre-flight's findings (``Ledger.preflight_kind``): evidence of failure, with its reason
+#: code and the words used when the pre-flight gave none.
+PREFLIGHT_CODES = {
+    "unreachable": ("target-unreachable", "the target is unreachable"),
+    "version-probe": ("version-probe-failed", "the version probe failed"),
+    "release-mismatch": ("release-mismatch", "deployed release differs"),
+}
+#: Baseline results, worst first.
+BASELINE_WORST_FIRST = ("FAIL", "MARGINAL", "INCONCLUSIVE", "NODATA", "PASS")
 #: How many node ids a reason names before it says "and N more".
 NAMED = 3
 
@@ -69,12 +85,14 @@ class Decision(NamedTuple):
     reasons: tuple[Reason, ...]
     #: The records as counted for this decision; the verdict's tiers reuse it (no second pass).
     tally: Tally | None = None
+    #: A shard's: what it alone would have decided (its exit status follows it); else None.
+    shard_decision: str | None = None
 
     @property
     def only_user_deselection(self) -> bool:
         """A HOLD that comes only from the user's own deselection (--staging-tier, -m, -k...) and a
         baseline that a partial run could not fill: local partial runs stay green (exit 0)."""
-        codes = {r.code for r in self.reasons}
+        codes = {r.code for r in self.reasons} - {SHARD_PARTIAL}
         return self.decision == HOLD and bool(codes & DESELECTION) and codes <= PARTIAL_RUN
 
 
@@ -107,12 +125,9 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
     tally = Tally(ledger.records.values())
 
     # The target itself is the first thing wrong: its tests' failures follow from it.
-    if ledger.preflight_kind == "unreachable":
-        failures.append(Reason("target-unreachable", ledger.preflight_error or "the target is unreachable"))
-    elif ledger.preflight_kind == "version-probe":
-        failures.append(Reason("version-probe-failed", ledger.preflight_error or "the version probe failed"))
-    if ledger.preflight_kind == "release-mismatch":
-        failures.append(Reason("release-mismatch", ledger.preflight_error or "deployed release differs"))
+    if ledger.preflight_kind in PREFLIGHT_CODES:
+        code, text = PREFLIGHT_CODES[ledger.preflight_kind]
+        failures.append(Reason(code, ledger.preflight_error or text))
     for outcome, code, verb in (
         ("failed", "test-failed", "failed"),
         ("error", "test-error", "errored"),
@@ -129,7 +144,7 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
         )
         (failures if policy.flaky == "reject" else missing).append(reason)
 
-    facts = ledger.session
+    facts, shard = ledger.session, ledger.shard
     for tier in TIERS:
         counted = tally.tier(tier)
         if counted.quarantined and counted.quarantined / counted.total > policy.max_quarantined:
@@ -141,6 +156,8 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
                 )
             )
     _baseline(ledger.baseline, policy, failures, missing)
+    # Evidence missing outside the records (a merge's shards), before what the records show.
+    missing[:0] = [Reason(code, text) for code, text in ledger.gaps]
     if not policy.target_configured:
         missing.append(Reason("no-target", "no staging target was configured"))
     if facts.interrupted:
@@ -169,6 +186,8 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
             missing.append(
                 Reason("required-tier-deselected", f"required tier {tier} ran no test: all its tests were deselected")
             )
+        elif not counted.total and shard is not None and shard.elsewhere.get(tier):
+            continue  # this shard's share of the tier is empty: the other shards run its tests
         elif not counted.total:
             missing.append(Reason("required-tier-empty", f"required tier {tier} has no test"))
         else:
@@ -179,10 +198,21 @@ def decide(ledger: Ledger, policy: Policy) -> Decision:
     if ledger.unpinned or (any(ledger.deselected.values()) and not policy.allow_deselection):
         missing.append(Reason("tests-deselected", _deselected_text(ledger, policy)))
 
+    alone = None
+    if shard is not None:
+        alone = REJECT if failures else HOLD if missing else PROMOTE
+        missing.insert(
+            0,
+            Reason(
+                SHARD_PARTIAL,
+                f"shard {shard.number} of {shard.total}: a partial verdict, evidence of this shard's tests only "
+                f"(on its own: {alone}); merge every shard's verdict with pytest-staging merge",
+            ),
+        )
     if failures:
-        return Decision(REJECT, tuple(failures + missing), tally)
+        return Decision(REJECT, tuple(failures + missing), tally, alone)
     if missing:
-        return Decision(HOLD, tuple(missing), tally)
+        return Decision(HOLD, tuple(missing), tally, alone)
     return Decision(
         PROMOTE,
         (Reason("complete", f"all required tiers ran; {_plural(tally.ran, 'test')} ran, none blocking"),),

@@ -159,6 +159,8 @@ class Collection:
         if self.settings.quarantine or self._quarantine_marked:
             self._quarantine(items)
         self.collected_tiers = collected_tiers
+        if self.settings.shard is not None:
+            self._take_share(items)
         self._collected = list(items)  # to find, later, tests dropped without pytest_deselected
         result = yield
         selected = self.settings.selected_tiers
@@ -172,6 +174,20 @@ class Collection:
         if len(self.collected_tiers) > 1:
             items.sort(key=lambda item: tiers.ORDER[classes[id(item)][TIER]])
         return result
+
+    def _take_share(self, items: list[pytest.Item]) -> None:
+        """--staging-shard=K/N: keep this shard's share of the collection, before -k, -m or any
+        plugin deselects (the share is the same whatever else is selected). The other shards'
+        tests are not deselected: they run elsewhere, so pytest_deselected is not called."""
+        from ..core.shards import collection_digest
+
+        shard, classes = self.settings.shard, self._classes
+        assert shard is not None
+        kept, elsewhere = shard.share([classes[id(item)][TIER] for item in items])
+        self.gate.ledger.shard = shard._replace(
+            collected=len(items), digest=collection_digest(item.nodeid for item in items), elsewhere=elsewhere
+        )
+        items[:] = [items[position] for position in kept]
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self._count_deselected(items)

@@ -106,6 +106,10 @@ class Controller:
             ledger.deselected[tier] = max(ledger.deselected.get(tier, 0), count)
         ledger.unpinned = ledger.unpinned or data["unpinned"]  # the same on every worker
         ledger.expect(tuple(test) for test in data["tests"])
+        if "shard" in data:  # every worker kept the same share of the same collection
+            from ..core.shards import Shard
+
+            ledger.shard = Shard(*data["shard"])
         self.gate.expired.update(data["expired"])
         self.gate.stale = data["stale"]  # every worker collects the same tests: any one's list will do
 

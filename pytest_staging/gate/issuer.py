@@ -78,6 +78,7 @@ class Issuer:
         from ..core.errors import ConfigError
 
         ledger = Ledger()
+        ledger.shard = self.settings.shard  # a killed shard's verdict says which shard it was
         ledger.session.started = ledger.session.finished = time.time()
         ledger.session.exit_status = None  # the run has none yet
         try:
@@ -140,6 +141,12 @@ class Issuer:
             f"fail-fast {'on' if settings.fail_fast else 'off'}"
         )
         lines = [line]
+        if settings.shard is not None:
+            k, n = settings.shard.number, settings.shard.total
+            lines.append(
+                f"staging: shard {k} of {n}: runs the tests at positions {k}, {k + n}, {k + 2 * n}, … of each tier; "
+                "its verdict is partial (merge the shards' verdicts with pytest-staging merge)"
+            )
         if target.sensitive:
             lines.append("staging: target is sensitive: destructive tests will be skipped")
         if preflight is not None and preflight.error:
@@ -246,7 +253,9 @@ class Issuer:
             self.ledger.baseline = compare(records, baseline, scrub, gate.public_target())
         policy = self._policy()
         decision = decide(self.ledger, policy)
-        if exitstatus == pytest.ExitCode.OK and decision.decision != "PROMOTE" and not decision.only_user_deselection:
+        # A shard's exit status follows what it alone decided: its verdict is partial, never PROMOTE.
+        decided = decision.shard_decision or decision.decision
+        if exitstatus == pytest.ExitCode.OK and decided != "PROMOTE" and not decision.only_user_deselection:
             session.exitstatus = EXIT_NOT_PROMOTED
         facts.exit_status = int(session.exitstatus)
         try:

@@ -55,6 +55,7 @@ class Gate:
         # One ledger. On a plain run its records are also where tests measure into; on an xdist
         # worker the records only measure, and travel on the reports to the controller's ledger.
         self.ledger = Ledger()
+        self.ledger.shard = settings.shard  # until the collection is known (Collection._take_share)
         self.records = self.ledger.records
         #: The test under way from its setup report to its teardown report (see current_test).
         self.current: TestRecord | None = None

@@ -67,6 +67,8 @@ class Worker(Accounting):
             "expired": gate.expired,
             "stale": gate.stale,
         }
+        if gate.ledger.shard is not None:  # the same on every worker: the controller takes it
+            data["shard"] = gate.ledger.shard
         if getattr(session.config.option, "loadgroup", False):  # xdist's worker: --dist loadgroup
             # The controller's scheduler groups by them. (xdist marks them on the node id, which
             # pytest 9 no longer lets a plugin change.)

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..core.decide import BASELINE_WORST_FIRST
 from ..core.ledger import clip
 from ..core.tiers import TIERS
 from ..verdict.files import reason_texts
@@ -57,7 +58,12 @@ def summary_lines(
     if path is not None:
         signed = f"signed, keyid {keyid[:16]}…" if keyid else "UNSIGNED: no signing key, it will not verify"
         lines.append(f"verdict: {path} ({signed})")
-        if keyid:
+        if keyid and "shard" in predicate:  # a partial verdict never verifies as PROMOTE: it is merged
+            lines.append(
+                f"merge:   pytest-staging merge {path} OTHER_SHARDS... --key {public_key or 'PUBLIC_KEY.pem'} "
+                "--signing-key KEY"
+            )
+        elif keyid:
             lines.append(
                 f"verify:  pytest-staging verify {path} --key {public_key or 'PUBLIC_KEY.pem'} --expect PROMOTE"
             )
@@ -67,7 +73,7 @@ def summary_lines(
 #: How each metric result is marked in the baseline table (readable without colour too).
 MARKS = {"PASS": "✓", "MARGINAL": "~", "FAIL": "✗", "INCONCLUSIVE": "?", "NODATA": "-"}
 #: Baseline results, most severe first: a FAIL is never buried among INCONCLUSIVE rows.
-SEVERITY = {"FAIL": 0, "MARGINAL": 1, "INCONCLUSIVE": 2, "NODATA": 3, "PASS": 4}
+SEVERITY = {result: rank for rank, result in enumerate(BASELINE_WORST_FIRST)}
 
 
 def by_severity(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:

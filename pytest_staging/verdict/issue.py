@@ -1,4 +1,5 @@
-"""Turn the controller's ledger into a signed verdict file: decide → statement → sign → write."""
+"""Turn a ledger into a signed verdict file: decide → statement → sign → write. The ledger is the
+controller's, or the union of the shards' records that ``pytest-staging merge`` reads back."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def issue(
     scrub: Scrubber | None,
     quarantine: dict[str, Any] | None = None,
     trace_id: str | None = None,
+    shards: list[dict[str, Any]] | None = None,
+    versions: dict[str, str] | None = None,
 ) -> Issued:
     required = policy.required(ledger)
     with collector_paused():
@@ -55,6 +58,8 @@ def issue(
             time_verified=now,
             quarantine=quarantine,
             trace_id=trace_id,
+            shards=shards,
+            versions=versions,
         )
         statement, payload = scrubbed_payload(statement, scrub)
         # Speed: freed now by reference counting, while the collector is off. Kept, the records'

@@ -98,6 +98,12 @@ def iso(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def from_iso(text: str) -> dt.datetime:
+    """A verdict's time (:func:`iso`; the schema lets the fraction of a second out) as an aware datetime."""
+    layout = "%Y-%m-%dT%H:%M:%S.%fZ" if "." in text else "%Y-%m-%dT%H:%M:%SZ"
+    return dt.datetime.strptime(text, layout).replace(tzinfo=dt.timezone.utc)
+
+
 def tool_versions() -> dict[str, str]:
     """Versions of the tools that took part in this session (imported ones only: asking package
     metadata for all of them costs more than the rest of the verdict)."""
@@ -143,8 +149,13 @@ def build_statement(
     time_verified: float,
     trace_id: str | None = None,
     quarantine: dict[str, Any] | None = None,
+    shards: list[dict[str, Any]] | None = None,
+    versions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The statement as plain data. It may still hold secrets: :func:`scrubbed_payload` next."""
+    """The statement as plain data. It may still hold secrets: :func:`scrubbed_payload` next.
+
+    A shard's ledger adds ``predicate.shard``; a merged verdict lists its partials in ``shards``,
+    and names the tools its tests ran with in ``versions`` (the merge itself runs no pytest)."""
     facts = ledger.session
     records = list(ledger.records.values())
     tests = [record.to_dict() for record in records]
@@ -163,7 +174,7 @@ def build_statement(
         "reasons": [{"code": reason.code, "text": reason.text} for reason in decision.reasons],
         # The codes again, in the same order: what jq users of the first verdicts select on.
         "reasonCodes": [reason.code for reason in decision.reasons],
-        "verifier": {"id": "https://pytest-staging.dev/verifier", "versions": tool_versions()},
+        "verifier": {"id": "https://pytest-staging.dev/verifier", "versions": {**(versions or {}), **tool_versions()}},
         "timeVerified": iso(time_verified),
         "release": release,
         "target": target,
@@ -196,6 +207,10 @@ def build_statement(
         },
         "traceId": trace_id,
     }
+    if ledger.shard is not None:
+        predicate["shard"] = ledger.shard.to_dict(decision.shard_decision or decision.decision, ledger.unpinned)
+    if shards is not None:
+        predicate["shards"] = shards
     return {
         "_type": STATEMENT_TYPE,
         "subject": [subject.to_dict() for subject in subjects],
