@@ -378,7 +378,7 @@ def test_usage_mistakes_exit_2_and_write_nothing(partials, keys, tmp_path, capsy
         ([*paths, "--key", keys[1], "--out", out], "--signing-key: no signing key"),
         ([*paths, tmp_path / "absent.json", "--key", keys[1], "--signing-key", keys[0], "--out", out], "absent.json"),
         ([*paths, "--key", keys[1], "--signing-key", keys[0], "--out", paths[0]], "--out: "),
-        ([*paths, "--key", keys[0], "--signing-key", keys[0], "--out", out], "not a PEM public key"),
+        ([*paths, "--key", keys[0], "--signing-key", keys[0], "--out", out], "a private key, not a public one"),
         ([*paths, "--key", keys[1], "--signing-key", keys[1], "--out", out], "not a PEM private key"),
         ([*paths, "--key", keys[1], "--signing-key", keys[0], "--out", tmp_path / "taken" / "v.json"], "cannot write"),
     ]
