@@ -31,7 +31,7 @@ class Collection:
         self._marks_cache: dict[int, tuple[str, ...]] = {}
         #: Each collected item's class by id(item), from its collector's report until the ledger
         #: knows the collection. Speed: not in the item's stash, where every access is two Python
-        #: calls, three per test: 20M instructions of 5,000 tests (bench/overhead.py).
+        #: calls, three per test: 7M instructions of 5,000 tests (bench/overhead.py).
         self._classes: dict[int, tuple[str, bool, Any]] = {}
         #: The items classified: alive while their ids are keys of _classes.
         self._classified: list[pytest.Item] = []
@@ -58,7 +58,7 @@ class Collection:
         return inherited + own if own else inherited
 
     def _classify(self, item: pytest.Item) -> str | None:
-        """Stash the item's tier, destructive flag and quarantine entry; a problem with its
+        """Record the item's tier, destructive flag and quarantine entry; a problem with its
         markers comes back as one line (for a collection error)."""
         marks = self._marks(item)
         self._classified.append(item)
