@@ -63,6 +63,7 @@ class Accounting:
         xdist's channel to the controller — sees the finished report."""
         record, when = self.gate.current, report.when
         if when == "setup":  # the first report of each test: the test under way from now on
+            # The dict first, inline: record_for is a call per test (it makes late tests' records).
             record = self.records.get(report.nodeid) or self.gate.record_for(report.nodeid)
             self.gate.current = record
         if record is None or report.outcome != "passed" or self._scrubbing:

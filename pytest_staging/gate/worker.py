@@ -85,8 +85,7 @@ class Worker(Accounting):
         """As a plain run's, except that the record is not the ledger's: the report carries the
         test's tier and, on its last report, the record's measurements to the controller."""
         if report.when == "setup":
-            record = self.records.get(report.nodeid) or self.gate.record_for(report.nodeid)
-            self.gate.current = record
+            self.gate.current = self.gate.record_for(report.nodeid)
         record = self._prepare(report)
         if record is None:
             return
