@@ -85,6 +85,33 @@ def trace_url(text: str) -> str:
     return text
 
 
+def positive_duration(text: str) -> dt.timedelta:
+    value = duration(text)
+    if value <= dt.timedelta(0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration longer than zero")
+    return value
+
+
+def one_line(text: str) -> str:
+    """Text a person wrote for the record: one line, not blank (it is shown in terminals and reports)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is blank; say it in words")
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 or char in "\u2028\u2029" for char in text):
+        raise argparse.ArgumentTypeError("holds a line break or control character; give one line of text")
+    return text
+
+
+def add_approval_options(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--approval", metavar="FILE", help=f"{what} (written by pytest-staging approve)")
+    command.add_argument(
+        "--approver-key",
+        action="append",
+        default=[],
+        metavar="PUB",
+        help="an approver's Ed25519 public key (PEM); repeatable: an approval signed by any of them will do",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pytest-staging",
@@ -101,6 +128,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="write PREFIX.key (private, mode 0600) and PREFIX.pub (public); default staging-signing",
     )
     keygen.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    approve = commands.add_parser(
+        "approve",
+        help="sign off a HOLD verdict as a person: write an approval attestation bound to that verdict file",
+        description="""\
+Write an approval: a DSSE envelope, signed with the approver's own Ed25519 key, over an in-toto
+statement whose subject is the verdict file (the sha256 of its bytes) and the verdict's subjects.
+`verify --approval FILE --approver-key PUB` then accepts that HOLD where PROMOTE is expected. Only a
+signed HOLD can be approved: a REJECT, a PROMOTE or a file that is not a verdict is refused (exit 1,
+nothing written). The approver's key must not be the gate's: the gate never approves itself.""",
+        epilog="""example:
+  pytest-staging keygen --out approvers/alice
+  pytest-staging approve staging-verdict.intoto.json --key approvers/alice.key --by "Alice Example" \\
+      --reason "baseline inconclusive after the CDN change; latency checked by hand (INC-1234)" --expires 24h
+  pytest-staging verify staging-verdict.intoto.json --key gate.pub \\
+      --approval staging-verdict.intoto.approval.json --approver-key approvers/alice.pub""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    approve.add_argument(
+        "file", metavar="VERDICT", help="the HOLD verdict to approve, e.g. staging-verdict.intoto.json"
+    )
+    approve.add_argument(
+        "--key",
+        metavar="APPROVER.key",
+        help="the approver's Ed25519 private key (PEM, as `pytest-staging keygen` writes); or the PEM text in "
+        "env STAGING_APPROVER_KEY",
+    )
+    approve.add_argument(
+        "--by", required=True, type=one_line, metavar="NAME", help='who approves, e.g. --by "Alice Example"'
+    )
+    approve.add_argument(
+        "--reason",
+        required=True,
+        type=one_line,
+        metavar="TEXT",
+        help='why going ahead without the missing evidence is acceptable, e.g. --reason "load test re-run by hand"',
+    )
+    approve.add_argument(
+        "--expires",
+        type=positive_duration,
+        metavar="DURATION",
+        help="the approval stops counting after this long (--expires 24h; 90s, 30m, 7d, 1h30m); "
+        "without it, it does not expire",
+    )
+    approve.add_argument(
+        "--out",
+        metavar="PATH",
+        help="where to write it (default: the verdict's path with .approval.json in place of .json)",
+    )
 
     verify = commands.add_parser(
         "verify",
@@ -188,12 +264,18 @@ usage mistake (bad arguments, unreadable file).""",
         metavar="DURATION",
         help="require timeVerified within this age (--max-age 2h; 90s, 30m, 7d, 1h30m)",
     )
+    add_approval_options(
+        verify,
+        "accept a HOLD where PROMOTE is expected if FILE is a valid, unexpired approval of "
+        "exactly this verdict file, signed by an --approver-key",
+    )
     verify.add_argument(
         "--format",
         choices=("text", "json"),
         default="text",
         help="text (default): one OK line. json: the verified statement on stdout, exactly the signed "
-        "payload, nothing on stdout on failure (--format json | jq -r .predicate.release.deployedVersion)",
+        "payload, nothing on stdout on failure (--format json | jq -r .predicate.release.deployedVersion); "
+        'with --approval: {"approval": <its statement>, "verdict": <the verdict\'s>}',
     )
 
     merge = commands.add_parser(
@@ -273,11 +355,13 @@ and an earlier verdict at --out is removed), 2 for a usage mistake.""",
         metavar="TEMPLATE",
         help="link the trace id, e.g. https://tracing.example/trace/{trace_id}",
     )
+    add_approval_options(report, "show this approval of the verdict: who, when, why, until when")
 
     show = commands.add_parser("show", help="print a human summary of a verdict")
     show.add_argument("file", metavar="FILE")
     show.add_argument("--format", choices=("text", "markdown"), default="text")
     show.add_argument("--key", metavar="PUB", help="also verify the signature with this public key and say so")
+    add_approval_options(show, "show this approval of the verdict: who, when, why, until when")
 
     worker = commands.add_parser(
         "load-worker",
@@ -299,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {
             "keygen": cmd_keygen,
+            "approve": cmd_approve,
             "verify": cmd_verify,
             "show": cmd_show,
             "report": cmd_report,
@@ -378,6 +463,119 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Write an approval of a HOLD verdict; refusals exit 1 and write nothing."""
+    import time
+
+    from .verdict import dsse
+    from .verdict.approval import Refused, approval_statement
+    from .verdict.files import envelope_bytes, write_atomic
+    from .verdict.statement import payload_bytes
+
+    verdict_path = Path(args.file)
+    out = Path(args.out) if args.out else approval_path(verdict_path)
+    if out.resolve() == verdict_path.resolve():
+        raise ConfigError("--out", "", f"{out} is the verdict itself; the approval needs a file of its own")
+    if args.key:
+        key = dsse.load_private_key(_read(args.key, "approver's key"), f"--key={args.key}")
+    elif os.environ.get("STAGING_APPROVER_KEY", "").strip():
+        key = dsse.load_private_key(os.environ["STAGING_APPROVER_KEY"].encode("utf-8"), "STAGING_APPROVER_KEY")
+    else:
+        raise ConfigError("--key", "", "no approver's key; pass --key=APPROVER.key or set STAGING_APPROVER_KEY")
+    raw = _read(args.file, "verdict")
+    try:
+        statement = approval_statement(
+            raw, verdict_path.name, approver=args.by, reason=args.reason, now=time.time(), expires=args.expires
+        )
+    except Refused as exc:
+        raise Failed(f"{args.file}: {exc}") from None
+    try:  # the gate's key never approves (see verdict/approval.py): not even by mistake
+        dsse.verify(dsse.parse(raw), [key.public_key()])
+    except dsse.VerificationError:
+        pass
+    else:
+        raise Failed(
+            f"{args.file}: it is signed with this very key; an approver signs with a key of their own "
+            "(pytest-staging keygen --out approver), never the gate's"
+        )
+    envelope = dsse.envelope(payload_bytes(statement), key)
+    try:
+        write_atomic(out, envelope_bytes(envelope, base64_payload=True))
+    except OSError as exc:
+        raise ConfigError("--out", "", f"cannot write {out} ({exc.strerror or exc}); give a writable path") from None
+    predicate = statement["predicate"]
+    print(f"approved: {args.file} (HOLD) by {predicate['approver']}, key {dsse.keyid(key.public_key())[:16]}…")
+    print(f"  reason:  {predicate['reason']}")
+    print(f"  expires: {predicate['expires'] or 'never'}")
+    print(f"approval: {out}")
+    print(f"verify:   pytest-staging verify {args.file} --key GATE.pub --approval {out} --approver-key APPROVER.pub")
+    return 0
+
+
+def approval_path(verdict: Path) -> Path:
+    """The verdict's path with ``.approval.json`` in place of ``.json`` (appended when it has none)."""
+    name = verdict.name.removesuffix(".json") if verdict.name.endswith(".json") else verdict.name
+    return verdict.with_name(f"{name}.approval.json")
+
+
+def checked_approval(args: argparse.Namespace, verdict_raw: bytes, verdict: dict[str, Any]) -> tuple[Any, str, str]:
+    """The approval ``--approval`` names, checked against this verdict: (approval, status, words).
+
+    status: ``valid`` (signed by an --approver-key, of exactly this verdict, in force now),
+    ``unchecked`` (of this verdict and in force; no --approver-key to check its signature with),
+    ``expired``, or ``failed`` (a signature that does not verify, another verdict, an impossible
+    date); the words say which. A file that is not an approval at all raises Failed."""
+    from .verdict import dsse
+    from .verdict.approval import binding_problem, expired, read_approval, time_problem
+
+    path = args.approval
+    keys = [dsse.load_public_key(_read(key_path, "approver's public key"), key_path) for key_path in args.approver_key]
+    gate_keys = {
+        _raw_public(dsse.load_public_key(_read(key_path, "public key"), key_path)) for key_path in _gate_keys(args)
+    }
+    for key_path, key in zip(args.approver_key, keys, strict=True):
+        if _raw_public(key) in gate_keys:
+            raise ConfigError(
+                f"--approver-key={key_path}",
+                "",
+                "is also the gate's --key: the gate must not approve its own verdicts; give the approvers' keys",
+            )
+    raw = _read(path, "approval")
+    try:
+        approval = read_approval(raw, keys)
+    except dsse.VerificationError as exc:
+        try:  # shown all the same, marked NOT VERIFIED, when it is an approval at all
+            unverified = read_approval(raw)
+        except dsse.VerificationError:
+            raise Failed(f"approval {path}: {exc}") from None
+        return unverified, "failed", f"NOT VERIFIED: {exc}"
+    problem = binding_problem(approval, verdict_raw, verdict)
+    if problem:
+        return approval, "failed", f"NOT AN APPROVAL OF THIS VERDICT: {problem}"
+    now = dt.datetime.now(dt.timezone.utc)
+    problem = time_problem(approval, verdict, now, FUTURE_SKEW)
+    if problem:
+        return approval, "failed", f"NOT VALID: {problem}"
+    ended = expired(approval, now)
+    if ended:
+        return approval, "expired", f"EXPIRED at {ended}"
+    if approval.keyid is None:
+        return approval, "unchecked", "signature not checked (pass --approver-key)"
+    return approval, "valid", f"verified with approver key {approval.keyid[:16]}…"
+
+
+def _gate_keys(args: argparse.Namespace) -> list[str]:
+    """The gate's public keys given with --key (a list for verify, one or none for show and report)."""
+    key = getattr(args, "key", None)
+    return [] if key is None else [key] if isinstance(key, str) else list(key)
+
+
+def _raw_public(key: Any) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
 def _read(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -455,29 +653,50 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     verdict = read(args.file, args.key)
-    unmet = unmet_expectations(verdict.statement, args)
+    approval = None
+    if args.approval is not None or args.approver_key:
+        if args.approval is None or not args.approver_key:
+            raise ConfigError(
+                "--approval" if args.approval is None else "--approver-key",
+                "",
+                "--approval FILE and --approver-key PUB go together: an approval counts only when its signer is trusted",
+            )
+        approval, status, words = checked_approval(args, _read(args.file, "verdict"), verdict.statement)
+        if status != "valid":
+            raise Failed(f"approval {args.approval}: {words}")
+    unmet = unmet_expectations(verdict.statement, args, approved=approval is not None)
     if unmet:
         raise Failed(*unmet)
     if args.format == "json":
-        # The exact bytes the signature covers: tooling never parses anything but what was verified.
-        sys.stdout.buffer.write(verdict.payload + b"\n")
+        # The exact bytes the signatures cover: tooling never parses anything but what was verified.
+        if approval is None:
+            sys.stdout.buffer.write(verdict.payload + b"\n")
+        else:
+            sys.stdout.buffer.write(b'{"approval":' + approval.payload + b',"verdict":' + verdict.payload + b"}\n")
         return 0
     statement, predicate = verdict.statement, verdict.statement["predicate"]
-    print(
-        f"OK: {predicate['decision']} for {_subjects(statement)}; signed by {verdict.keyid[:16]}…; verified {predicate['timeVerified']}"
-    )
+    line = f"OK: {predicate['decision']} for {_subjects(statement)}; signed by {verdict.keyid[:16]}…; verified {predicate['timeVerified']}"
+    if approval is not None:
+        from .verdict.approval import described
+
+        line += f"; approved by {described(approval.predicate)}; approval signed by {approval.keyid[:16]}…"
+    print(line)
     return 0
 
 
-def unmet_expectations(statement: dict[str, Any], args: argparse.Namespace) -> list[str]:
+def unmet_expectations(statement: dict[str, Any], args: argparse.Namespace, *, approved: bool = False) -> list[str]:
     """One line per expectation of ``verify`` the (verified) statement does not meet: what the
-    verdict holds, and what was expected."""
+    verdict holds, and what was expected. ``approved``: a valid approval of this HOLD was given,
+    which makes it meet an expected PROMOTE too."""
     from .verdict.files import reason_texts
 
     predicate = statement["predicate"]
     unmet = []
     expected = args.expect or ["PROMOTE"]
-    if "any" not in expected and predicate["decision"] not in expected:
+    accepted = (
+        {predicate["decision"], "PROMOTE"} if approved and predicate["decision"] == "HOLD" else {predicate["decision"]}
+    )
+    if "any" not in expected and not accepted & set(expected):
         reasons = "; ".join(reason_texts(predicate))
         unmet.append(f"decision is {predicate['decision']}, expected {' or '.join(expected)} ({reasons})")
     subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
@@ -585,14 +804,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .verdict.files import write_atomic
 
     statement, signature = statement_and_signature(args.file, args.key)
+    approval = shown_approval(args, statement)
     out = Path(args.html)
-    html = rendered(args.file, lambda: render(statement, signature=signature, trace_url=args.trace_url))
+    html = rendered(
+        args.file, lambda: render(statement, signature=signature, trace_url=args.trace_url, approval=approval)
+    )
     try:
         write_atomic(out, html.encode("utf-8"))
     except OSError as exc:
         raise Failed(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {out}: {statement['predicate']['decision']}; signature {signature[1]}")
-    return 1 if signature[0] == "failed" else 0
+    if approval is not None:
+        print(f"approval: {approval['status']}: {approval['words']}")
+    return 1 if "failed" in (signature[0], approval and approval["status"]) else 0
+
+
+def shown_approval(args: argparse.Namespace, statement: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``show`` and ``report`` display of ``--approval``: its predicate, with ``status`` and
+    ``words`` (:func:`checked_approval`); None without one."""
+    if args.approval is None:
+        if args.approver_key:
+            raise ConfigError("--approver-key", "", "checks an approval; give the approval too (--approval FILE)")
+        return None
+    approval, status, words = checked_approval(args, _read(args.file, "verdict"), statement)
+    return {**approval.predicate, "status": status, "words": words}
 
 
 def rendered(path: str, render: Callable[[], str]) -> str:
@@ -615,8 +850,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .report.text import baseline_lines, flaky_quarantine_lines, markdown, summary_lines
 
     statement, signature = statement_and_signature(args.file, args.key)
+    approval = shown_approval(args, statement)
     if args.format == "markdown":
-        sys.stdout.write(rendered(args.file, lambda: markdown(statement, signature=signature)))
+        sys.stdout.write(rendered(args.file, lambda: markdown(statement, signature=signature, approval=approval)))
     else:
         # The signature first: a decision is worth only what its signature proves.
         label = _UNPROVEN.get(signature[0], "")
@@ -627,9 +863,19 @@ def cmd_show(args: argparse.Namespace) -> int:
 
         lines = rendered(args.file, text)
         print(f"signature: {signature[1]}")
+        if approval is not None:
+            print(f"approval:  {approval_words(approval)}")
         print(lines)
-    # With --key, a signature that does not verify is a failure, whatever the verdict claims.
-    return 1 if signature[0] == "failed" else 0
+    # With --key, a signature that does not verify is a failure, whatever the verdict claims; so is
+    # an approval that is not one of this verdict, or whose signature does not verify.
+    return 1 if "failed" in (signature[0], approval and approval["status"]) else 0
+
+
+def approval_words(approval: dict[str, Any]) -> str:
+    """An approval as ``show`` prints it: who, when, until when, why, and its status."""
+    from .verdict.approval import described
+
+    return f"{approval['verdictDecision']} approved by {described(approval)} [{approval['words']}]"
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:

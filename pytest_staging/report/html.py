@@ -91,9 +91,16 @@ def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[str]], num
     return "".join(out)
 
 
-def render(statement: dict[str, Any], *, signature: tuple[str, str] | None = None, trace_url: str | None = None) -> str:
+def render(
+    statement: dict[str, Any],
+    *,
+    signature: tuple[str, str] | None = None,
+    trace_url: str | None = None,
+    approval: dict[str, Any] | None = None,
+) -> str:
     """The whole page. ``signature``: (``verified`` | ``failed`` | ``unsigned`` | ``unchecked``,
-    words shown); ``trace_url``: a template with ``{trace_id}`` that makes the trace id a link."""
+    words shown); ``trace_url``: a template with ``{trace_id}`` that makes the trace id a link;
+    ``approval``: an approval's predicate with its ``status`` and ``words`` (``report --approval``)."""
     predicate = statement["predicate"]
     decision = predicate["decision"]
     symbol, css = DECISIONS.get(decision, ("?", "hold"))
@@ -108,6 +115,7 @@ def render(statement: dict[str, Any], *, signature: tuple[str, str] | None = Non
         f"{_e(predicate.get('verifier', {}).get('versions', {}).get('pytest-staging', '?'))}</p></header>",
         "<main>",
         _banner(predicate, shown, symbol, css, signature),
+        _guarded(_approval, approval) if approval is not None else "",
         _guarded(_identity, statement, trace_url),
         *(_guarded(part, predicate) for part in (_tiers, _failing, _flaky, _quarantine, _baseline, _load, _sli)),
         "</main>",
@@ -142,6 +150,25 @@ def _banner(predicate: dict[str, Any], shown: str, symbol: str, css: str, signat
         f'<span aria-hidden="true">{symbol}</span> {_e(shown)}</div>'
         f"<ul>{reasons}</ul>{sig}</section>"
     )
+
+
+#: How an approval's status is marked (the words always say it too).
+APPROVAL_CSS = {"valid": "verified", "unchecked": "unchecked", "expired": "failed", "failed": "failed"}
+
+
+def _approval(approval: dict[str, Any]) -> str:
+    """Who approved the HOLD, when, why and until when, and whether the approval holds."""
+    rows = [
+        ("Approved", f"{_e(approval['verdictDecision'])} approved by <strong>{_e(approval['approver'])}</strong>"),
+        ("When", f"<code>{_e(approval['timeApproved'])}</code>"),
+        ("Why", _e(approval["reason"])),
+        ("Until", f"<code>{_e(approval['expires'])}</code>" if approval["expires"] else "no expiry"),
+    ]
+    items = "".join(f"<dt>{_e(name)}</dt><dd>{value}</dd>" for name, value in rows)
+    status = (
+        f'<p class="signature {APPROVAL_CSS.get(approval["status"], "failed")}">Approval: {_e(approval["words"])}</p>'
+    )
+    return f'<section aria-labelledby="approval"><h2 id="approval">Approval</h2><dl>{items}</dl>{status}</section>'
 
 
 def _identity(statement: dict[str, Any], trace_url: str | None) -> str:

@@ -178,10 +178,15 @@ def flaky_quarantine_lines(statement: dict[str, Any]) -> list[str]:
 
 
 def markdown(
-    statement: dict[str, Any], *, signature: tuple[str, str] | None = None, trace_url: str | None = None
+    statement: dict[str, Any],
+    *,
+    signature: tuple[str, str] | None = None,
+    trace_url: str | None = None,
+    approval: dict[str, Any] | None = None,
 ) -> str:
     """A GitHub-flavoured Markdown summary (``pytest-staging show --format markdown``, the CI job
-    summary). Every text from the verdict is escaped: it may come from the target's answers."""
+    summary). Every text from the verdict is escaped: it may come from the target's answers.
+    ``approval``: an approval's predicate with its ``status`` and ``words`` (``show --approval``)."""
     predicate = statement["predicate"]
     decision = str(predicate["decision"])
     target = predicate.get("target") or {}
@@ -200,6 +205,12 @@ def markdown(
     ]
     if signature is not None:
         out.append(f"- **Signature** {_md(signature[1])}")
+    if approval is not None:
+        until = f"until {approval['expires']}" if approval["expires"] else "no expiry"
+        out.append(
+            f"- **Approval** {_md(approval['verdictDecision'])} approved by {_md(approval['approver'])} at "
+            f"{_md(approval['timeApproved'])} ({_md(until)}): {_md(approval['reason'])} — {_md(approval['words'])}"
+        )
     trace_id = predicate.get("traceId")
     if trace_id:
         link = trace_url.replace("{trace_id}", str(trace_id)) if trace_url else None
