@@ -17,6 +17,8 @@ inner run's process group must never reach the outer test run.
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hashlib
 import json
 import os
 import signal
@@ -462,6 +464,139 @@ def test_no_shard_fault_merges_into_a_promote(fault, mode, tmp_path, keys, shard
     assert fault.code in predicate["reasonCodes"], (predicate["reasons"], merged.stdout)
     assert verify(out, keys[1], fault.decision) == 0
     assert verify(out, keys[1]) == 1  # release tooling's check: PROMOTE is expected, and refused
+
+
+# -- approvals: a person's sign-off of a HOLD, the input release tooling adds -----------------
+
+
+class ApprovalFault(NamedTuple):
+    id: str
+    #: The approval, in the documentation's words.
+    fault: str
+    #: Exit status of `verify --approval ... --approver-key ...` (expecting PROMOTE).
+    exit: int
+
+
+APPROVAL_FAULTS = (
+    ApprovalFault("approved", "a valid approval of that HOLD, by a given approver key", 0),
+    ApprovalFault("none", "no approval at all (the HOLD alone)", 1),
+    ApprovalFault("rerun", "an approval of an earlier run's HOLD (the verdict at the path was replaced)", 1),
+    ApprovalFault("untrusted", "signed by a key that is not an `--approver-key`", 1),
+    ApprovalFault("expired", "expired", 1),
+    ApprovalFault("edited", "edited after it was signed (the reason changed)", 1),
+    ApprovalFault("verdict-edited", "the verdict edited after it was approved", 1),
+    ApprovalFault("reject", "a hand-made approval of a REJECT, signed by an approver", 1),
+    ApprovalFault("gate-key", "the gate's own key given as `--approver-key`", 2),
+)
+
+
+@pytest.fixture(scope="module")
+def gated_holds(tmp_path_factory, httpbin_url, keys) -> Callable[[str], dict[str, bytes]]:
+    """``gated_holds(mode)``: the verdicts of three real gate runs in one workspace, as bytes: a
+    HOLD (``-k "not broken"``), then another HOLD at the same path, then a REJECT; made once per mode."""
+    made: dict[str, dict[str, bytes]] = {}
+
+    def holds(mode: str) -> dict[str, bytes]:
+        if mode not in made:
+            directory = tmp_path_factory.mktemp(f"approvals-{mode}")
+            (directory / "test_gate.py").write_text(SUITE)
+            (directory / "test_broken.py").write_text(BROKEN)
+            (directory / "pytest.ini").write_text("[pytest]\n")
+            xdist = ["-n", "2"] if mode == "xdist" else []
+            made[mode] = {}
+            for name, args in (("earlier", ["-k", "not broken"]), ("hold", ["-k", "not broken"]), ("reject", [])):
+                run = gate(directory, httpbin_url, keys[0], *xdist, *args)
+                made[mode][name] = (directory / VERDICT).read_bytes()
+                decision = statement_at(directory / VERDICT)["predicate"]["decision"]
+                assert decision == ("REJECT" if name == "reject" else "HOLD"), run.output
+        return made[mode]
+
+    return holds
+
+
+def pytest_staging(*args: str | Path) -> int:
+    return subprocess.run([sys.executable, "-m", "pytest_staging", *map(str, args)], capture_output=True).returncode
+
+
+@pytest.mark.parametrize("mode", ["serial", "xdist"])
+@pytest.mark.parametrize("fault", APPROVAL_FAULTS, ids=[fault.id for fault in APPROVAL_FAULTS])
+def test_only_a_valid_approval_lets_a_hold_through(fault, mode, tmp_path, keys, other_keys, gated_holds):
+    from pytest_staging.verdict import dsse
+    from pytest_staging.verdict.approval import approval_statement
+    from pytest_staging.verdict.files import envelope_bytes
+    from pytest_staging.verdict.statement import from_iso, payload_bytes
+
+    verdicts = gated_holds(mode)
+    verdict, approval = tmp_path / VERDICT, tmp_path / "approval.json"
+    approver, approver_pub = other_keys
+    signing = dsse.load_private_key(approver.read_bytes(), "approver")
+    verdict.write_bytes(verdicts["reject" if fault.id == "reject" else "hold"])
+
+    def approve() -> None:
+        status = pytest_staging(
+            "approve", verdict, "--key", approver, "--by", "Alice", "--reason", "r", "--out", approval
+        )
+        assert status == 0
+
+    def edited(data: bytes, change: Callable[[dict], None]) -> bytes:
+        envelope = json.loads(data)
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        change(statement)
+        return json.dumps({**envelope, "payload": base64.b64encode(payload_bytes(statement)).decode()}).encode()
+
+    given_key = approver_pub
+    if fault.id == "rerun":
+        verdict.write_bytes(verdicts["earlier"])
+        approve()
+        verdict.write_bytes(verdicts["hold"])
+    elif fault.id == "expired":
+        time_verified = from_iso(statement_at(verdict)["predicate"]["timeVerified"]).timestamp()
+        statement = approval_statement(
+            verdict.read_bytes(),
+            VERDICT,
+            approver="Alice",
+            reason="r",
+            now=time_verified,
+            expires=dt.timedelta(microseconds=1),
+        )
+        approval.write_bytes(envelope_bytes(dsse.envelope(payload_bytes(statement), signing)))
+    elif fault.id == "reject":
+        hold = tmp_path / "hold.json"
+        hold.write_bytes(verdicts["hold"])
+        statement = approval_statement(hold.read_bytes(), VERDICT, approver="Alice", reason="r", now=time.time())
+        statement["subject"] = [
+            {"name": VERDICT, "digest": {"sha256": hashlib.sha256(verdict.read_bytes()).hexdigest()}},
+            *statement_at(verdict)["subject"],
+        ]
+        approval.write_bytes(envelope_bytes(dsse.envelope(payload_bytes(statement), signing)))
+    elif fault.id != "none":
+        approve()
+    if fault.id == "untrusted":
+        assert pytest_staging("keygen", "--out", tmp_path / "bob") == 0
+        given_key = tmp_path / "bob.pub"
+    elif fault.id == "edited":
+        approval.write_bytes(edited(approval.read_bytes(), lambda s: s["predicate"].update(reason="nothing to see")))
+    elif fault.id == "verdict-edited":
+        verdict.write_bytes(edited(verdict.read_bytes(), lambda s: s["predicate"].update(decision="PROMOTE")))
+    elif fault.id == "gate-key":
+        given_key = keys[1]
+
+    command: list[str | Path] = ["verify", verdict, "--key", keys[1]]
+    if fault.id != "none":
+        command += ["--approval", approval, "--approver-key", given_key]
+    assert pytest_staging(*command) == fault.exit
+    if fault.exit == 0:  # the approval only ever adds PROMOTE to what a HOLD meets
+        assert pytest_staging(*command, "--expect", "REJECT") == 1
+
+
+def approval_faults_table() -> str:
+    rows = ["| Approval | Exit status of `verify` |\n| --- | --- |\n"]
+    rows += [f"| {fault.fault} | {fault.exit} |\n" for fault in APPROVAL_FAULTS]
+    return "".join(rows)
+
+
+def test_the_approvals_doc_shows_the_approval_faults_as_tested():
+    assert approval_faults_table() in docs_text("approvals.md"), approval_faults_table()
 
 
 # -- the documentation's table (docs/verdict.md) ------------------------------------------------
