@@ -1,7 +1,7 @@
 """The ``pytest-staging`` command line (also ``python -m pytest_staging``).
 
-Exit status: 0 success; 1 the verdict failed verification or an expectation (one line on stderr
-says why); 2 a usage mistake (bad arguments, unreadable file); ``merge`` exits 6 when the merged
+Exit status: 0 success; 1 the verdict (or its approval) failed verification or an expectation, or
+``approve`` refused the file (one line on stderr says why); 2 a usage mistake (bad arguments, unreadable file); ``merge`` exits 6 when the merged
 decision is not PROMOTE.
 """
 
@@ -102,25 +102,33 @@ def one_line(text: str) -> str:
 
 
 def add_approval_options(command: argparse.ArgumentParser, what: str) -> None:
-    command.add_argument("--approval", metavar="FILE", help=f"{what} (written by pytest-staging approve)")
+    command.add_argument(
+        "--approval",
+        metavar="FILE",
+        help=f"{what}; written by pytest-staging approve (--approval staging-verdict.intoto.approval.json)",
+    )
     command.add_argument(
         "--approver-key",
         action="append",
         default=[],
         metavar="PUB",
-        help="an approver's Ed25519 public key (PEM); repeatable: an approval signed by any of them will do",
+        help="an approver's Ed25519 public key (PEM), never the gate's; repeatable: an approval signed by any "
+        "of them will do (--approver-key approvers/alice.pub)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pytest-staging",
-        description="Create keys for, verify and show the promotion verdicts written by the pytest-staging gate.",
+        description="Create keys for, verify, approve, merge and show the promotion verdicts written by the "
+        "pytest-staging gate.",
     )
     parser.add_argument("--version", action="version", version=f"pytest-staging {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    keygen = commands.add_parser("keygen", help="write a new Ed25519 key pair for signing verdicts")
+    keygen = commands.add_parser(
+        "keygen", help="write a new Ed25519 key pair for signing verdicts (or, an approver's, approvals)"
+    )
     keygen.add_argument(
         "--out",
         default="staging-signing",

@@ -372,6 +372,8 @@ def test_help_documents_every_flag_with_an_example(capsys):
         "--require-tier",
         "--policy-digest",
         "--max-age",
+        "--approval",
+        "--approver-key",
         "--format",
     ):
         assert f"({flag} " in text, flag  # each help text ends with an example: (--flag VALUE ...)
