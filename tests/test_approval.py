@@ -62,6 +62,7 @@ RUNS = {
     "promote": (None, [], True, "PROMOTE"),
     "reject": (BROKEN, [], True, "REJECT"),
     "unsigned-hold": (None, ["--staging-tier=smoke"], False, "HOLD"),
+    "partial": (None, ["--staging-shard=1/2"], True, "HOLD"),
 }
 
 
@@ -190,7 +191,7 @@ def test_without_expires_it_does_not_expire_and_out_names_the_file(verdicts, app
 def refusal(verdicts: dict[str, Path], directory: Path, case: str, approvers, keys) -> tuple[Path, Path]:
     """The file to approve in ``case``, and the key approve is given."""
     key = approvers["alice"][0]
-    if case in ("reject", "promote", "unsigned-hold"):
+    if case in ("reject", "promote", "unsigned-hold", "partial"):
         return copy(verdicts[case], directory), key
     if case == "gate-key":
         return copy(verdicts["hold"], directory), keys[0]
@@ -217,6 +218,7 @@ def refusal(verdicts: dict[str, Path], directory: Path, case: str, approvers, ke
         ("reject", "is a REJECT"),
         ("promote", "is a PROMOTE: only a HOLD needs an approval"),
         ("unsigned-hold", "is unsigned"),
+        ("partial", "is shard 1/2's partial verdict, a share of the tests; merge the shards' partials"),
         ("gate-key", "signed with this very key"),
         ("not-json", "not a promotion verdict (the file is not JSON)"),
         ("not-an-envelope", "not a promotion verdict (not a DSSE envelope"),
@@ -380,6 +382,9 @@ def approval_faults(verdicts, approvers, keys, directory: Path) -> dict[str, tup
     promote = copy(verdicts["promote"], directory, "promote.json")
     of_promote = {**statement, "subject": [{"name": "promote.json", "digest": {"sha256": hashlib.sha256(promote.read_bytes()).hexdigest()}}, *statement_of(promote)["subject"]]}  # fmt: skip
     faults["a PROMOTE"] = (promote, place("promote", signed_approval(of_promote, alice[0])), alice[1], keys[1])
+    partial = copy(verdicts["partial"], directory, "partial.json")
+    of_partial = {**statement, "subject": [{"name": "partial.json", "digest": {"sha256": hashlib.sha256(partial.read_bytes()).hexdigest()}}, *statement_of(partial)["subject"]]}  # fmt: skip
+    faults["a shard's partial"] = (partial, place("partial", signed_approval(of_partial, alice[0])), alice[1], keys[1])
     not_approval = {**statement, "predicateType": "https://pytest-staging.dev/promotion-verdict/v1"}
     faults["not an approval"] = (verdict, place("notone", signed_approval(not_approval, alice[0])), alice[1], keys[1])
     faults["the verdict itself"] = (verdict, verdict, alice[1], keys[1])
@@ -397,6 +402,7 @@ APPROVAL_REFUSALS = {
     "other subjects": "its subjects after the verdict file are not the verdict's subjects",
     "a REJECT": "the verdict is a REJECT: an approval never turns a REJECT into anything else",
     "a PROMOTE": "it approves a HOLD, and the verdict is a PROMOTE",
+    "a shard's partial": "the verdict is shard 1/2's partial verdict, a share of the tests, which only a merge completes",
     "not an approval": "not a pytest-staging approval: predicateType",
     "the verdict itself": "no signature by key ",
 }
@@ -580,7 +586,7 @@ def test_openssl_checks_an_approval_as_verify_does(verdicts, approvers, keys, tm
     assert (done.returncode, done.stdout, done.stderr) == (0, "approved by Alice Example: checked by hand\n", "")
     # What the recipe leaves out (dates against the verdict's, the other subjects) verify checks.
     for name in ("another verdict", "untrusted key", "expired", "edited", "unsigned", "a REJECT", "a PROMOTE",
-                 "not an approval", "the verdict itself"):  # fmt: skip
+                 "not an approval", "the verdict itself", "a shard's partial"):  # fmt: skip
         verdict_of, approval, approver, _ = faults[name]
         done = approval_recipe(work, verdict_of, approval, approver)
         assert done.returncode != 0 and done.stderr.startswith("FAILED: "), (name, done.stdout, done.stderr)

@@ -486,14 +486,16 @@ APPROVAL_FAULTS = (
     ApprovalFault("edited", "edited after it was signed (the reason changed)", 1),
     ApprovalFault("verdict-edited", "the verdict edited after it was approved", 1),
     ApprovalFault("reject", "a hand-made approval of a REJECT, signed by an approver", 1),
+    ApprovalFault("partial", "a hand-made approval of a shard's partial HOLD, signed by an approver", 1),
     ApprovalFault("gate-key", "the gate's own key given as `--approver-key`", 2),
 )
 
 
 @pytest.fixture(scope="module")
 def gated_holds(tmp_path_factory, httpbin_url, keys) -> Callable[[str], dict[str, bytes]]:
-    """``gated_holds(mode)``: the verdicts of three real gate runs in one workspace, as bytes: a
-    HOLD (``-k "not broken"``), then another HOLD at the same path, then a REJECT; made once per mode."""
+    """``gated_holds(mode)``: the verdicts of real gate runs in one workspace, as bytes: a HOLD
+    (``-k "not broken"``), then another HOLD at the same path, a REJECT, and shard 1/2's partial
+    HOLD; made once per mode."""
     made: dict[str, dict[str, bytes]] = {}
 
     def holds(mode: str) -> dict[str, bytes]:
@@ -504,7 +506,13 @@ def gated_holds(tmp_path_factory, httpbin_url, keys) -> Callable[[str], dict[str
             (directory / "pytest.ini").write_text("[pytest]\n")
             xdist = ["-n", "2"] if mode == "xdist" else []
             made[mode] = {}
-            for name, args in (("earlier", ["-k", "not broken"]), ("hold", ["-k", "not broken"]), ("reject", [])):
+            runs = {
+                "earlier": ["-k", "not broken"],
+                "hold": ["-k", "not broken"],
+                "reject": [],
+                "partial": ["-k", "not broken", "--staging-shard=1/2"],
+            }
+            for name, args in runs.items():
                 run = gate(directory, httpbin_url, keys[0], *xdist, *args)
                 made[mode][name] = (directory / VERDICT).read_bytes()
                 decision = statement_at(directory / VERDICT)["predicate"]["decision"]
@@ -530,7 +538,7 @@ def test_only_a_valid_approval_lets_a_hold_through(fault, mode, tmp_path, keys, 
     verdict, approval = tmp_path / VERDICT, tmp_path / "approval.json"
     approver, approver_pub = other_keys
     signing = dsse.load_private_key(approver.read_bytes(), "approver")
-    verdict.write_bytes(verdicts["reject" if fault.id == "reject" else "hold"])
+    verdict.write_bytes(verdicts[fault.id if fault.id in ("reject", "partial") else "hold"])
 
     def approve() -> None:
         status = pytest_staging(
@@ -560,7 +568,7 @@ def test_only_a_valid_approval_lets_a_hold_through(fault, mode, tmp_path, keys, 
             expires=dt.timedelta(microseconds=1),
         )
         approval.write_bytes(envelope_bytes(dsse.envelope(payload_bytes(statement), signing)))
-    elif fault.id == "reject":
+    elif fault.id in ("reject", "partial"):  # what approve refuses to make, made by hand
         hold = tmp_path / "hold.json"
         hold.write_bytes(verdicts["hold"])
         statement = approval_statement(hold.read_bytes(), VERDICT, approver="Alice", reason="r", now=time.time())

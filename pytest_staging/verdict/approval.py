@@ -74,6 +74,9 @@ def approval_statement(
         raise Refused(f"the verdict is a {decision}: only a HOLD needs an approval")
     if not verdict.signatures:
         raise Refused("the verdict is unsigned: it can never verify, so an approval of it would prove nothing")
+    partial = _partial(verdict.statement)
+    if partial:
+        raise Refused(partial + "; merge the shards' partials (pytest-staging merge), then approve the merged verdict")
     return {
         "_type": STATEMENT_TYPE,
         "subject": [
@@ -122,6 +125,9 @@ def binding_problem(approval: Approval, verdict_raw: bytes, verdict: dict[str, A
     subjects = [(s["name"], s["digest"]["sha256"]) for s in approval.statement["subject"][1:]]
     if subjects != [(s["name"], s["digest"]["sha256"]) for s in verdict["subject"]]:
         return "its subjects after the verdict file are not the verdict's subjects"
+    partial = _partial(verdict)
+    if partial:
+        return partial + ", which only a merge completes"
     decision = verdict["predicate"]["decision"]
     if decision == "REJECT":
         return "the verdict is a REJECT: an approval never turns a REJECT into anything else"
@@ -153,6 +159,15 @@ def expired(approval: Approval, now: dt.datetime) -> str | None:
 
     expires = approval.predicate["expires"]
     return expires if expires is not None and now >= from_iso(expires) else None
+
+
+def _partial(verdict: dict[str, Any]) -> str | None:
+    """A shard's partial verdict holds a share of the tests: approving it would let the rest of the
+    suite through untested."""
+    shard = verdict["predicate"].get("shard")
+    if not isinstance(shard, dict):
+        return None
+    return f"the verdict is shard {shard.get('index')}/{shard.get('count')}'s partial verdict, a share of the tests"
 
 
 def described(predicate: dict[str, Any]) -> str:
