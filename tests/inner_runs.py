@@ -37,3 +37,26 @@ def popen_inner_pytest(directory: Path, *args: str, env: dict | None = None, **k
         preexec_fn=start,
         **kwargs,
     )
+
+
+#: A small gate suite against httpbin: one test in each tier, all passing.
+SUITE = """
+import pytest
+
+def test_health(staging_http):
+    assert staging_http.get("/get").ok
+
+@pytest.mark.contract
+def test_shape(staging_http):
+    assert staging_http.get("/json").json()["slideshow"]
+
+@pytest.mark.load
+def test_capacity(staging_http):
+    assert staging_http.get("/get").ok
+"""
+
+#: A test that fails against httpbin: evidence of failure, a REJECT.
+BROKEN = """
+def test_broken(staging_http):
+    assert staging_http.get("/status/500").ok, "the release answers 500"
+"""

@@ -25,7 +25,7 @@ import yaml
 from docs_text import docs_block
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from inner_runs import popen_inner_pytest
+from inner_runs import BROKEN, SUITE, popen_inner_pytest
 
 from pytest_staging.cli import build_parser
 from pytest_staging.cli import main as cli
@@ -37,24 +37,6 @@ from pytest_staging.verdict.statement import from_iso, iso, payload_bytes
 pytestmark = pytest.mark.usefixtures("staging_env")
 
 VERDICT = "staging-verdict.intoto.json"
-SUITE = """
-import pytest
-
-def test_health(staging_http):
-    assert staging_http.get("/get").ok
-
-@pytest.mark.contract
-def test_shape(staging_http):
-    assert staging_http.get("/json").json()["slideshow"]
-
-@pytest.mark.load
-def test_capacity(staging_http):
-    assert staging_http.get("/get").ok
-"""
-BROKEN = """
-def test_broken(staging_http):
-    assert staging_http.get("/status/500").ok, "the release answers 500"
-"""
 #: Each real gate run: extra test file, arguments, whether it is signed, the decision it gives.
 RUNS = {
     "hold": (None, ["--staging-tier=smoke"], True, "HOLD"),

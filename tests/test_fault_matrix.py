@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import pytest
 from docs_text import docs_text
-from inner_runs import popen_inner_pytest
+from inner_runs import BROKEN, SUITE, popen_inner_pytest
 
 VERDICT = "staging-verdict.intoto.json"
 #: Longest an inner run may take; far above the few seconds each one needs.
@@ -110,26 +110,6 @@ FAULTS = (
         shards=True,
     ),
 )
-
-SUITE = """
-import pytest
-
-def test_health(staging_http):
-    assert staging_http.get("/get").ok
-
-@pytest.mark.contract
-def test_shape(staging_http):
-    assert staging_http.get("/json").json()["slideshow"]
-
-@pytest.mark.load
-def test_capacity(staging_http):
-    assert staging_http.get("/get").ok
-"""
-
-BROKEN = """
-def test_broken(staging_http):
-    assert staging_http.get("/status/500").ok, "the release answers 500"
-"""
 
 #: The faults themselves, injected from inside the inner run where they happen (FAULT=<id>).
 CONFTEST = """

@@ -205,7 +205,7 @@ def _statement_with(tests: list) -> dict:
     """A valid statement but for its records: ``tests``, as a reader gets them (NaN stays NaN)."""
     from pytest_staging.core.decide import Decision
     from pytest_staging.core.ledger import Ledger
-    from pytest_staging.verdict.files import _validator
+    from pytest_staging.verdict.files import shipped_validator
     from pytest_staging.verdict.statement import build_statement
 
     statement = build_statement(
@@ -223,7 +223,7 @@ def _statement_with(tests: list) -> dict:
         time_verified=0.0,
     )
     statement["predicate"]["reasons"] = [{"code": "incomplete", "text": "under way"}]
-    assert _validator().is_valid(json.loads(json.dumps(statement)))  # only the records can make it wrong
+    assert shipped_validator().is_valid(json.loads(json.dumps(statement)))  # only the records can make it wrong
     statement["predicate"]["tests"] = tests
     return json.loads(json.dumps(statement))
 
@@ -234,9 +234,9 @@ def test_checking_one_record_per_shape_refuses_exactly_the_verdicts_the_whole_sc
     """The reader checks one record of each shape (speed: verdict/files.py): it must accept and
     refuse exactly what checking every record accepts and refuses, and name a record that is wrong."""
     from pytest_staging.verdict.dsse import VerificationError
-    from pytest_staging.verdict.files import _validator, load_statement
+    from pytest_staging.verdict.files import load_statement, shipped_validator
 
-    statement, whole = _statement_with(tests), _validator()
+    statement, whole = _statement_with(tests), shipped_validator()
     try:
         load_statement(json.dumps(statement).encode())
     except VerificationError as exc:

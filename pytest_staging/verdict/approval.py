@@ -15,10 +15,7 @@ sign off its own HOLDs, and the approval would prove nothing a person did.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
-import json
-from importlib import resources
 from typing import Any, NamedTuple
 
 from . import STATEMENT_TYPE
@@ -109,7 +106,9 @@ def read_approval(raw: bytes, keys: Any = ()) -> Approval:
         raise VerificationError("the payload is not UTF-8 JSON") from None
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(statement))
+    from .files import shipped_validator
+
+    error = jsonschema.exceptions.best_match(shipped_validator("approval.schema.json").iter_errors(statement))
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "(root)"
         raise VerificationError(f"not a pytest-staging approval: {where}: {error.message}")
@@ -174,15 +173,3 @@ def described(predicate: dict[str, Any]) -> str:
     """Who approved, when, until when and why (an approval's predicate): one line, for people."""
     until = f"until {predicate['expires']}" if predicate["expires"] else "no expiry"
     return f"{predicate['approver']} at {predicate['timeApproved']} ({until}): {predicate['reason']}"
-
-
-@functools.lru_cache(maxsize=1)
-def _schema() -> dict[str, Any]:
-    return json.loads(resources.files("pytest_staging.verdict").joinpath("approval.schema.json").read_text("utf-8"))
-
-
-@functools.lru_cache(maxsize=1)
-def _validator() -> Any:
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)

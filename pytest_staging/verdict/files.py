@@ -150,7 +150,7 @@ def load_statement(payload: bytes, *, schema: bool = True) -> dict[str, Any]:
     import jsonschema
 
     checked, positions = _one_test_per_shape(statement)
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(checked))
+    error = jsonschema.exceptions.best_match(shipped_validator().iter_errors(checked))
     if error is not None:
         path = list(error.absolute_path)
         if path[:2] == ["predicate", "tests"] and len(path) > 2:
@@ -175,7 +175,7 @@ def _one_test_per_shape(statement: Any) -> tuple[Any, list[int]]:
     tests = predicate.get("tests") if isinstance(predicate, dict) else None
     if not isinstance(predicate, dict) or not isinstance(tests, list):
         return statement, []
-    shape = _shaper(json.dumps(_schema()["$defs"]["test"]))
+    shape = _shaper(json.dumps(shipped_schema()["$defs"]["test"]))
     shapes: dict[Any, int] = {}
     for position, test in enumerate(tests):
         shapes.setdefault(shape(test), position)
@@ -243,13 +243,16 @@ def _exact(value: Any) -> Any:
     return json.dumps(value, sort_keys=True)
 
 
-@functools.lru_cache(maxsize=1)
-def _schema() -> dict[str, Any]:
-    return json.loads(resources.files("pytest_staging.verdict").joinpath("schema.json").read_text("utf-8"))
+@functools.cache  # one per shipped schema
+def shipped_schema(name: str = "schema.json") -> dict[str, Any]:
+    """A JSON Schema shipped in this package: the verdict's (``schema.json``) or the approval's."""
+    return json.loads(resources.files("pytest_staging.verdict").joinpath(name).read_text("utf-8"))
 
 
-@functools.lru_cache(maxsize=1)
-def _validator() -> Any:
+@functools.cache
+def shipped_validator(name: str = "schema.json") -> Any:
     import jsonschema
 
-    return jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return jsonschema.Draft202012Validator(
+        shipped_schema(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
