@@ -37,7 +37,10 @@ def duration(text: str) -> dt.timedelta:
     parts = _DURATION.findall(compact)
     if not parts or "".join(n + u for n, u in parts) != compact:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 30m, 2h, 7d or 1h30m")
-    return dt.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    try:
+        return dt.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than any date can say") from None
 
 
 def subject(text: str) -> tuple[str, str]:
@@ -85,19 +88,28 @@ def trace_url(text: str) -> str:
     return text
 
 
+#: The longest an approval may last: a sign-off is for a release, not a standing exemption.
+LONGEST_APPROVAL = dt.timedelta(days=366)
+
+
 def positive_duration(text: str) -> dt.timedelta:
     value = duration(text)
     if value <= dt.timedelta(0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration longer than zero")
+    if value > LONGEST_APPROVAL:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is longer than {LONGEST_APPROVAL.days}d, the longest an approval lasts"
+        )
     return value
 
 
 def one_line(text: str) -> str:
     """Text a person wrote for the record: one line, not blank (it is shown in terminals and reports)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("is blank; say it in words")
-    if any(ord(char) < 32 or 127 <= ord(char) < 160 or char in "\u2028\u2029" for char in text):
-        raise argparse.ArgumentTypeError("holds a line break or control character; give one line of text")
+    from .verdict.approval import line_problem
+
+    problem = line_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 
@@ -513,6 +525,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
         raise ConfigError("--out", "", f"cannot write {out} ({exc.strerror or exc}); give a writable path") from None
     predicate = statement["predicate"]
     print(f"approved: {args.file} (HOLD) by {predicate['approver']}, key {dsse.keyid(key.public_key())[:16]}…")
+    # What was let through, in the verdict's words: the approver sees what they signed off.
+    for reason in predicate["verdictReasons"]:
+        print(f"  - {reason['text']}")
     print(f"  reason:  {predicate['reason']}")
     print(f"  expires: {predicate['expires'] or 'never'}")
     print(f"approval: {out}")
@@ -542,11 +557,13 @@ def checked_approval(args: argparse.Namespace, verdict_raw: bytes, verdict: dict
         _raw_public(dsse.load_public_key(_read(key_path, "public key"), key_path)) for key_path in _gate_keys(args)
     }
     for key_path, key in zip(args.approver_key, keys, strict=True):
-        if _raw_public(key) in gate_keys:
+        # A key that signs verdicts is the gate's, given as --key or not: it must not approve them.
+        if _raw_public(key) in gate_keys or _signed_by(verdict_raw, key):
             raise ConfigError(
                 f"--approver-key={key_path}",
                 "",
-                "is also the gate's --key: the gate must not approve its own verdicts; give the approvers' keys",
+                "is the gate's key (a --key, or it signed this verdict): the gate must not approve its own "
+                "verdicts; give the approvers' keys",
             )
     raw = _read(path, "approval")
     try:
@@ -578,6 +595,16 @@ def _gate_keys(args: argparse.Namespace) -> list[str]:
     return [] if key is None else [key] if isinstance(key, str) else list(key)
 
 
+def _signed_by(verdict_raw: bytes, key: Any) -> bool:
+    from .verdict import dsse
+
+    try:
+        dsse.verify(dsse.parse(verdict_raw), [key])
+    except dsse.VerificationError:
+        return False
+    return True
+
+
 def _raw_public(key: Any) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -591,15 +618,16 @@ def _read(path: str, what: str) -> bytes:
         raise ConfigError(path, "", f"cannot read the {what} ({exc.strerror or exc})") from None
 
 
-def read(path: str, key_paths: Sequence[str] = ()) -> Any:
-    """The verdict at ``path`` (:func:`pytest_staging.verdict.files.read_verdict`); with key
-    paths, a signature by one of those keys must verify. Unreadable files are usage errors."""
+def read(path: str, key_paths: Sequence[str] = (), raw: bytes | None = None) -> Any:
+    """The verdict at ``path`` (:func:`pytest_staging.verdict.files.read_verdict`), or in ``raw``,
+    its bytes read once already; with key paths, a signature by one of those keys must verify.
+    Unreadable files are usage errors."""
     from .verdict.dsse import VerificationError, load_public_key
     from .verdict.files import read_verdict
 
     keys = [load_public_key(_read(key_path, "public key"), key_path) for key_path in key_paths]
     try:
-        return read_verdict(_read(path, "verdict"), keys)
+        return read_verdict(_read(path, "verdict") if raw is None else raw, keys)
     except VerificationError as exc:
         raise Failed(str(exc)) from None
 
@@ -660,7 +688,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    verdict = read(args.file, args.key)
+    # Read once: the approval is checked against the very bytes whose signature verified.
+    raw = _read(args.file, "verdict")
+    verdict = read(args.file, args.key, raw)
     approval = None
     if args.approval is not None or args.approver_key:
         if args.approval is None or not args.approver_key:
@@ -669,7 +699,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 "",
                 "--approval FILE and --approver-key PUB go together: an approval counts only when its signer is trusted",
             )
-        approval, status, words = checked_approval(args, _read(args.file, "verdict"), verdict.statement)
+        approval, status, words = checked_approval(args, raw, verdict.statement)
         if status != "valid":
             raise Failed(f"approval {args.approval}: {words}")
     unmet = unmet_expectations(verdict.statement, args, approved=approval is not None)
@@ -788,17 +818,18 @@ def _comparable_url(url: str) -> str:
     return parts._replace(scheme=parts.scheme.lower(), netloc=host, path=parts.path.rstrip("/")).geturl()
 
 
-def statement_and_signature(path: str, key_path: str | None) -> tuple[dict[str, Any], tuple[str, str]]:
-    """The statement, and the signature's status (``verified`` | ``failed`` | ``unchecked`` |
-    ``unsigned``) with words for people. A statement whose signature fails is still shown."""
+def statement_and_signature(path: str, key_path: str | None, raw: bytes) -> tuple[dict[str, Any], tuple[str, str]]:
+    """The statement in ``raw`` (the file at ``path``, read once), and the signature's status
+    (``verified`` | ``failed`` | ``unchecked`` | ``unsigned``) with words for people. A statement
+    whose signature fails is still shown."""
     status = None
     if key_path:  # a verdict whose signature fails is still shown, marked so, and the command fails
         try:
-            verdict = read(path, [key_path])
+            verdict = read(path, [key_path], raw)
             return verdict.statement, ("verified", f"verified with key {verdict.keyid[:16]}…")
         except Failed as exc:
             status = ("failed", f"NOT VERIFIED: {exc}")
-    verdict = read(path)
+    verdict = read(path, (), raw)
     if status is None:
         if verdict.signatures:
             status = ("unchecked", f"{verdict.signatures} signature(s), not checked (pass --key)")
@@ -811,8 +842,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report.html import render
     from .verdict.files import write_atomic
 
-    statement, signature = statement_and_signature(args.file, args.key)
-    approval = shown_approval(args, statement)
+    raw = _read(args.file, "verdict")
+    statement, signature = statement_and_signature(args.file, args.key, raw)
+    approval = shown_approval(args, raw, statement)
     out = Path(args.html)
     html = rendered(
         args.file, lambda: render(statement, signature=signature, trace_url=args.trace_url, approval=approval)
@@ -827,14 +859,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if "failed" in (signature[0], approval and approval["status"]) else 0
 
 
-def shown_approval(args: argparse.Namespace, statement: dict[str, Any]) -> dict[str, Any] | None:
+def shown_approval(args: argparse.Namespace, raw: bytes, statement: dict[str, Any]) -> dict[str, Any] | None:
     """What ``show`` and ``report`` display of ``--approval``: its predicate, with ``status`` and
     ``words`` (:func:`checked_approval`); None without one."""
     if args.approval is None:
         if args.approver_key:
             raise ConfigError("--approver-key", "", "checks an approval; give the approval too (--approval FILE)")
         return None
-    approval, status, words = checked_approval(args, _read(args.file, "verdict"), statement)
+    approval, status, words = checked_approval(args, raw, statement)
     return {**approval.predicate, "status": status, "words": words}
 
 
@@ -857,8 +889,9 @@ _UNPROVEN = {
 def cmd_show(args: argparse.Namespace) -> int:
     from .report.text import baseline_lines, flaky_quarantine_lines, markdown, summary_lines
 
-    statement, signature = statement_and_signature(args.file, args.key)
-    approval = shown_approval(args, statement)
+    raw = _read(args.file, "verdict")
+    statement, signature = statement_and_signature(args.file, args.key, raw)
+    approval = shown_approval(args, raw, statement)
     if args.format == "markdown":
         sys.stdout.write(rendered(args.file, lambda: markdown(statement, signature=signature, approval=approval)))
     else:

@@ -248,6 +248,8 @@ def test_approve_usage_mistakes_exit_2_in_one_line_without_the_key(verdicts, app
         ("--by", "Alice\x1b[31m", "control character"),
         ("--expires", "0s", "longer than zero"),
         ("--expires", "tomorrow", "not a duration"),
+        ("--expires", "367d", "longer than 366d, the longest an approval lasts"),
+        ("--expires", "9" * 400 + "d", "longer than any date can say"),
     ]:
         given = {"--by": "Alice", "--reason": "why", flag: value}
         argv = ["approve", str(verdict), "--key", str(approvers["alice"][0])]
@@ -405,15 +407,78 @@ def test_approver_keys_are_not_the_gates_and_go_with_an_approval(verdicts, appro
     verdict = copy(verdicts["hold"], tmp_path)
     approval = approve(verdict, approvers["alice"][0])
     code, _, err = verify(verdict, approval, keys[1], keys[1])
-    assert (
-        code == 2 and len(err) == 1 and "is also the gate's --key: the gate must not approve its own verdicts" in err[0]
-    )
+    assert code == 2 and len(err) == 1 and "is the gate's key (a --key, or it signed this verdict)" in err[0]
     code, _, err = verify(verdict, approval, None, keys[1])
     assert code == 2 and len(err) == 1 and "--approval FILE and --approver-key PUB go together" in err[0]
     code, _, err = verify(verdict, None, approvers["alice"][1], keys[1])
     assert code == 2 and len(err) == 1 and "--approval FILE and --approver-key PUB go together" in err[0]
     code, _, err = verify(verdict, tmp_path / "missing.json", approvers["alice"][1], keys[1])
     assert code == 2 and "cannot read the approval" in err[0]
+
+
+def test_show_and_report_refuse_the_gates_key_as_an_approvers_without_its_key(verdicts, approvers, keys, tmp_path):
+    """Without --key, the gate's key given as --approver-key is found by the verdict it signed."""
+    verdict = copy(verdicts["hold"], tmp_path)
+    statement = approval_statement(verdict.read_bytes(), VERDICT, approver="Gate", reason="self", now=time.time())
+    approval = tmp_path / "self.json"
+    approval.write_bytes(signed_approval(statement, keys[0]))
+    for command in (["show", str(verdict)], ["report", str(verdict), "--html", str(tmp_path / "r.html")]):
+        code, out, err = run(*command, "--approval", str(approval), "--approver-key", str(keys[1]))
+        assert code == 2 and len(err) == 1 and "it signed this verdict" in err[0], (command, out, err)
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("command", ["verify", "show", "report"])
+def test_the_verdict_file_is_read_once(command, verdicts, approvers, keys, tmp_path, monkeypatch):
+    """The approval is checked against the very bytes whose signature was checked: a file
+    swapped between two reads cannot pair one verdict's signature with another's approval."""
+    import pytest_staging.cli as cli_module
+
+    verdict = copy(verdicts["hold"], tmp_path)
+    approval = approve(verdict, approvers["alice"][0])
+    reads = []
+    real_read = cli_module._read
+    monkeypatch.setattr(cli_module, "_read", lambda path, what: reads.append(path) or real_read(path, what))
+    argv = [command, str(verdict), "--key", str(keys[1]), "--approval", str(approval)]
+    argv += ["--approver-key", str(approvers["alice"][1])]
+    argv += ["--html", str(tmp_path / "r.html")] if command == "report" else []
+    assert run(*argv)[0] == 0
+    assert reads.count(str(verdict)) == 1, reads
+
+
+def test_approvals_with_impossible_dates_or_text_are_refused_in_one_line(verdicts, approvers, keys, tmp_path):
+    verdict = copy(verdicts["hold"], tmp_path)
+    good = statement_of(approve(verdict, approvers["alice"][0]))
+    cases = {
+        "feb-31": ("timeApproved", "2026-02-31T10:00:00Z", "NOT VALID: its timeApproved '2026-02-31T10:00:00Z' is not a date and time"),
+        "newline": ("timeApproved", good["predicate"]["timeApproved"] + "\n", "NOT VALID: its timeApproved"),
+        "7-digits": ("expires", "2099-01-01T00:00:00.1234567Z", "not a pytest-staging approval: predicate/expires"),
+        "month-13": ("expires", "2099-13-01T00:00:00Z", "not a pytest-staging approval: predicate/expires"),
+        "approver-newline": ("approver", "Alice\n", "predicate/approver holds a line break or control character"),
+        "reason-escape": ("reason", "ok\x1b[2J", "not a pytest-staging approval: predicate/reason"),
+    }  # fmt: skip
+    for name, (field, value, words) in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(
+            signed_approval({**good, "predicate": {**good["predicate"], field: value}}, approvers["alice"][0])
+        )
+        for command in (["verify", str(verdict), "--key", str(keys[1])], ["show", str(verdict)]):
+            code, out, err = run(*command, "--approval", str(path), "--approver-key", str(approvers["alice"][1]))
+            shown = out + "\n".join(err)
+            assert code == 1 and "Traceback" not in shown and words in shown, (name, command, out, err)
+            assert "\x1b" not in shown
+
+
+def test_approve_refuses_the_placeholder_of_an_unfinished_run(verdicts, approvers, keys, tmp_path):
+    """The ``incomplete`` HOLD a run leaves until it finishes proves no test: rerun, not approve."""
+    statement = statement_of(verdicts["hold"])
+    statement["predicate"]["reasons"] = [{"code": "incomplete", "text": "the gate run did not finish"}]
+    statement["predicate"]["reasonCodes"] = ["incomplete"]
+    verdict = tmp_path / VERDICT
+    verdict.write_bytes(signed_approval(statement, keys[0]))  # the gate's key signs it, as a run would
+    code, out, err = run("approve", str(verdict), "--key", str(approvers["alice"][0]), "--by", "A", "--reason", "r")
+    assert code == 1 and "the placeholder of a run that did not finish" in err[0] and out == ""
+    assert sorted(path.name for path in tmp_path.iterdir()) == [VERDICT]
 
 
 def test_the_verdict_is_checked_before_its_approval(verdicts, approvers, keys, other_keys, tmp_path):
@@ -582,6 +647,9 @@ def test_the_github_actions_example_runs_our_commands_as_they_are(verdicts, appr
     assert jobs["approve-hold"]["environment"] == "staging-hold-approval"
     assert jobs["approve-hold"]["if"] == "needs.gate.outputs.decision == 'HOLD'"
     assert jobs["promote"]["needs"] == ["gate", "approve-hold"]
+    for job in jobs.values():  # no expression is pasted into a script: values reach it through env
+        for step in job["steps"]:
+            assert "${{" not in step.get("run", ""), step["run"]
     commands = []
     for job in jobs.values():
         for step in job["steps"]:
@@ -591,7 +659,7 @@ def test_the_github_actions_example_runs_our_commands_as_they_are(verdicts, appr
     assert subcommands == {"verify", "approve"}
     # What the runner puts in place of the expressions and the shell's array of approval options.
     values = {
-        "${{ vars.IMAGE }}": "registry.example.com/shop@sha256:" + "9f86d0" * 10 + "abcd",
+        '"$IMAGE"': "registry.example.com/shop@sha256:" + "9f86d0" * 10 + "abcd",
         '"${approval[@]}"': "--approval a.json --approver-key keys/approvers.pub",
     }
     parser = build_parser()
@@ -613,3 +681,54 @@ def test_the_github_actions_example_runs_our_commands_as_they_are(verdicts, appr
                          f"{subject['name']}@sha256:{subject['digest']['sha256']}", "--max-age", "36h")  # fmt: skip
     assert code == 0, err
     assert "approved by octocat at " in out and "p95 checked on the dashboard (run 42)" in out
+
+
+def test_the_review_step_signs_only_an_approved_review_with_its_comment_as_text(approvers, verdicts, tmp_path):
+    """The workflow's review and approve steps, run by bash as the runner would (``bash -e``),
+    with a stand-in ``gh`` printing the review history GitHub would return."""
+    steps = {step.get("id") or step.get("name"): step for step in yaml.safe_load(docs_block("approval-workflow"))["jobs"]["approve-hold"]["steps"]}  # fmt: skip
+    review, sign = steps["review"], steps["Approve the HOLD"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text('#!/bin/sh\ncat "$FAKE_REVIEWS"\n')
+    (bin_dir / "gh").chmod(0o755)
+    path = f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+
+    def run_step(step: dict, env: dict, workdir: Path) -> subprocess.CompletedProcess[str]:
+        (workdir / "step.sh").write_text(step["run"])
+        return subprocess.run(["bash", "-e", "step.sh"], cwd=workdir, capture_output=True, text=True,
+                              env={**os.environ, "PATH": path, **env})  # fmt: skip
+
+    def reviewed(history: list, name: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+        workdir = tmp_path / name
+        workdir.mkdir()
+        (workdir / "reviews.in").write_text(json.dumps(history))
+        (workdir / "out").write_text("")
+        env = {"FAKE_REVIEWS": str(workdir / "reviews.in"), "GITHUB_OUTPUT": str(workdir / "out"), "RUNS": "repos/o/r/actions/runs/42", "GH_TOKEN": "t"}  # fmt: skip
+        done = run_step(review, env, workdir)
+        outputs = dict(line.split("=", 1) for line in (workdir / "out").read_text().splitlines())
+        return done, outputs
+
+    user = {"login": "octocat"}
+    for name, history in {
+        "none": [],
+        "rejected": [{"state": "rejected", "user": user, "comment": "no"}],
+        "no comment": [{"state": "approved", "user": user, "comment": ""}],
+        "blank comment": [{"state": "approved", "user": user, "comment": "  \n "}],
+    }.items():
+        done, outputs = reviewed(history, name.replace(" ", "-"))
+        assert done.returncode != 0 and outputs == {}, (name, done.stdout, done.stderr)
+
+    comment = 'p95 "fine" $(touch pwned) `touch pwned2`\non the dashboard'
+    done, outputs = reviewed([{"state": "approved", "user": user, "comment": comment}], "approved")
+    assert done.returncode == 0, done.stderr
+    assert outputs == {"by": "octocat", "reason": 'p95 "fine" $(touch pwned) `touch pwned2` on the dashboard'}
+
+    workdir = tmp_path / "approved"
+    copy(verdicts["hold"], workdir)
+    env = {"STAGING_APPROVER_KEY": approvers["alice"][0].read_text(), "BY": outputs["by"], "REASON": outputs["reason"], "RUN_ID": "42"}  # fmt: skip
+    done = run_step(sign, env, workdir)
+    assert done.returncode == 0, done.stderr
+    predicate = statement_of(workdir / "staging-verdict.intoto.approval.json")["predicate"]
+    assert (predicate["approver"], predicate["reason"]) == ("octocat", outputs["reason"] + " (run 42)")
+    assert not list(tmp_path.rglob("pwned*"))  # the comment stayed text

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 from typing import Any, NamedTuple
 
+from ..core.decide import INCOMPLETE
 from . import STATEMENT_TYPE
 from .dsse import VerificationError
 
@@ -69,6 +70,11 @@ def approval_statement(
         raise Refused(f"the verdict is a REJECT ({reasons}): evidence of failure cannot be approved, only fixed")
     if decision != "HOLD":
         raise Refused(f"the verdict is a {decision}: only a HOLD needs an approval")
+    if INCOMPLETE in predicate.get("reasonCodes", ()):
+        raise Refused(
+            "the verdict is the placeholder of a run that did not finish (killed, or still running): it proves "
+            "no test at all; run the gate again"
+        )
     if not verdict.signatures:
         raise Refused("the verdict is unsigned: it can never verify, so an approval of it would prove nothing")
     partial = _partial(verdict.statement)
@@ -112,7 +118,20 @@ def read_approval(raw: bytes, keys: Any = ()) -> Approval:
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "(root)"
         raise VerificationError(f"not a pytest-staging approval: {where}: {error.message}")
+    for field in ("approver", "reason"):  # the pattern's $ lets one final line break through
+        problem = line_problem(statement["predicate"][field])
+        if problem:
+            raise VerificationError(f"not a pytest-staging approval: predicate/{field} {problem}")
     return Approval(statement, envelope.payload, keyid)
+
+
+def line_problem(text: str) -> str | None:
+    """Why ``text`` is not one line a person wrote for the record (shown in terminals and reports)."""
+    if not text.strip():
+        return "is blank; say it in words"
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 or char in "\u2028\u2029" for char in text):
+        return "holds a line break or control character; give one line of text"
+    return None
 
 
 def binding_problem(approval: Approval, verdict_raw: bytes, verdict: dict[str, Any]) -> str | None:
@@ -136,15 +155,18 @@ def binding_problem(approval: Approval, verdict_raw: bytes, verdict: dict[str, A
 
 
 def time_problem(approval: Approval, verdict: dict[str, Any], now: dt.datetime, skew: dt.timedelta) -> str | None:
-    """Why the approval's date cannot be right (None when it can): in the future, or before the
-    verdict it approves, beyond ``skew`` of clock difference between the machines."""
-    from .statement import from_iso
-
+    """Why the approval's dates cannot be right (None when they can): unreadable, in the future,
+    or before the verdict it approves, beyond ``skew`` of clock difference between the machines."""
     predicate = approval.predicate
-    approved = from_iso(predicate["timeApproved"])
+    for field in ("timeApproved", "expires"):
+        try:
+            _time(predicate[field])
+        except ValueError:
+            return f"its {field} {predicate[field]!r} is not a date and time"
+    approved = _time(predicate["timeApproved"])
     if approved > now + skew:
         return f"it is dated in the future (timeApproved {predicate['timeApproved']})"
-    if approved + skew < from_iso(verdict["predicate"]["timeVerified"]):
+    if approved + skew < _time(verdict["predicate"]["timeVerified"]):
         return (
             f"it is dated before the verdict it approves (timeApproved {predicate['timeApproved']}, "
             f"timeVerified {verdict['predicate']['timeVerified']})"
@@ -153,11 +175,20 @@ def time_problem(approval: Approval, verdict: dict[str, Any], now: dt.datetime, 
 
 
 def expired(approval: Approval, now: dt.datetime) -> str | None:
-    """When the approval stopped counting, if it has by ``now``."""
+    """When the approval stopped counting, if it has by ``now`` (its dates passed :func:`time_problem`)."""
+    expires = approval.predicate["expires"]
+    return expires if expires is not None and now >= _time(expires) else None
+
+
+def _time(text: str | None) -> dt.datetime:
+    """An approval's time as an aware datetime; None (no expiry) is the end of time. ValueError
+    when it is no date: the schema's pattern lets through what the calendar does not (a 31st of
+    February)."""
     from .statement import from_iso
 
-    expires = approval.predicate["expires"]
-    return expires if expires is not None and now >= from_iso(expires) else None
+    if text is None:
+        return dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    return from_iso(text)
 
 
 def _partial(verdict: dict[str, Any]) -> str | None:
