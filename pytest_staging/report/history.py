@@ -88,10 +88,10 @@ def text(read: Read, *, top: int = 10, since: dt.timedelta | None = None, verifi
     flakiest = history.flakiest(top)
     if flakiest:
         lines += ["", "flakiest tests:"]
-        for nodeid, entry in flakiest:
-            owner = f", owner {entry.owner}" if entry.owner else ""
+        for test in flakiest:
+            owner = f", owner {test.owner}" if test.owner else ""
             lines.append(
-                f"  {nodeid}: flaky in {entry.flaky} of {entry.ran} runs ({percent(entry.flaky / entry.ran)}){owner}"
+                f"  {test.nodeid}: flaky in {test.flaky} of {test.ran} runs ({percent(test.flaky / test.ran)}){owner}"
             )
     return "\n".join(lines) + "\n"
 
@@ -114,9 +114,9 @@ def markdown(read: Read, *, top: int = 10, since: dt.timedelta | None = None, ve
     flakiest = history.flakiest(top)
     if flakiest:
         out += ["", "### Flakiest tests", "", "| test | flaky runs | runs | rate | owner |", "|---|---|---|---|---|"]
-        for nodeid, entry in flakiest:
+        for test in flakiest:
             out.append(
-                f"| `{_cell(nodeid)}` | {entry.flaky} | {entry.ran} | {percent(entry.flaky / entry.ran)} | "
-                f"{_cell(entry.owner or '–')} |"
+                f"| `{_cell(test.nodeid)}` | {test.flaky} | {test.ran} | {percent(test.flaky / test.ran)} | "
+                f"{_cell(test.owner or '–')} |"
             )
     return "\n".join(out) + "\n"

@@ -7,6 +7,7 @@ before the next, so memory does not grow with the number of verdicts (bench/hist
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,8 +16,8 @@ from ..core.history import History
 from . import PREDICATE_TYPE
 from .dsse import VerificationError
 
-#: The verdict files a directory is searched for (recursively).
-PATTERN = "*.intoto.json"
+#: The verdict files a directory is searched for (recursively): ``*.intoto.json``.
+SUFFIX = ".intoto.json"
 
 
 class Skipped(NamedTuple):
@@ -37,17 +38,29 @@ class Read(NamedTuple):
 
 
 def verdict_files(paths: Sequence[str]) -> Iterator[str]:
-    """Each file given, and each ``*.intoto.json`` under each directory given (sorted), once."""
-    seen: set[Path] = set()
-    for given in paths:
-        path = Path(given)
-        found = sorted(p for p in path.rglob(PATTERN) if p.is_file()) if path.is_dir() else [path]
-        for file in found:
-            resolved = file.resolve()
-            if resolved in seen:
-                continue
-            seen.add(resolved)
-            yield str(file)
+    """Each file given, and each ``*.intoto.json`` under each directory given (recursively, in
+    sorted order), once: a path given twice, or inside a directory also given, is read once.
+    Directories are walked as they are read: no list of every file is held."""
+    resolved = [Path(path).resolve() for path in paths]
+    directories = {here for here in resolved if here.is_dir()}
+    kept = [
+        path
+        for index, (path, here) in enumerate(zip(paths, resolved, strict=True))
+        if here not in resolved[:index] and not any(here != d and here.is_relative_to(d) for d in directories)
+    ]
+    for path in kept:
+        if os.path.isdir(path):
+            yield from _walk(path)
+        else:
+            yield path
+
+
+def _walk(directory: str) -> Iterator[str]:
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(SUFFIX):
+                yield os.path.join(root, name)
 
 
 def read_history(
