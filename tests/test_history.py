@@ -23,12 +23,14 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from docs_text import docs_block
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -137,16 +139,17 @@ def pushgateway(tmp_path) -> Iterator[str]:
 
 
 class Served:
-    """A tiny HTTP server on 127.0.0.1 answering every GET with a file (the textfile a node_exporter
-    would serve) and recording every request (method, path, headers, body)."""
+    """A tiny HTTP server on 127.0.0.1 answering a GET of each path with its file (the textfile a
+    node_exporter would serve) and recording every PUT (method, path, headers, body)."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path, self.requests = path, []
+    def __init__(self, files: dict[str, Path] | None = None) -> None:
+        self.files, self.requests = files or {}, []
         served = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-                body = served.path.read_bytes() if served.path and served.path.is_file() else b""
+                path = served.files.get(self.path)
+                body = path.read_bytes() if path is not None and path.is_file() else b""
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
@@ -178,17 +181,20 @@ class Served:
 
 @pytest.fixture
 def prometheus(tmp_path):
-    """Start a real Prometheus on 127.0.0.1 (a free port, a temporary TSDB) scraping the given
-    host:port every second: ``with prometheus("127.0.0.1:PORT") as query: query("PROMQL")``."""
+    """Start a real Prometheus on 127.0.0.1 (a free port, a temporary TSDB) scraping host:port
+    every second, a job per metrics path: ``with prometheus("127.0.0.1:PORT", {"job": "/path"})
+    as query: query("PROMQL")``."""
     command = binary("prometheus")
 
     @contextlib.contextmanager
-    def run(scraped: str) -> Iterator:
+    def run(scraped: str, jobs: dict[str, str]) -> Iterator:
         config = tmp_path / "prometheus.yml"
         config.write_text(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-            "scrape_configs:\n  - job_name: staging_textfile\n"
-            f"    static_configs:\n      - targets: ['{scraped}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
+            + "".join(
+                f"  - job_name: {job}\n    metrics_path: {path}\n    static_configs:\n      - targets: ['{scraped}']\n"
+                for job, path in jobs.items()
+            )
         )
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -201,7 +207,10 @@ def prometheus(tmp_path):
         ]
 
         def query(promql: str) -> list[dict]:
-            answer = json.loads(get(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"))
+            try:
+                answer = json.loads(get(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"))
+            except urllib.error.HTTPError as exc:  # Prometheus says why a query is wrong
+                pytest.fail(f"{promql}: {exc.read().decode()}")
             assert answer["status"] == "success", answer
             return answer["data"]["result"]
 
@@ -625,20 +634,48 @@ def test_history_metrics_pass_promtool(runs, keys, capsys):
 # -- per run: the textfile, scraped by a real Prometheus; the push, to a real Pushgateway ---------------
 
 
-def test_prometheus_scrapes_the_runs_textfile_and_answers_queries(runs, prometheus, tmp_path):
+def promql(marker: str) -> list[str]:
+    """The queries of a PromQL block of docs/history.md: comment lines dropped, continuations joined."""
+    queries, current = [], []
+    for line in docs_block(marker).splitlines():
+        if line.startswith("#") or not line.strip():
+            if current:
+                queries.append(" ".join(current))
+            current = []
+        else:
+            current.append(line.strip())
+    return queries + ([" ".join(current)] if current else [])
+
+
+def test_prometheus_scrapes_the_textfiles_and_the_documented_queries_answer(runs, keys, prometheus, tmp_path, capsys):
     metrics = tmp_path / "textfile" / "staging.prom"
     result, verdict = runs(SUITE, "scraped", f"--staging-openmetrics={metrics}", f"--staging-build-time={BUILD}")
     assert result.ret == 0
     assert any(line.startswith("metrics: ") and "staging.prom" in line for line in result.stdout.lines)
-    with Served(metrics) as served, prometheus(served.url.removeprefix("http://")) as query:
-        promql = 'pytest_staging_runs_total{job="staging_textfile",environment="staging-eu"}'
-        found = poll("the scrape of the textfile", lambda: query(promql))
+    runs(FAILING, "rejected")
+    capsys.readouterr()
+    assert cli(["history", str(runs.archive), "--key", str(keys[1]), "--format", "openmetrics"]) == 0
+    history = tmp_path / "history.prom"
+    history.write_text(capsys.readouterr().out)
+    files = {"/metrics": metrics, "/history": history}
+    with Served(files) as served, prometheus(served.url[7:], {"run": "/metrics", "history": "/history"}) as query:
+        run_series = 'pytest_staging_runs_total{job="run",environment="staging-eu"}'
+        found = poll("the scrape of the run's textfile", lambda: query(run_series))
         by_decision = {series["metric"]["decision"]: float(series["value"][1]) for series in found}
         assert by_decision == {"PROMOTE": 1.0, "HOLD": 0.0, "REJECT": 0.0}
-        latency = query('pytest_staging_promotion_latency_seconds{quantile="0.95"}')
-        expected = dsse_time(verdict) - BUILD_EPOCH
-        assert float(latency[0]["value"][1]) == pytest.approx(expected, abs=1e-3)
-        assert float(query("pytest_staging_promotion_success_ratio")[0]["value"][1]) == 1.0
+        latency = query('pytest_staging_promotion_latency_seconds{job="run",quantile="0.95"}')
+        assert float(latency[0]["value"][1]) == pytest.approx(dsse_time(verdict) - BUILD_EPOCH, abs=1e-3)
+        poll("the scrape of the history", lambda: query('pytest_staging_runs_total{job="history"}'))
+        # Every query the page gives answers. M1 sums both files: the run's (1 PROMOTE of 1 run) and
+        # the history's (1 of 2).
+        answers = {q: query(q) for q in promql("promql-history")}
+        assert len(answers) >= 5, answers
+        # The suite validates no contract: no validation pass rate, every other query has series.
+        assert all(answer for q, answer in answers.items() if "validation" not in q), answers
+        m1 = next(answer for q, answer in answers.items() if 'decision="PROMOTE"' in q)
+        assert [float(series["value"][1]) for series in m1] == [pytest.approx(2 / 3)]
+        for q in promql("promql-push"):
+            query(q)  # valid PromQL (no Pushgateway here, so mostly empty answers)
 
 
 def test_the_run_pushes_its_metrics_to_the_pushgateway(runs, pushgateway):
