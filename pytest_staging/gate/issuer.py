@@ -312,7 +312,8 @@ class Issuer:
                     "id": self.settings.release,
                     "deployedVersion": preflight.deployed_version,
                     "probe": target.version_url,
-                    "buildTime": iso(self.settings.build_time) if self.settings.build_time is not None else None,
+                    # Only when known: a verdict without a build time is what it was before.
+                    **({"buildTime": iso(self.settings.build_time)} if self.settings.build_time is not None else {}),
                 },
                 subjects=gate.subjects,
                 signing_key=self.settings.signing_key,
