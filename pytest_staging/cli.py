@@ -377,6 +377,56 @@ and an earlier verdict at --out is removed), 2 for a usage mistake.""",
     )
     add_approval_options(report, "show this approval of the verdict: who, when, why, until when")
 
+    report.add_argument(
+        "--history",
+        nargs="+",
+        metavar="PATH",
+        help="also draw the last runs' decisions and gate durations next to this one, from these verdict "
+        "files or directories (searched for *.intoto.json); with --key, only verdicts that verify",
+    )
+
+    history = commands.add_parser(
+        "history",
+        help="the staging SLIs over many verdicts: promotion success, validation pass rate, latency, flakiness",
+        description="""\
+Read verdict files and directories (searched for *.intoto.json, recursively) one at a time and
+report, overall and per environment: runs and decisions, promotion success rate (PROMOTE / runs),
+validation pass rate (mean of the runs' rates), promotion latency p50/p95 (timeVerified - the
+release's build time, PROMOTE verdicts with --staging-build-time), flakiness rate (mean of the runs'
+rates) and the flakiest tests with their quarantine owners, gate duration p50/p95, and the HOLD and
+REJECT reasons by code. A shard's partial verdict is not a run: only merged verdicts count.
+Exit 0; 1 when a file could not be read or is not a verdict (each is named on stderr; the others
+are still reported); 2 for a usage mistake. With --key, verdicts that do not verify are skipped,
+counted and named on stderr, and do not change the exit status.""",
+        epilog="""examples:
+  pytest-staging history verdicts/ --key gate.pub --since 30d
+  pytest-staging history verdicts/ --key gate.pub --format openmetrics > /var/lib/node_exporter/staging.prom""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    history.add_argument("paths", nargs="+", metavar="PATH", help="verdict files or directories")
+    history.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="PUB",
+        help="count only verdicts whose signature verifies with this public key (repeatable); the others are "
+        "skipped and counted",
+    )
+    history.add_argument(
+        "--since",
+        type=duration,
+        metavar="DURATION",
+        help="count only verdicts verified within this age (--since 30d; 90s, 30m, 2h, 7d, 1h30m)",
+    )
+    history.add_argument(
+        "--format",
+        choices=("text", "markdown", "json", "openmetrics"),
+        default="text",
+        help="text (default); markdown; json; openmetrics: the Prometheus text format on stdout (for "
+        "node_exporter's textfile collector or a Pushgateway)",
+    )
+    history.add_argument("--top", type=int, default=10, metavar="N", help="list the N flakiest tests (default 10)")
+
     show = commands.add_parser("show", help="print a human summary of a verdict")
     show.add_argument("file", metavar="FILE")
     show.add_argument("--format", choices=("text", "markdown"), default="text")
@@ -410,6 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "merge": cmd_merge,
             "quarantine": cmd_quarantine,
             "load-worker": cmd_load_worker,
+            "history": cmd_history,
         }
         return commands[args.command](args)
     except ConfigError as exc:
@@ -846,8 +897,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     statement, signature = statement_and_signature(args.file, args.key, raw)
     approval = shown_approval(args, raw, statement)
     out = Path(args.html)
+    history = _recent_runs(args.file, args.history, args.key) if args.history else None
     html = rendered(
-        args.file, lambda: render(statement, signature=signature, trace_url=args.trace_url, approval=approval)
+        args.file,
+        lambda: render(statement, signature=signature, trace_url=args.trace_url, approval=approval, history=history),
     )
     try:
         write_atomic(out, html.encode("utf-8"))
@@ -868,6 +921,25 @@ def shown_approval(args: argparse.Namespace, raw: bytes, statement: dict[str, An
         return None
     approval, status, words = checked_approval(args, raw, statement)
     return {**approval.predicate, "status": status, "words": words}
+
+
+#: Earlier runs the report's history chart draws.
+RECENT_RUNS = 20
+
+
+def _recent_runs(path: str, paths: Sequence[str], key_path: str | None) -> list[Any]:
+    """The last runs among the verdicts under ``paths`` (with --key: those that verify), less the
+    verdict the report is about; files that cannot be read are named on stderr and left out."""
+    from .verdict.dsse import load_public_key
+    from .verdict.history import read_history
+
+    keys = [load_public_key(_read(key_path, "public key"), key_path)] if key_path else []
+    read = read_history(paths, keys, recent=RECENT_RUNS + 1)
+    for skipped in read.unverified + read.unreadable:
+        print(f"history: left out {skipped.path}: {skipped.why}", file=sys.stderr)
+    itself = Path(path).resolve()
+    runs = [run for run in read.history.recent if Path(run.source).resolve() != itself]
+    return runs[-RECENT_RUNS:]
 
 
 def rendered(path: str, render: Callable[[], str]) -> str:
@@ -941,3 +1013,42 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """The SLIs over the verdicts under the PATHs; 1 when a file could not be read (named on stderr)."""
+    import json
+    import time
+
+    from .report.history import markdown, text
+    from .report.openmetrics import render
+    from .verdict.dsse import load_public_key
+    from .verdict.history import read_history
+
+    keys = [load_public_key(_read(key_path, "public key"), key_path) for key_path in args.key]
+    since = time.time() - args.since.total_seconds() if args.since is not None else None
+    read = read_history(args.paths, keys, since=since)
+    for skipped in read.unverified:
+        print(f"skipped (does not verify): {skipped.path}: {skipped.why}", file=sys.stderr)
+    for skipped in read.unreadable:
+        print(f"ERROR: {skipped.path}: {skipped.why}", file=sys.stderr)
+    if args.format == "openmetrics":
+        sys.stdout.write(render(read.history))
+    elif args.format == "json":
+        document = {
+            "verdicts": {
+                "read": read.verdicts,
+                "counted": read.history.overall.runs,
+                "partialShards": read.history.partials,
+                "older": read.history.older,
+                "unverified": len(read.unverified),
+                "unreadable": [skipped.path for skipped in read.unreadable],
+                "otherAttestations": read.others,
+            },
+            **read.history.to_dict(args.top),
+        }
+        print(json.dumps(document, indent=2, sort_keys=False))
+    else:
+        render_text = markdown if args.format == "markdown" else text
+        sys.stdout.write(render_text(read, top=args.top, since=args.since, verified=bool(keys)))
+    return 1 if read.unreadable else 0

@@ -173,6 +173,25 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write this run's metric series to PATH as a baseline for later runs.",
     )
+    group.addoption(
+        "--staging-build-time",
+        metavar="ISO8601|EPOCH",
+        help="when the release under test was built (2025-01-31T12:00:00Z or epoch seconds), recorded as "
+        "release.buildTime: promotion latency is the time from it to the verdict. Env STAGING_BUILD_TIME, "
+        "else SOURCE_DATE_EPOCH.",
+    )
+    group.addoption(
+        "--staging-openmetrics",
+        metavar="PATH",
+        help="write this run's SLI metrics to PATH in the Prometheus text format at the end of the run "
+        "(for node_exporter's textfile collector, e.g. /var/lib/node_exporter/staging.prom).",
+    )
+    group.addoption(
+        "--staging-pushgateway",
+        metavar="URL",
+        help="push this run's SLI metrics to the Prometheus Pushgateway at URL (job pytest_staging, grouped "
+        "by environment), e.g. http://pushgateway:9091; a failed push is a warning, never a changed decision.",
+    )
     parser.addini("staging_target", "default staging target (name or URL)", default="")
     parser.addini("staging_baseline", "baseline file to compare with (see --staging-baseline)", default="")
     parser.addini(

@@ -79,6 +79,12 @@ class Settings(NamedTuple):
     vsa: Any = None
     #: --staging-shard / STAGING_SHARD: this run is one shard of the suite (a ``core.shards.Shard``), or None.
     shard: Shard | None = None
+    #: --staging-build-time / STAGING_BUILD_TIME / SOURCE_DATE_EPOCH: when the release was built (epoch seconds).
+    build_time: float | None = None
+    #: --staging-openmetrics: this run's SLI metrics, in the Prometheus text format (controller only).
+    openmetrics_path: Path | None = None
+    #: --staging-pushgateway: the Pushgateway this run's metrics are pushed to (controller only).
+    pushgateway: str | None = None
 
     def policy_fields(self) -> dict[str, Any]:
         """The gate settings recorded, with their digest, in the verdict's ``policy`` (the
@@ -222,6 +228,17 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
     report, summary, step_summary = option.staging_report, option.staging_summary, environ.get("GITHUB_STEP_SUMMARY")
     if controller:
         _no_clashes(here, verdict_path, report, summary, step_summary, baseline, vsa.path if vsa else None)
+    openmetrics_path, pushgateway = _metrics_outputs(option, here, secrets) if writes_verdict else (None, None)
+    if (
+        openmetrics_path is not None
+        and verdict_path is not None
+        and openmetrics_path.resolve() == verdict_path.resolve()
+    ):
+        raise ConfigError(
+            "--staging-openmetrics",
+            "",
+            f"{option.staging_openmetrics} is also the verdict; give the metrics a file of their own",
+        )
     return Settings(
         target=dataclasses.replace(target, release=release),
         selected_tiers=selected,
@@ -257,6 +274,9 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] = os.environ
         selection=_selection(config),
         vsa=vsa,
         shard=_shard(option.staging_shard, environ),
+        build_time=_build_time(option.staging_build_time, environ),
+        openmetrics_path=openmetrics_path,
+        pushgateway=pushgateway,
     )
 
 
@@ -391,6 +411,40 @@ def _shard(option: str | None, environ: Mapping[str, str]) -> Shard | None:
     from .core.shards import parse_shard
 
     return parse_shard(text, where)
+
+
+def _build_time(option: str | None, environ: Mapping[str, str]) -> float | None:
+    from .core.history import parse_build_time
+
+    for where, text in (
+        ("--staging-build-time", option),
+        ("STAGING_BUILD_TIME", environ.get("STAGING_BUILD_TIME")),
+        ("SOURCE_DATE_EPOCH", environ.get("SOURCE_DATE_EPOCH")),
+    ):
+        if text and text.strip():
+            return parse_build_time(text, where)
+    return None
+
+
+def _metrics_outputs(option: Any, here: Path, secrets: set[str]) -> tuple[Path | None, str | None]:
+    """--staging-openmetrics (a file path) and --staging-pushgateway (an http(s) URL; its user
+    info is a secret, kept out of every output)."""
+    path = here / option.staging_openmetrics if option.staging_openmetrics else None
+    if path is not None and (path.is_dir() or path.parent.exists() and not path.parent.is_dir()):
+        raise ConfigError(
+            "--staging-openmetrics",
+            "",
+            f"{option.staging_openmetrics} is a directory or inside a file; give a file path",
+        )
+    url = option.staging_pushgateway or None
+    if url is not None:
+        from .report.openmetrics import secrets_of, shown_url, url_problem
+
+        secrets.update(secrets_of(url))
+        problem = url_problem(url)
+        if problem is not None:
+            raise ConfigError("--staging-pushgateway", "", f"{shown_url(url)} {problem}")
+    return path, url
 
 
 def _load_distribution(option: Any) -> Any:

@@ -42,6 +42,8 @@ class Issuer:
         self.saved_baseline: tuple[Path, int, str | None] | None = None
         #: (what, path, error or None) of each report written at the end.
         self.reports_written: list[tuple[str, Path, str | None]] = []
+        #: What became of the run's metrics (--staging-openmetrics, --staging-pushgateway): a line each.
+        self.metrics_published: list[str] = []
         #: The session, once our sessionstart saw it; the verdict is issued once (``_finished``).
         self._session: pytest.Session | None = None
         self._finished = False
@@ -284,11 +286,16 @@ class Issuer:
             self.reports_written = write(self.settings, self.issued.path, self.issued.keyid)
         if self.settings.vsa is not None:
             self.reports_written.append(("verification summary (VSA)", self.settings.vsa.path, None))
+        if self.settings.openmetrics_path is not None or self.settings.pushgateway is not None:
+            from ..report.openmetrics import publish
+
+            self.metrics_published = publish(self.settings, self.issued.statement)
         return decision
 
     def _issue(self, decision: Any, policy: Any, preflight: Preflight, ledger: Ledger) -> Any:
         """Sign and write a verdict of ``ledger`` (stopping signals wait until it is written)."""
         from ..verdict.issue import issue
+        from ..verdict.statement import iso
 
         gate, path = self.gate, self.settings.verdict_path
         assert path is not None  # the issuer writes only when pytest runs tests
@@ -305,6 +312,8 @@ class Issuer:
                     "id": self.settings.release,
                     "deployedVersion": preflight.deployed_version,
                     "probe": target.version_url,
+                    # Only when known: a verdict without a build time is what it was before.
+                    **({"buildTime": iso(self.settings.build_time)} if self.settings.build_time is not None else {}),
                 },
                 subjects=gate.subjects,
                 signing_key=self.settings.signing_key,
@@ -368,6 +377,8 @@ class Issuer:
                 terminalreporter.write_line(f"{what}: {self._shown_path(written)}")
             else:
                 terminalreporter.write_line(f"{what}: could not write {self._shown_path(written)}: {error}", red=True)
+        for line in self.metrics_published:
+            terminalreporter.write_line(line, yellow=line.startswith("WARNING"))
 
     def _summary_after_the_fact(self) -> None:
         """The verdict line when the terminal summary never ran."""

@@ -97,10 +97,12 @@ def render(
     signature: tuple[str, str] | None = None,
     trace_url: str | None = None,
     approval: dict[str, Any] | None = None,
+    history: Sequence[Any] | None = None,
 ) -> str:
     """The whole page. ``signature``: (``verified`` | ``failed`` | ``unsigned`` | ``unchecked``,
     words shown); ``trace_url``: a template with ``{trace_id}`` that makes the trace id a link;
-    ``approval``: an approval's predicate with its ``status`` and ``words`` (``report --approval``)."""
+    ``approval``: an approval's predicate with its ``status`` and ``words`` (``report --approval``);
+    ``history``: earlier runs (``core.history.Recent``, oldest first) drawn next to this one."""
     predicate = statement["predicate"]
     decision = predicate["decision"]
     symbol, css = DECISIONS.get(decision, ("?", "hold"))
@@ -118,6 +120,7 @@ def render(
         _guarded(_approval, approval) if approval is not None else "",
         _guarded(_identity, statement, trace_url),
         *(_guarded(part, predicate) for part in (_tiers, _failing, _flaky, _quarantine, _baseline, _load, _sli)),
+        _guarded(_history, predicate, history) if history is not None else "",
         "</main>",
     ]
     return (
@@ -547,3 +550,77 @@ def _sli(predicate: dict[str, Any]) -> str:
     ]
     items = "".join(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>" for name, value in rows)
     return f'<section aria-labelledby="sli"><h2 id="sli">Service level indicators</h2><dl>{items}</dl></section>'
+
+
+def _history(predicate: dict[str, Any], history: Sequence[Any]) -> str:
+    """The earlier runs and this one: a bar per run, its height the gate duration, its colour and
+    mark the decision (this run outlined), and a table with the same numbers."""
+    from ..core.history import parse_time
+
+    session = predicate.get("session") or {}
+    release = predicate.get("release") or {}
+    this = (
+        parse_time(predicate.get("timeVerified")) or 0.0,
+        predicate.get("decision"),
+        session.get("durationSeconds") if session.get("exitStatus") is not None else None,
+        (predicate.get("target") or {}).get("environment"),
+        release.get("id") or release.get("deployedVersion"),
+        True,
+    )
+    runs = [(r.verified_at, r.decision, r.duration, r.environment, r.release, False) for r in history]
+    runs.append(this)
+    runs.sort(key=lambda run: run[0])
+    peak = _ceiling(max((run[2] or 0.0 for run in runs), default=0.0))
+    bar, gap, left, top, plot_h = 18, 6, 44, 10, 120
+    width = left + len(runs) * (bar + gap) + 10
+    height = top + plot_h + 34
+    parts = [
+        f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}"/>',
+        f'<line class="axis" x1="{left}" x2="{width - 10}" y1="{top + plot_h}" y2="{top + plot_h}"/>',
+        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{_e(_num(peak))} s</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>',
+    ]
+    for index, (_, decision, duration, _, _, current) in enumerate(runs):
+        symbol, css = DECISIONS.get(str(decision), ("?", "hold"))
+        x = left + gap + index * (bar + gap)
+        h = max(round((duration or 0.0) / peak * plot_h, 1), 1.0)
+        outline = ' stroke="var(--fg)" stroke-width="2"' if current else ""
+        parts.append(
+            f'<rect x="{x}" y="{round(top + plot_h - h, 1)}" width="{bar}" height="{h}" fill="var(--{css})"{outline}/>'
+            f'<text x="{x + bar / 2}" y="{top + plot_h + 13}" text-anchor="middle">{symbol}</text>'
+        )
+        if current:
+            parts.append(f'<text x="{x + bar / 2}" y="{top + plot_h + 27}" text-anchor="middle">this</text>')
+    words = "; ".join(
+        f"{'this run' if current else _time(at)}: {decision}, {_num(duration)} s"
+        for at, decision, duration, _, _, current in runs
+    )
+    chart = (
+        f'<figure><svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f"<title>Decisions and gate durations of the last {len(runs)} runs, oldest first — {_e(words)}</title>"
+        f"{''.join(parts)}</svg><figcaption>Gate duration (s) of each run, oldest first; the colour and mark "
+        "are the decision (✔ PROMOTE, ❚❚ HOLD, ✘ REJECT); this run is outlined.</figcaption></figure>"
+    )
+    rows = [
+        (
+            ("<strong>this run</strong> " if current else "") + _e(_time(at)),
+            _e(environment),
+            f"<code>{_e(release or 'unknown')}</code>",
+            f'<span aria-hidden="true">{DECISIONS.get(str(decision), ("?", ""))[0]}</span> {_e(decision)}',
+            _num(duration),
+        )
+        for at, decision, duration, environment, release, current in reversed(runs)
+    ]
+    table = _table(
+        f"The last {len(runs)} runs, newest first",
+        ("verified", "environment", "release", "decision", "gate duration (s)"),
+        rows,
+        numeric=(4,),
+    )
+    return f'<section aria-labelledby="history"><h2 id="history">Recent runs</h2>{chart}{table}</section>'
+
+
+def _time(timestamp: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

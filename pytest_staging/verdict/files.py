@@ -145,8 +145,13 @@ def load_statement(payload: bytes, *, schema: bool = True) -> dict[str, Any]:
         statement = upgrade(loads(payload.decode("utf-8")))
     except (UnicodeDecodeError, ValueError):
         raise VerificationError("the payload is not UTF-8 JSON") from None
-    if not schema:
-        return statement
+    if schema:
+        check_statement(statement)
+    return statement
+
+
+def check_statement(statement: Any) -> None:
+    """Raise VerificationError unless ``statement`` fits the shipped JSON Schema of a promotion verdict."""
     import jsonschema
 
     checked, positions = _one_test_per_shape(statement)
@@ -157,7 +162,6 @@ def load_statement(payload: bytes, *, schema: bool = True) -> dict[str, Any]:
             path[2] = positions[path[2]]  # the record's place in the verdict
         where = "/".join(str(p) for p in path) or "(root)"
         raise VerificationError(f"the payload is not a promotion verdict: {where}: {error.message}")
-    return statement
 
 
 def _one_test_per_shape(statement: Any) -> tuple[Any, list[int]]:
