@@ -75,15 +75,14 @@ def load_orders(url: str) -> None:
         )
         db.execute(
             text("INSERT INTO orders VALUES (:i, :e, :t, :s, :u)"),
-            [
-                {"i": i, "e": e, "t": None if t is None else str(t), "s": s, "u": u}
-                for i, e, t, s, u in order_rows()
-            ],
+            [{"i": i, "e": e, "t": None if t is None else str(t), "s": s, "u": u} for i, e, t, s, u in order_rows()],
         )
         # Numbers where they are numbers: a view that casts what can be cast.
         db.execute(text("DROP VIEW IF EXISTS staged_orders"))
-        cast = "CASE WHEN total GLOB '[0-9]*' THEN CAST(total AS REAL) ELSE total END" if url.startswith("sqlite") else (
-            "CASE WHEN total ~ '^[0-9.]+$' THEN to_jsonb(total::numeric) ELSE to_jsonb(total) END"
+        cast = (
+            "CASE WHEN total GLOB '[0-9]*' THEN CAST(total AS REAL) ELSE total END"
+            if url.startswith("sqlite")
+            else ("CASE WHEN total ~ '^[0-9.]+$' THEN to_jsonb(total::numeric) ELSE to_jsonb(total) END")
         )
         db.execute(
             text(
@@ -198,10 +197,17 @@ def test_a_batch_within_its_contract_promotes(pytester, httpbin_url, database):
     [expectation] = predicate["data"]["expectations"]
     assert expectation["test"] == "test_staged.py::test_orders_within_budget"
     assert (expectation["alias"], expectation["table"], expectation["query"]) == ("orders", "staged_orders", None)
-    assert (expectation["rows"], expectation["invalid"], expectation["ratio"], expectation["ok"]) == (100, 3, 0.03, True)
+    assert (expectation["rows"], expectation["invalid"], expectation["ratio"], expectation["ok"]) == (
+        100,
+        3,
+        0.03,
+        True,
+    )
     assert [c["check"] for c in expectation["checks"]] == ["schema", "min_rows", "fresh"]
     assert predicate["sli"]["dataValidationFailureRate"] == 0.03
-    result.stdout.fnmatch_lines(["data expectations (3% of rows invalid):", "*orders:staged_orders*100 rows*3 invalid (3.00%)*"])
+    result.stdout.fnmatch_lines(
+        ["data expectations (3% of rows invalid):", "*orders:staged_orders*100 rows*3 invalid (3.00%)*"]
+    )
     assert "Staged data" in (pytester.path / "report.html").read_text()
     assert "<code>orders:staged\\_orders</code>" in (pytester.path / "summary.md").read_text()
 
@@ -283,7 +289,12 @@ def test_down(staging_data):
 @pytest.mark.parametrize(
     "case, alias, source, line",
     [
-        ("unknown alias", "nope", "orders", "staging_data: target 'qa' has no database 'nope' (known: orders); add it under [targets.qa.databases]"),
+        (
+            "unknown alias",
+            "nope",
+            "orders",
+            "staging_data: target 'qa' has no database 'nope' (known: orders); add it under [targets.qa.databases]",
+        ),
         ("bad SQL", "orders", "SELEC oops FROM orders", "staging_data: database 'orders' refused the query: "),
         ("missing table", "orders", "no_such_table", "staging_data: database 'orders' refused the query: "),
     ],
@@ -315,7 +326,10 @@ def test_postgres(staging_data):
     result, _ = run_gate(pytester, httpbin_url, {"missing": "sqlite:///no/such.db", "down": closed}, suite)
     result.assert_outcomes(failed=2)
     output = result.stdout.str()
-    assert f"staging_data: database 'missing' cannot be reached: SQLite file {pytester.path}/no/such.db does not exist" in output
+    assert (
+        f"staging_data: database 'missing' cannot be reached: SQLite file {pytester.path}/no/such.db does not exist"
+        in output
+    )
     assert "staging_data: database 'down' cannot be reached: OperationalError: connection" in output
     assert not (pytester.path / "no").exists()  # never created empty
     assert "Traceback" not in output
@@ -354,7 +368,9 @@ def test_orders_{i}(staging_data):
 )
 def test_a_bad_databases_entry_is_a_usage_error(pytester, httpbin_url, usage_error, entry, fragments, monkeypatch):
     monkeypatch.delenv("NO_SUCH_DB_VAR", raising=False)
-    (pytester.path / "staging-targets.toml").write_text(f'[targets.qa]\nurl = "{httpbin_url}"\n\n[targets.qa.databases]\n{entry}\n')
+    (pytester.path / "staging-targets.toml").write_text(
+        f'[targets.qa]\nurl = "{httpbin_url}"\n\n[targets.qa.databases]\n{entry}\n'
+    )
     pytester.makepyfile("def test_x(): pass")
     line = usage_error.check(pytester.runpytest("--staging-target=qa"), "staging-targets.toml", *fragments)
     assert "p4ss" not in line and "w0rd" not in line
@@ -368,7 +384,9 @@ def test_the_databases_field_must_be_a_table(tmp_path):
     path.write_text('[targets.qa]\nurl = "http://h"\ndatabases = "sqlite:///x.db"\n')
     with pytest.raises(ConfigError, match="targets.qa.databases.*expected a table"):
         load_targets(path, set())
-    path.write_text('[targets.qa]\nurl = "http://h"\n[targets.qa.databases]\na = "postgresql+psycopg://u:Pa%40ss@h:5432/d"\n')
+    path.write_text(
+        '[targets.qa]\nurl = "http://h"\n[targets.qa.databases]\na = "postgresql+psycopg://u:Pa%40ss@h:5432/d"\n'
+    )
     secrets: set[str] = set()
     target = load_targets(path, secrets)["qa"]
     assert target.databases == {"a": "postgresql+psycopg://u:Pa%40ss@h:5432/d"}
@@ -413,7 +431,7 @@ def test_the_example_data_gate(tmp_path, httpbin_url, broken):
 rows_strategy = st.lists(
     st.fixed_dictionaries(
         {
-            "id": st.integers(-3, 3) | st.none(),
+            "id": st.integers(-3, 3) | st.sampled_from([-1.0, -2.0, 2**61 - 2]) | st.none(),
             "name": st.sampled_from(["a", "b", "c"]) | st.none(),
             "total": st.integers(-2, 5) | st.text(max_size=2) | st.none(),
         }
@@ -457,9 +475,10 @@ def test_the_checks_agree_with_a_simple_oracle(rows, limit):
     assert len(expectation.examples) == min(invalid, 5)
 
 
-@given(st.lists(st.text(max_size=12) | st.integers() | st.floats(allow_nan=False), max_size=30))
+@given(st.lists(st.text(max_size=12).map(lambda text: f"«{text}»") | st.integers(10**6, 10**12), max_size=30))
 def test_no_row_value_reaches_the_failure_message(values):
-    """Whatever the invalid values, the message holds keys, paths and the schema's words only."""
+    """Whatever the invalid values, the message holds keys, paths and the schema's words only
+    (the values are marked so that no count or word of the message can look like one)."""
     schema = {"type": "object", "properties": {"v": {"type": "boolean"}}}
     compiled = Contract(Path(".")).row_contract(schema)
     expectation = Expectation(
@@ -467,17 +486,19 @@ def test_no_row_value_reaches_the_failure_message(values):
     )
     expectation.feed({"k": index, "v": value} for index, value in enumerate(values))
     message = failure("t", expectation.rows, expectation.checks())
-    shown = message.replace('$.v: type: "boolean"', "")
-    for value in values:
-        text = repr(value)
-        if len(text) > 3:  # short ones are in the counts and names by chance
-            assert text not in shown and (not isinstance(value, str) or value not in shown)
+    assert "«" not in message
+    assert not any(str(value) in message for value in values if isinstance(value, int))
 
 
 def test_a_violation_says_what_the_schema_wants_not_the_value():
     from jsonschema import Draft202012Validator
 
-    schema = {"type": "object", "required": ["a", "b"], "properties": {"c": {"pattern": "^x+$"}}, "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "required": ["a", "b"],
+        "properties": {"c": {"pattern": "^x+$"}},
+        "additionalProperties": False,
+    }
     row = {"a": 1, "c": "SECRET-VALUE", "zz": "OTHER-VALUE"}
     lines = [violation(error, row) for error in Draft202012Validator(schema).iter_errors(row)]
     assert sorted(lines) == ['$.c: pattern: "^x+$"', "$: additionalProperties: not allowed", "$: required: missing b"]
