@@ -45,5 +45,7 @@ def test_paid_orders_have_an_id_and_a_total(staging_data):
 
 @pytest.mark.contract
 def test_daily_revenue_is_plausible(staging_data):
-    [day] = staging_data.query("orders", "SELECT sum(total) AS revenue FROM orders WHERE status = :status", {"status": "paid"})
+    [day] = staging_data.query(
+        "orders", "SELECT sum(total) AS revenue FROM orders WHERE status = :status", {"status": "paid"}
+    )
     assert day["revenue"] > 1000

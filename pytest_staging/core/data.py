@@ -32,6 +32,7 @@ SCHEMA_TEXT = 60
 #: What a key value may take up in a message.
 KEY_TEXT = 40
 _INT64 = 1 << 63
+_MASK64 = (1 << 64) - 1
 _UTC = dt.timezone.utc
 
 
@@ -182,11 +183,12 @@ class Expectation:
             for column, append in singles:
                 value = row[column]
                 if value is not None:
-                    append(value if type(value) is int and -_INT64 <= value < _INT64 else hash(value))
+                    code = hash(value)
+                    append(-1 if code == -2 and value == -1 else code)
             for group, append in composites:
-                values = tuple(row[column] for column in group)
+                values = [row[column] for column in group]
                 if None not in values:  # as SQL's UNIQUE: a NULL in the key makes no duplicate
-                    append(hash(values))
+                    append(_combined(values))
             if fresh_column is not None:
                 value = row[fresh_column]
                 if value is not None:
@@ -307,6 +309,18 @@ class Expectation:
                 )
             )
         return checks
+
+
+def _combined(values: Sequence[Any]) -> int:
+    """One 64-bit hash of several values (FNV-style). Not ``hash(tuple)``: Python hashes -1 and
+    -2 alike (and so a tuple of them), which would make (1, -1) and (1, -2) duplicates."""
+    combined = 0xCBF29CE484222325
+    for value in values:
+        code = hash(value)
+        if code == -2 and value == -1:
+            code = -1
+        combined = ((combined ^ (code & _MASK64)) * 0x100000001B3) & _MASK64
+    return combined - (1 << 64) if combined >= _INT64 else combined
 
 
 def _distinct(seen: array) -> int:
