@@ -20,6 +20,7 @@ from .options import add_options
 if TYPE_CHECKING:
     from .core.targets import Target
     from .fixtures.contract import Contract
+    from .fixtures.data import StagingData
     from .fixtures.http import StagingSession
     from .fixtures.load import StagingLoad
     from .fixtures.metrics import StagingMetrics
@@ -211,3 +212,39 @@ def staging_http(request: pytest.FixtureRequest) -> Iterator[StagingSession]:
     session = _gate(request).http_session()
     yield session
     session.close()
+
+
+@pytest.fixture(scope="session")
+def staging_data(request: pytest.FixtureRequest) -> Iterator[StagingData]:
+    """Contracts over the staged data itself, read from the target's databases.
+
+    The databases are ``[targets.NAME.databases]`` in the targets file: an alias per SQLAlchemy
+    URL (``orders = "postgresql+psycopg://gate:${DB_PASSWORD}@db/orders"``, ``local =
+    "sqlite:///staging.db"``; a relative SQLite path is from the rootdir, and is opened read-only).
+    Needs ``pytest-staging[data]``.
+
+    - ``staging_data.query(alias, sql, params=None)``: the rows as dicts, streamed (a server-side
+      cursor, chunks of 10,000 rows); parameters in SQLAlchemy's ``:name`` style.
+    - ``staging_data.expect(alias, table_or_sql, schema=None, max_invalid_ratio=0.0, unique=(),
+      not_null=(), min_rows=None, fresh=None, key=None)``: one pass over a table (a bare name) or
+      a query's rows: each row against the JSON Schema ``schema`` (a dict or a file, as for
+      ``staging_contract``; timestamps and UUIDs are seen as ISO-8601 text), at most
+      ``max_invalid_ratio`` invalid; each ``unique`` column (or tuple of columns) without
+      duplicates (NULLs are no duplicates); no NULL in a ``not_null`` column; at least
+      ``min_rows`` rows; ``fresh=("updated_at", "24h")``: the column's newest value at most that
+      old (naive timestamps and ISO-8601 text are UTC). Returns the counts.
+
+    A failed expectation raises one ``AssertionError`` listing each failed check with its numbers
+    and at most five invalid rows by their key (``key=``, else the primary key, else the
+    ``unique`` columns, else the row's position) and violation paths, never another value of the
+    row. An unknown alias, a database that cannot be reached or a refused query fails the test in
+    one line. Every expectation goes to the verdict's ``data`` section.
+    """
+    gate = _gate(request)
+    from .fixtures.data import StagingData
+
+    # The contract tier's object: one cache of compiled validators for both fixtures.
+    contract = request.getfixturevalue("staging_contract")
+    data = StagingData(gate.target, request.config.rootpath, contract, gate.current_test, gate.scrub)
+    yield data
+    data.close()

@@ -81,6 +81,9 @@ FAULTS = (
     Fault("baseline-regression", "a metric regressed against the baseline", "REJECT", "baseline-failed", 6),
     Fault("corrupt-quarantine", "a corrupted quarantine file", None, None, 4),
     Fault("unwritable-verdict", "the verdict's directory cannot be written", None, None, 4),
+    Fault("data-contract", "the staged data breaks its contract (`staging_data.expect`)", "REJECT", "test-failed", 1),
+    Fault("database-down", "a staged database cannot be reached", "REJECT", "test-failed", 1),
+    Fault("bad-database-url", "a malformed database URL in the targets file", None, None, 4),
     Fault(
         "shard-crashed",
         "shards: one shard's job crashed (no partial verdict to merge)",
@@ -110,6 +113,15 @@ FAULTS = (
         shards=True,
     ),
 )
+
+#: A data test over the target's staged database (the data faults).
+DATA = """
+import pytest
+
+@pytest.mark.contract
+def test_staged(staging_data):
+    staging_data.expect("orders", "orders", schema={"properties": {"total": {"type": "number"}}})
+"""
 
 #: The faults themselves, injected from inside the inner run where they happen (FAULT=<id>).
 CONFTEST = """
@@ -274,6 +286,18 @@ def prepare(fault: Fault, directory: Path, httpbin_url: str) -> tuple[list[str],
         )
         args.append("--staging-baseline=baseline.json")
         env["CHECKOUT_MS"] = "100"  # ten times the baseline
+    elif fault.id in ("data-contract", "database-down", "bad-database-url"):
+        import sqlite3
+
+        with sqlite3.connect(directory / "staged.db") as db:
+            db.execute("CREATE TABLE orders (order_id INTEGER PRIMARY KEY, total)")
+            db.executemany("INSERT INTO orders VALUES (?, ?)", [(1, 9.5), (2, "nine")])
+        database = {"data-contract": "sqlite:///staged.db", "database-down": "sqlite:///gone.db"}.get(fault.id, "nope")
+        (directory / "staging-targets.toml").write_text(
+            f'[targets.qa]\nurl = "{httpbin_url}"\n[targets.qa.databases]\norders = "{database}"\n'
+        )
+        (directory / "test_data.py").write_text(DATA)
+        target = "qa"
     elif fault.id == "corrupt-quarantine":
         (directory / "staging-quarantine.toml").write_text("[[quarantine]\ntest = \n")
     elif fault.id == "unwritable-verdict":

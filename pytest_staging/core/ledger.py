@@ -73,6 +73,7 @@ class TestRecord:
         "validation_failures",
         "data_contracts",
         "load_runs",
+        "data_expectations",
     )
 
     def __init__(
@@ -94,6 +95,7 @@ class TestRecord:
         validation_failures: int = 0,
         data_contracts: list[dict[str, Any]] | tuple[()] = (),
         load_runs: list[dict[str, Any]] | tuple[()] = (),
+        data_expectations: list[dict[str, Any]] | tuple[()] = (),
     ) -> None:
         self.nodeid = nodeid
         self.tier = tier
@@ -117,6 +119,8 @@ class TestRecord:
         self.data_contracts = data_contracts
         #: staging_load.run results (plain dicts, the verdict's ``load.runs``).
         self.load_runs = load_runs
+        #: staging_data.expect results (plain dicts, the verdict's ``data.expectations``).
+        self.data_expectations = data_expectations
 
     def __repr__(self) -> str:
         return f"TestRecord({self.nodeid!r}, {self.tier!r}, outcome={self.outcome!r})"
@@ -150,6 +154,9 @@ class TestRecord:
 
     def add_load_run(self, result: dict[str, Any]) -> None:
         self.load_runs = [*self.load_runs, result]
+
+    def add_data_expectation(self, result: dict[str, Any]) -> None:
+        self.data_expectations = [*self.data_expectations, result]
 
     def add_metric(self, name: str, value: float, unit: str = "") -> None:
         if not self.metrics:
@@ -194,6 +201,7 @@ class TestRecord:
                 self.validations, self.validation_failures = measured.get("validations", (0, 0))
                 self.data_contracts = measured.get("dataContracts", ())
                 self.load_runs = measured.get("loadRuns", ())
+                self.data_expectations = measured.get("dataExpectations", ())
             if self.attempts:  # earlier attempts of a re-run test: a pass now means flaky
                 self.flaky = self.outcome == "passed"
             # tuple.__new__ directly: a named tuple's own __new__ is a Python function, and this
@@ -219,13 +227,15 @@ class TestRecord:
             data["dataContracts"] = list(self.data_contracts)
         if self.load_runs:
             data["loadRuns"] = list(self.load_runs)
+        if self.data_expectations:
+            data["dataExpectations"] = list(self.data_expectations)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestRecord:
         """A record from the verdict's record of a test (:meth:`to_dict`; a merge reads shards'
-        verdicts back). What a verdict does not keep per test stays empty (metrics; load runs,
-        which the verdict lists apart)."""
+        verdicts back). What a verdict does not keep per test stays empty (metrics; load runs and
+        data expectations, which the verdict lists apart)."""
         validations = data.get("validations")
         return cls(
             data["nodeid"],

@@ -44,7 +44,13 @@ _FIELDS = {
     "headers": "a table of header names to strings",
     "version_url": "a path or URL answering with the deployed version",
     "version_pointer": "a JSON pointer into the version body, e.g. /build/sha",
+    "databases": 'a table of aliases to SQLAlchemy URLs, e.g. { orders = "sqlite:///staging.db" }',
 }
+#: A SQLAlchemy URL as its own parser reads one: ``dialect[+driver]://[user[:password]@][host][:port][/database]``.
+#: Checked here without importing SQLAlchemy (the gate starts before any test asks for a database).
+_DATABASE_URL = r"^[A-Za-z][A-Za-z0-9_]*(\+[A-Za-z0-9_]+)?://(?P<userinfo>[^/?#@]*@)?(?P<host>\[[^]/?]*\]|[^/:?@]*)(:(?P<port>[^/?]*))?(/[^?]*)?(\?.*)?$"
+#: An alias is what a test passes to ``staging_data``: a plain name.
+_ALIAS = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +71,8 @@ class Target:
     release: str | None = None
     #: The Basic ``Authorization`` from an absolute ``version_url``'s own user info, if it had one.
     version_authorization: str | None = dataclasses.field(default=None, repr=False)
+    #: ``[targets.NAME.databases]``: alias -> SQLAlchemy URL, password included: never print it.
+    databases: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
 
     def public(self) -> dict[str, Any]:
         """The fields that may appear in reports and verdicts (never the headers)."""
@@ -303,7 +311,44 @@ def _parse_target(name: str, table: Any, where: str, secrets: set[str], environ:
         version_pointer=pointer,
         source=where,
         version_authorization=version_authorization,
+        databases=_databases(table.get("databases", {}), where, f"{prefix}.databases", secrets, environ),
     )
+
+
+def _databases(raw: Any, where: str, field: str, secrets: set[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``[targets.NAME.databases]``: alias -> SQLAlchemy URL, ``${VAR}`` expanded; the password
+    of each URL's user info is a secret (the URL itself goes to SQLAlchemy whole)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            where, field, 'expected a table, e.g. { orders = "postgresql+psycopg://gate:${DB_PASSWORD}@db/orders" }'
+        )
+    databases = {}
+    for alias, value in raw.items():
+        if not re.match(_ALIAS, alias):
+            raise ConfigError(where, f"{field}.{alias}", "not a usable alias; use letters, digits, '_', '.' or '-'")
+        if not isinstance(value, str):
+            raise ConfigError(
+                where, f"{field}.{alias}", f"expected a SQLAlchemy URL string, got {type(value).__name__}"
+            )
+        url = expand(value, where, f"{field}.{alias}", secrets, environ)
+        parsed = re.match(_DATABASE_URL, url)
+        port = parsed["port"] if parsed else None
+        if parsed is None or (port and not port.isdigit()):
+            # Shown as written, without its user info: neither an expanded secret nor a password.
+            hint = "; percent-encode '/', '?', '#' and '@' in a password" if "@" in value else ""
+            raise ConfigError(
+                where,
+                f"{field}.{alias}",
+                f"{masked(without_userinfo(value))!r} is not a SQLAlchemy URL; write it as "
+                f"dialect+driver://user:password@host[:port]/database or sqlite:///path{hint}",
+            )
+        userinfo = (parsed["userinfo"] or "")[:-1]
+        password = userinfo.partition(":")[2]
+        for secret in (password, unquote(password)):
+            if len(secret) >= MIN_SECRET_LENGTH:
+                secrets.add(secret)
+        databases[alias] = url
+    return databases
 
 
 def join_url(base: str, url: str) -> str:

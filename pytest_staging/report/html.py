@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.tiers import TIERS
 from ..verdict.files import reason_texts
-from .text import MARKS, by_severity, tier_counts
+from .text import MARKS, by_severity, data_rows, tier_counts
 
 #: How the decision is shown: symbol and CSS class (the word itself is always written out).
 DECISIONS = {"PROMOTE": ("✔", "promote"), "HOLD": ("❚❚", "hold"), "REJECT": ("✘", "reject")}
@@ -119,7 +119,7 @@ def render(
         _banner(predicate, shown, symbol, css, signature),
         _guarded(_approval, approval) if approval is not None else "",
         _guarded(_identity, statement, trace_url),
-        *(_guarded(part, predicate) for part in (_tiers, _failing, _flaky, _quarantine, _baseline, _load, _sli)),
+        *(_guarded(part, predicate) for part in (_tiers, _failing, _flaky, _quarantine, _baseline, _load, _data, _sli)),
         _guarded(_history, predicate, history) if history is not None else "",
         "</main>",
     ]
@@ -541,6 +541,21 @@ def _load(predicate: dict[str, Any]) -> str:
     return f'<section aria-labelledby="load"><h2 id="load">Load runs</h2>{"".join(parts)}</section>'
 
 
+def _data(predicate: dict[str, Any]) -> str:
+    rows = [
+        (_e(mark), f"<code>{_e(source)}</code>", _e(count), _e(invalid), _e(checks), f"<code>{_e(test)}</code>")
+        for mark, source, count, invalid, checks, test in data_rows({"predicate": predicate})
+    ]
+    if not rows:
+        return ""
+    table = _table(
+        f"{len(rows)} expectation(s) over the staged data (a query is named by its digest)",
+        ("", "data", "rows", "invalid", "checks", "test"),
+        rows,
+    )
+    return f'<section aria-labelledby="data"><h2 id="data">Staged data</h2>{table}</section>'
+
+
 def _sli(predicate: dict[str, Any]) -> str:
     sli = predicate.get("sli") or {}
     rate = sli.get("validationPassRate")
@@ -548,6 +563,14 @@ def _sli(predicate: dict[str, Any]) -> str:
         ("Contract validations passed", "no validations" if rate is None else f"{rate * 100:.2f}%"),
         ("Flakiness (share of tests that ran and were flaky)", f"{(sli.get('flakinessRate') or 0) * 100:.2f}%"),
     ]
+    if "dataValidationFailureRate" in sli:
+        data_rate = sli["dataValidationFailureRate"]
+        rows.append(
+            (
+                "Data validation failures (staged rows against their schema)",
+                "no rows checked" if data_rate is None else f"{data_rate * 100:.4g}%",
+            )
+        )
     items = "".join(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>" for name, value in rows)
     return f'<section aria-labelledby="sli"><h2 id="sli">Service level indicators</h2><dl>{items}</dl></section>'
 

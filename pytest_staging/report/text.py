@@ -51,6 +51,7 @@ def summary_lines(
             f"p95 {total['p95'] if total['p95'] is not None else '-'} ms, {total['failures']} failed"
             + (f"; {marks}" if marks else "")
         )
+    lines += data_lines(statement)
     if predicate.get("traceId"):
         lines.append(f"trace: {predicate['traceId']}")
     # In full: release tooling copies it into `verify --subject`.
@@ -139,6 +140,58 @@ def baseline_lines(statement: dict[str, Any]) -> list[str]:
             "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
         )
     return [line.rstrip() for line in lines]
+
+
+def data_source(expectation: dict[str, Any]) -> str:
+    """``alias:table``, or ``alias:query sha256:…`` (the verdict keeps a query's digest, not its text)."""
+    table = expectation.get("table")
+    if table:
+        return f"{expectation['alias']}:{table}"
+    digest = (expectation.get("query") or {}).get("sha256", "?")
+    return f"{expectation['alias']}:query sha256:{digest[:12]}"
+
+
+def data_checks(expectation: dict[str, Any]) -> str:
+    """Each check of an expectation, marked: ``✓ schema ✗ unique order_id ✓ min_rows``."""
+    return " ".join(
+        f"{'✓' if check.get('ok') else '✗'} {check.get('check')}"
+        + (f" {check['column']}" if check.get("column") else "")
+        for check in expectation.get("checks") or []
+    )
+
+
+def data_rows(statement: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per staging_data expectation: mark, source, rows, invalid (ratio), checks, test."""
+    rows: list[tuple[str, ...]] = []
+    for expectation in (statement["predicate"].get("data") or {}).get("expectations") or []:
+        invalid = expectation.get("invalid")
+        ratio = expectation.get("ratio")
+        rows.append(
+            (
+                "✓" if expectation.get("ok") else "✗",
+                data_source(expectation),
+                f"{_figure(expectation.get('rows'))} rows",
+                "-" if invalid is None else f"{invalid} invalid ({(ratio or 0) * 100:.2f}%)",
+                data_checks(expectation),
+                str(expectation.get("test", "?")),
+            )
+        )
+    return rows
+
+
+def data_lines(statement: dict[str, Any]) -> list[str]:
+    """The "data expectations" table of the staging summary (none: no lines)."""
+    rows = data_rows(statement)
+    if not rows:
+        return []
+    rate = (statement["predicate"].get("sli") or {}).get("dataValidationFailureRate")
+    shown = "no schema checked" if rate is None else f"{rate * 100:.4g}% of rows invalid"
+    lines = [f"data expectations ({shown}):"]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        cells = "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=False))
+        lines.append(f"  {cells}  {row[5]}")
+    return lines
 
 
 def _attempts(test: dict[str, Any]) -> str:
@@ -275,6 +328,13 @@ def markdown(
             f"**Load** {_code(run.get('test'))}: {_figure(total.get('requests'))} requests, {_figure(total.get('rps'))} rps, "
             f"p95 {_figure(total.get('p95'))} ms, {_figure(total.get('failures'))} failed"
             + (f"; {marks}" if marks else ""),
+        ]
+    data = data_rows(statement)
+    if data:
+        out += ["", "| | data expectation | rows | invalid | checks | test |", "| --- | --- | --- | --- | --- | --- |"]
+        out += [
+            f"| {mark} | {_code(source)} | {_md(rows)} | {_md(invalid)} | {_md(checks)} | {_code(test)} |"
+            for mark, source, rows, invalid, checks, test in data
         ]
     version = (predicate.get("verifier") or {}).get("versions", {}).get("pytest-staging", "?")
     out += ["", f"Decided {_md(predicate.get('timeVerified'))} by pytest-staging {_md(version)}."]

@@ -95,16 +95,18 @@ def merge(partials: Sequence[Given], *, path: Path, signing_key: Any, now: float
 def union(partials: Sequence[Given]) -> Ledger:
     """The shards' ledgers as one: every record (in collection order when the shards' shares
     interleave as ``--staging-shard`` deals them), deselection summed, the session's facts, the
-    pre-flight's finding, the worst baseline and every load run."""
+    pre-flight's finding, the worst baseline, every load run and data expectation."""
     ledger = Ledger()
     facts = ledger.session
     records = ledger.records
     by_shard: list[list[TestRecord]] = []
     load_runs: list[dict[str, Any]] = []
+    expectations: list[dict[str, Any]] = []
     for given in partials:
         predicate = given.statement["predicate"]
         by_shard.append([TestRecord.from_dict(test) for test in predicate["tests"]])
         load_runs += (predicate.get("load") or {}).get("runs", [])
+        expectations += (predicate.get("data") or {}).get("expectations", [])
         for tier, count in (predicate["policy"]["selection"].get("deselected") or {}).items():
             ledger.deselected[tier] = ledger.deselected.get(tier, 0) + count
         session = predicate["session"]
@@ -141,6 +143,10 @@ def union(partials: Sequence[Given]) -> Ledger:
         record = records.get(run["test"])
         if record is not None:
             record.add_load_run({key: value for key, value in run.items() if key != "test"})
+    for expectation in expectations:
+        record = records.get(expectation["test"])
+        if record is not None:
+            record.add_data_expectation({key: value for key, value in expectation.items() if key != "test"})
     return ledger
 
 

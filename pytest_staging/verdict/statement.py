@@ -168,6 +168,7 @@ def build_statement(
         if record.outcome != "skipped" and record.outcome != "notrun":
             ran += 1
             flaky_ran += record.flaky
+    data = data_section(records)
     predicate = {
         "decision": decision.decision,
         "verificationResult": "PASSED" if decision.decision == PROMOTE else "FAILED",
@@ -193,7 +194,9 @@ def build_statement(
         "sli": {
             "validationPassRate": _pass_rate(records),
             "flakinessRate": round(flaky_ran / ran, 6) if ran else 0.0,
+            "dataValidationFailureRate": data_failure_rate(data),
         },
+        "data": data,
         "session": {
             "exitStatus": facts.exit_status,
             "interrupted": facts.interrupted,
@@ -223,6 +226,23 @@ def load_section(records: Sequence[TestRecord]) -> dict[str, Any] | None:
     """Every staging_load run, with the test that made it; None when no test ran load."""
     runs = [{"test": r.nodeid, **run} for r in records if r.load_runs for run in r.load_runs]
     return {"runs": runs} if runs else None
+
+
+def data_section(records: Sequence[TestRecord]) -> dict[str, Any] | None:
+    """Every staging_data expectation, with the test that made it; None when no test made one."""
+    expectations = [{"test": r.nodeid, **e} for r in records if r.data_expectations for e in r.data_expectations]
+    return {"expectations": expectations} if expectations else None
+
+
+def data_failure_rate(data: dict[str, Any] | None) -> float | None:
+    """Schema-invalid rows over the rows checked against a schema, over the run; None when no
+    expectation had a schema."""
+    rows = invalid = 0
+    for expectation in (data or {}).get("expectations", ()):
+        if expectation["invalid"] is not None:
+            rows += expectation["rows"]
+            invalid += expectation["invalid"]
+    return round(invalid / rows, 6) if rows else None
 
 
 def _pass_rate(records: Sequence[TestRecord]) -> float | None:
