@@ -5,7 +5,8 @@ statement is built by the gate's own statement code (``build_statement`` over a 
 verdict varies it (decision and reasons, environment, time, build time, gate duration, SLIs, a
 few flaky tests with a quarantine owner) and is encoded and signed by the gate's own payload and
 DSSE code. Then the history command's reader and aggregation (``read_history`` with the public
-key: every signature checked, every statement schema-checked) summarise them, in a fresh child
+key: every signature checked; a verified statement is the gate's own bytes, so it is not
+schema-checked again) summarise them, in a fresh child
 process per size so each peak is its own. Prints the time, and the peak of Python's allocations
 (tracemalloc, in a second pass: it slows allocation) for the first 1,000 verdicts and for all of them: streaming means the two peaks are
 about the same.
