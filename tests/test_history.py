@@ -38,7 +38,7 @@ from pytest_staging.cli import main as cli
 from pytest_staging.core.errors import ConfigError
 from pytest_staging.core.history import History, parse_build_time, quantile
 from pytest_staging.report.history import markdown, text
-from pytest_staging.report.openmetrics import escape, render
+from pytest_staging.report.openmetrics import escape, push, render, secrets_of, shown_url, url_problem
 from pytest_staging.verdict import dsse
 from pytest_staging.verdict.files import envelope_bytes
 from pytest_staging.verdict.history import Read
@@ -134,7 +134,9 @@ def pushgateway(tmp_path) -> Iterator[str]:
     command = binary("prometheus-pushgateway")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with started([command, f"--web.listen-address=127.0.0.1:{port}"], f"{url}/-/ready", tmp_path / "pushgateway.log"):
+    # --persistence.file= : nothing persisted (Debian's build would keep a file under /var/lib).
+    argv = [command, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]
+    with started(argv, f"{url}/-/ready", tmp_path / "pushgateway.log"):
         yield url
 
 
@@ -340,7 +342,7 @@ def test_history_adds_up_what_a_list_of_the_runs_says(runs, since_age):
             expected: dict[str, int] = {}
             for r in subset:
                 if r["decision"] == decision:
-                    for code in r["codes"]:
+                    for code in set(r["codes"]):  # each code once a run
                         expected[code] = expected.get(code, 0) + 1
             assert data["reasons"][decision] == expected
 
@@ -723,6 +725,8 @@ def test_under_xdist_only_the_controller_pushes(runs, keys):
         ("ftp://user:hunter2@host:21", "is not an http(s) URL"),
         ("http://user:hunter2@host:notaport", "is not a URL"),
         ("pushgateway:9091", "is not an http(s) URL"),
+        ("https://ci:hunter2/abc+d==@push.example", "percent-encode them"),
+        ("http://ci:12/hunter2@127.0.0.1:9091", "percent-encode them"),
     ],
 )
 def test_a_bad_pushgateway_url_is_a_usage_error_without_its_secret(
@@ -760,3 +764,128 @@ def test_the_report_draws_the_last_runs_next_to_this_one(runs, keys, tmp_path, c
     assert "<script" not in html and "http://" not in section
     assert cli(argv) == 0
     assert "Recent runs" not in out.read_text()  # without --history, no such section
+
+
+class Misbehaving:
+    """A TCP server on 127.0.0.1 that reads a request and answers ``reply`` (bytes), then, with
+    ``trickle``, sends one more byte each ``trickle`` seconds until the client goes away."""
+
+    def __init__(self, reply: bytes, trickle: float | None = None) -> None:
+        self.reply, self.trickle = reply, trickle
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.done = threading.Event()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        connection, _ = self.sock.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(self.reply)
+            while self.trickle is not None and not self.done.wait(self.trickle):
+                try:
+                    connection.sendall(b"x")
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.done.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "trickle", "words"),
+    [
+        (b"FOO BAR\r\n\r\n", None, "BadStatusLine"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc", None, "IncompleteRead"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n", 0.2, "no complete answer within 1 s"),
+    ],
+    ids=["not-http", "cut-short", "trickling"],
+)
+def test_a_push_never_raises_and_never_outlasts_its_timeout(reply, trickle, words):
+    """Whatever the Pushgateway answers, the push is a reason, never an exception, and the whole
+    push is bounded: a server trickling its answer a byte at a time is given up on."""
+    server = Misbehaving(reply, trickle)
+    try:
+        problem = push(f"{server.url.replace('http://', 'http://ci:tok3n-secret@')}", "staging", "m 1\n", timeout=1.0)
+    finally:
+        server.close()
+    assert problem is not None and words in problem, problem
+    assert "tok3n-secret" not in problem and "\n" not in problem
+
+
+def test_a_malformed_answer_warns_and_changes_nothing(runs):
+    server = Misbehaving(b"FOO BAR\r\n\r\n")
+    try:
+        result, verdict = runs(SUITE, "malformed", f"--staging-pushgateway={server.url}")
+    finally:
+        server.close()
+    assert result.ret == 0 and statement_of(verdict)["predicate"]["decision"] == "PROMOTE"
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output
+    assert [line for line in result.stdout.lines if line.startswith("WARNING: could not push the metrics")]
+
+
+def test_user_info_is_sent_as_basic_auth_and_never_shown():
+    """Percent-encoded user info means its decoded text; the URL, the password and the header's
+    credentials are kept out of every message."""
+    url_with = "http://ci:pa%2Fss@127.0.0.1:{port}"
+    with Served() as served:
+        url = url_with.format(port=served.url.rsplit(":", 1)[1])
+        assert push(url, "staging", "m 1\n") is None
+    ((_, _, headers, _),) = served.requests
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"ci:pa/ss").decode()
+    assert shown_url(url) == served.url
+    secrets = secrets_of(url)
+    assert "pa%2Fss" in secrets and "pa/ss" in secrets and base64.b64encode(b"ci:pa/ss").decode() in secrets
+    assert url_problem("https://ci:abc/def@push.example") is not None
+    assert shown_url("https://ci:abc/def+ghi==@push.example") == "https://push.example"
+
+
+def test_the_option_wins_over_the_environment_for_the_build_time(runs):
+    _, verdict = runs(SUITE, "both", "--staging-build-time=2025-02-01T00:00:00Z", env={"STAGING_BUILD_TIME": BUILD})
+    assert statement_of(verdict)["predicate"]["release"]["buildTime"] == "2025-02-01T00:00:00.000000Z"
+
+
+def test_a_directory_that_cannot_be_listed_is_named_and_exit_1(runs, keys, tmp_path, capsys, monkeypatch):
+    """An archive with a directory the reader may not list is a broken archive, not a smaller one."""
+    _, verdict = runs(SUITE, "listed")
+    hidden = runs.archive / "hidden"
+    hidden.mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path=".", *args):
+        if Path(path) == hidden:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path, *args)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    code, summary, err = history_json(capsys, str(runs.archive))
+    assert code == 1
+    assert f"{hidden}: cannot list the directory (Permission denied)" in err
+    assert summary["verdicts"]["counted"] == 1 and summary["verdicts"]["unreadable"] == [str(hidden)]
+
+
+def test_a_run_counts_once_for_each_of_its_reason_codes_and_odd_numbers_are_left_out():
+    from pytest_staging.core.history import History
+
+    history = History()
+    reasons = [{"code": "required-tier-empty", "text": "contract"}, {"code": "required-tier-empty", "text": "load"}]
+    predicate = {
+        "decision": "HOLD",
+        "reasons": reasons,
+        "timeVerified": "2026-01-01T00:00:00Z",
+        "target": {"environment": "e"},
+        "session": {"exitStatus": 0, "durationSeconds": math.inf},
+        "sli": {"validationPassRate": math.nan, "flakinessRate": -math.inf},
+        "tests": [],
+    }
+    history.add({"predicate": predicate})
+    history.add({"predicate": {**predicate, "session": {"exitStatus": 0, "durationSeconds": -100}}})
+    summary = history.to_dict()["overall"]
+    assert summary["reasons"]["HOLD"] == {"required-tier-empty": 2}  # two runs, once each
+    assert summary["gateDurationSeconds"]["count"] == 0
+    assert summary["validationPassRate"] is None and summary["flakinessRate"] is None
+    json.dumps(summary, allow_nan=False)  # valid JSON: no Infinity, no NaN

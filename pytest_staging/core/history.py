@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import math
 from array import array
 from collections import Counter
 from collections.abc import Sequence
@@ -116,12 +117,16 @@ class Runs:
             if built is not None and verified_at >= built:
                 self.latencies.append(verified_at - built)
         session = predicate.get("session") or {}
-        if session.get("exitStatus") is not None and _number(session.get("durationSeconds")):
+        duration = session.get("durationSeconds")
+        if session.get("exitStatus") is not None and _number(duration) and duration >= 0:
             self.durations.append(float(session["durationSeconds"]))
-        if decision in ("HOLD", "REJECT"):
-            for reason in predicate.get("reasons") or ():
-                code = reason.get("code") if isinstance(reason, dict) else None
-                self.reasons[(decision, str(code or "uncoded"))] += 1
+        if decision in ("HOLD", "REJECT"):  # each code once a run: how many runs it held or rejected
+            codes = {
+                str((reason.get("code") if isinstance(reason, dict) else None) or "uncoded")
+                for reason in predicate.get("reasons") or ()
+            }
+            for code in codes:
+                self.reasons[(decision, code)] += 1
         if verified_at is not None:
             self.first = verified_at if self.first is None else min(self.first, verified_at)
             self.last = verified_at if self.last is None else max(self.last, verified_at)
@@ -287,7 +292,8 @@ class Flaky(NamedTuple):
 
 
 def _number(value: Any) -> TypeGuard[float]:
-    return type(value) in (int, float) and value == value  # not bool, not NaN
+    """A finite number (not a bool, NaN or an infinity: an unverified file may hold them)."""
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def _rounded(value: float | None) -> float | None:

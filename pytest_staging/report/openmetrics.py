@@ -12,7 +12,7 @@ import base64
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from ..core.history import DECISIONS, QUANTILES, quantile
 
@@ -128,6 +128,10 @@ def _format(value: float) -> str:
 
 def url_problem(url: str) -> str | None:
     """Why ``url`` is not a Pushgateway's base URL (http or https, with a host), or None."""
+    if any(char in _userinfo(url) for char in "/?#"):
+        # A URL parser would end the host at that character and send the rest as the path: the
+        # password would go out in the request line, and into any message naming the URL.
+        return "has a / ? or # in its user info; percent-encode them (%2F %3F %23)"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (a port that is not a number raises here)
@@ -140,27 +144,40 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def _userinfo(url: str) -> str:
+    """Everything between ``scheme://`` and the last ``@``: what may hold a password, read as
+    people write it (a password with a ``/`` in it included), whatever a URL parser would make of it."""
+    scheme, separator, rest = url.partition("://")
+    return (rest if separator else url).rpartition("@")[0]
+
+
 def shown_url(url: str) -> str:
-    """The URL without user info: what any message may print."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "the URL"
-    if not parts.netloc:  # not a URL at all: whatever stood before an @ may be a password
+    """The URL without its user info: what any message may print."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:  # not a URL at all: whatever stood before an @ may be a password
         return url.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
 def secrets_of(url: str) -> list[str]:
-    """The user info of ``url`` (password and the whole user:password), to keep out of every output."""
-    parts = urlsplit(url)
-    found = []
-    if parts.password:
-        found.append(parts.password)
-    userinfo = parts.netloc.rpartition("@")[0]
-    if userinfo:
-        found.append(userinfo)
-    return found
+    """The user info of ``url``: the whole of it, the password, and the Basic credentials made
+    from them (a proxy may echo the header back), to keep out of every output."""
+    from urllib.parse import unquote
+
+    userinfo = _userinfo(url)
+    if not userinfo:
+        return []
+    user, _, password = userinfo.partition(":")
+    found = [userinfo, password, unquote(password), _basic(userinfo)]
+    return [secret for secret in found if len(secret) >= 3]
+
+
+def _basic(userinfo: str) -> str:
+    from urllib.parse import unquote
+
+    user, _, password = userinfo.partition(":")
+    # user info percent-encoded in a URL means the decoded text
+    return base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
 
 
 def group_url(url: str, environment: str) -> str:
@@ -172,36 +189,52 @@ def group_url(url: str, environment: str) -> str:
 
 def push(url: str, environment: str, body: str, timeout: float = PUSH_TIMEOUT) -> str | None:
     """PUT ``body`` as the group of ``environment`` (replacing that group's earlier metrics).
-    Returns None when the Pushgateway took it, else why not: one line, with no user info."""
+    Returns None when the Pushgateway took it, else why not: one line, with no user info.
+
+    ``timeout`` bounds the whole push, not each socket operation (a server trickling its answer a
+    byte at a time, a slow name lookup): the push runs in a daemon thread, and after ``timeout``
+    the run goes on without it. Whatever goes wrong in it is a reason, never an exception."""
+    import threading
+
+    outcome: list[str | None] = []
+
+    def attempt() -> None:
+        try:
+            outcome.append(_put(url, environment, body, timeout))
+        except Exception as exc:  # noqa: BLE001 (a malformed answer: http.client raises its own kinds)
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    worker = threading.Thread(target=attempt, name="pytest-staging-push", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    problem = outcome[0] if outcome else f"no complete answer within {timeout:g} s"
+    if problem is None:
+        return None
+    for secret in secrets_of(url):
+        problem = problem.replace(secret, "***")
+    return " ".join(problem.split())  # one line, whatever the server said
+
+
+def _put(url: str, environment: str, body: str, timeout: float) -> str | None:
     import urllib.error
     import urllib.request
 
-    parts = urlsplit(url)
     request = urllib.request.Request(
         group_url(url, environment), data=body.encode("utf-8"), method="PUT", headers={"Content-Type": CONTENT_TYPE}
     )
-    if parts.username is not None:
-        credentials = f"{parts.username}:{parts.password or ''}"
-        # user info percent-encoded in a URL means the decoded text
-        from urllib.parse import unquote
-
-        token = base64.b64encode(unquote(credentials).encode("utf-8")).decode("ascii")
-        request.add_header("Authorization", f"Basic {token}")
-    problem = None
+    userinfo = _userinfo(url)
+    if userinfo:
+        request.add_header("Authorization", f"Basic {_basic(userinfo)}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only, checked)
             response.read()
     except urllib.error.HTTPError as exc:
         detail = exc.read(300).decode("utf-8", "replace").strip().splitlines()
-        problem = f"HTTP {exc.code} {exc.reason}" + (f": {detail[0]}" if detail else "")
+        return f"HTTP {exc.code} {exc.reason}" + (f": {detail[0]}" if detail else "")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        problem = f"{type(reason).__name__}: {reason}" if not isinstance(reason, str) else reason
-    if problem is None:
-        return None
-    for secret in secrets_of(url):
-        problem = problem.replace(secret, "***")
-    return problem
+        return f"{type(reason).__name__}: {reason}" if not isinstance(reason, str) else reason
+    return None
 
 
 def run_metrics(statement: dict[str, Any]) -> tuple[str, str]:
@@ -237,8 +270,9 @@ def publish(settings: Any, statement: dict[str, Any]) -> list[str]:
     if settings.pushgateway is not None:
         shown = shown_url(settings.pushgateway)
         problem = push(settings.pushgateway, environment, body)
+        named = environment if environment.isprintable() else repr(environment)  # one terminal line
         if problem is None:
-            lines.append(f"metrics pushed to {shown} (job {JOB}, environment {environment})")
+            lines.append(f"metrics pushed to {shown} (job {JOB}, environment {named})")
         else:
             lines.append(f"WARNING: could not push the metrics to {shown}: {problem} (the decision stands)")
     return lines

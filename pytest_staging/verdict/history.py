@@ -37,7 +37,7 @@ class Read(NamedTuple):
     others: int
 
 
-def verdict_files(paths: Sequence[str]) -> Iterator[str]:
+def verdict_files(paths: Sequence[str]) -> Iterator[str | Unwalkable]:
     """Each file given, and each ``*.intoto.json`` under each directory given (recursively, in
     sorted order), once: a path given twice, or inside a directory also given, is read once.
     Directories are walked as they are read: no list of every file is held."""
@@ -46,7 +46,10 @@ def verdict_files(paths: Sequence[str]) -> Iterator[str]:
     kept = [
         path
         for index, (path, here) in enumerate(zip(paths, resolved, strict=True))
-        if here not in resolved[:index] and not any(here != d and here.is_relative_to(d) for d in directories)
+        if here not in resolved[:index]
+        # read by a directory's walk already (a file the walk would not read is read as given)
+        and not (here.name.endswith(SUFFIX) and any(here != d and here.is_relative_to(d) for d in directories))
+        and not any(here.is_dir() and here != d and here.is_relative_to(d) for d in directories)
     ]
     for path in kept:
         if os.path.isdir(path):
@@ -55,12 +58,25 @@ def verdict_files(paths: Sequence[str]) -> Iterator[str]:
             yield path
 
 
-def _walk(directory: str) -> Iterator[str]:
-    for root, dirs, files in os.walk(directory):
+class Unwalkable(NamedTuple):
+    """A directory under a given one that could not be listed (read_history names it)."""
+
+    path: str
+    why: str
+
+
+def _walk(directory: str) -> Iterator[str | Unwalkable]:
+    problems: list[OSError] = []
+    for root, dirs, files in os.walk(directory, onerror=problems.append):
+        while problems:  # a directory it could not list: named, never silently left out
+            error = problems.pop()
+            yield Unwalkable(str(error.filename or root), error.strerror or str(error))
         dirs.sort()
         for name in sorted(files):
             if name.endswith(SUFFIX):
                 yield os.path.join(root, name)
+    for error in problems:
+        yield Unwalkable(str(error.filename or directory), error.strerror or str(error))
 
 
 def read_history(
@@ -78,6 +94,9 @@ def read_history(
     unreadable: list[Skipped] = []
     verdicts = others = 0
     for path in verdict_files(paths):
+        if isinstance(path, Unwalkable):
+            unreadable.append(Skipped(path.path, f"cannot list the directory ({path.why})"))
+            continue
         statement = _statement(path, keys, unverified, unreadable, schema)
         if statement is None:
             continue
