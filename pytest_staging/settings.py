@@ -414,14 +414,14 @@ def _shard(option: str | None, environ: Mapping[str, str]) -> Shard | None:
 
 
 def _build_time(option: str | None, environ: Mapping[str, str]) -> float | None:
-    from .core.history import parse_build_time
-
     for where, text in (
         ("--staging-build-time", option),
         ("STAGING_BUILD_TIME", environ.get("STAGING_BUILD_TIME")),
         ("SOURCE_DATE_EPOCH", environ.get("SOURCE_DATE_EPOCH")),
     ):
         if text and text.strip():
+            from .core.history import parse_build_time  # only then: a run without one never loads it
+
             return parse_build_time(text, where)
     return None
 
