@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pytest_staging.fixtures.data  # noqa: F401
-from pytest_staging.core.data import Expectation, as_utc, failure, violation
+from pytest_staging.core.data import Expectation, RowError, as_utc, failure, schema_names, violation
 from pytest_staging.fixtures.contract import Contract
 
 #: A customer's e-mail in a bad row: it must never appear in any output of the gate.
@@ -73,9 +73,14 @@ def load_orders(url: str) -> None:
                 "status TEXT, updated_at TIMESTAMP)"
             )
         )
+        # SQLite keeps timestamps as text: as RFC 3339 (format: date-time), not sqlite3's "a b" form.
+        sqlite = url.startswith("sqlite")
         db.execute(
             text("INSERT INTO orders VALUES (:i, :e, :t, :s, :u)"),
-            [{"i": i, "e": e, "t": None if t is None else str(t), "s": s, "u": u} for i, e, t, s, u in order_rows()],
+            [
+                {"i": i, "e": e, "t": None if t is None else str(t), "s": s, "u": u.isoformat() + "Z" if sqlite else u}
+                for i, e, t, s, u in order_rows()
+            ],
         )
         # Numbers where they are numbers: a view that casts what can be cast.
         db.execute(text("DROP VIEW IF EXISTS staged_orders"))
@@ -500,7 +505,8 @@ def test_a_violation_says_what_the_schema_wants_not_the_value():
         "additionalProperties": False,
     }
     row = {"a": 1, "c": "SECRET-VALUE", "zz": "OTHER-VALUE"}
-    lines = [violation(error, row) for error in Draft202012Validator(schema).iter_errors(row)]
+    names = schema_names(schema)
+    lines = [violation(error, names) for error in Draft202012Validator(schema).iter_errors(row)]
     assert sorted(lines) == ['$.c: pattern: "^x+$"', "$: additionalProperties: not allowed", "$: required: missing b"]
 
 
