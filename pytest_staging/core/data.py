@@ -413,7 +413,7 @@ def unique_code(value: Any) -> int:
 
     Python's own hash, but where it collides by construction: ints are hashed modulo 2**61 - 1
     (so 1 and 2**61, or 0.5 and 2**60, would be "duplicates"), and -1 hashes as -2. Ints from
-    -2**60 to 2**60 but -1 are their own code; other ints, -1 included, are hashed as their
+    strictly between -2**60 and 2**60, but -1, are their own code; other ints, -1 included, are hashed as their
     text. jsonb objects and arrays (unhashable) are hashed by their structure. What then
     collides does so by chance, about n**2 / 2**65 for n distinct values (3 in a million for
     10 million).
