@@ -232,7 +232,8 @@ def staging_data(request: pytest.FixtureRequest) -> Iterator[StagingData]:
       ``max_invalid_ratio`` invalid; each ``unique`` column (or tuple of columns) without
       duplicates (NULLs are no duplicates); no NULL in a ``not_null`` column; at least
       ``min_rows`` rows; ``fresh=("updated_at", "24h")``: the column's newest value at most that
-      old (naive timestamps and ISO-8601 text are UTC). Returns the counts.
+      old, and not more than 5 minutes ahead (naive timestamps and ISO-8601 text are UTC).
+      Returns the counts.
 
     A failed expectation raises one ``AssertionError`` listing each failed check with its numbers
     and at most five invalid rows by their key (``key=``, else the primary key, else the

@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pytest_staging.fixtures.data  # noqa: F401
-from pytest_staging.core.data import Expectation, as_utc, failure, violation
+from pytest_staging.core.data import Expectation, RowError, as_utc, failure, schema_names, violation
 from pytest_staging.fixtures.contract import Contract
 
 #: A customer's e-mail in a bad row: it must never appear in any output of the gate.
@@ -73,9 +73,14 @@ def load_orders(url: str) -> None:
                 "status TEXT, updated_at TIMESTAMP)"
             )
         )
+        # SQLite keeps timestamps as text: as RFC 3339 (format: date-time), not sqlite3's "a b" form.
+        sqlite = url.startswith("sqlite")
         db.execute(
             text("INSERT INTO orders VALUES (:i, :e, :t, :s, :u)"),
-            [{"i": i, "e": e, "t": None if t is None else str(t), "s": s, "u": u} for i, e, t, s, u in order_rows()],
+            [
+                {"i": i, "e": e, "t": None if t is None else str(t), "s": s, "u": u.isoformat() + "Z" if sqlite else u}
+                for i, e, t, s, u in order_rows()
+            ],
         )
         # Numbers where they are numbers: a view that casts what can be cast.
         db.execute(text("DROP VIEW IF EXISTS staged_orders"))
@@ -310,6 +315,7 @@ def test_it(staging_data):
     [shown] = [text for text in output.splitlines() if text.startswith("staging_data:")]
     assert shown.startswith(line), output
     assert "Traceback" not in output and "sqlalchemy" not in output.lower().replace("sqlalchemy and psycopg", "")
+    assert "[SQL:" not in output and "sqlalche.me" not in output and "During handling" not in output
     assert predicate["predicate"]["decision"] == "REJECT"
     assert predicate["predicate"]["data"] is None
 
@@ -351,6 +357,30 @@ def test_orders_{i}(staging_data):
     ]
     assert predicate["predicate"]["session"]["xdistWorkers"] == 2
     assert predicate["predicate"]["sli"]["dataValidationFailureRate"] is None  # no schema checked
+
+
+def test_a_rerun_test_counts_the_expectation_of_its_last_attempt_only(pytester, httpbin_url, sqlite_db):
+    """With --staging-reruns a failed attempt's expectation must not stay in the verdict: its
+    rows would count twice in the failure rate."""
+    suite = f"""
+ATTEMPTS = []
+SCHEMA = {ORDER!r}
+
+def test_orders(staging_data):
+    ATTEMPTS.append(1)
+    limit = 0.0 if len(ATTEMPTS) == 1 else 0.05  # the first attempt fails, the second passes
+    staging_data.expect("orders", "staged_orders", schema=SCHEMA, max_invalid_ratio=limit)
+"""
+    result, predicate = run_gate(
+        pytester, httpbin_url, {"orders": f"sqlite:///{sqlite_db}"}, suite, "--staging-reruns=1"
+    )
+    predicate = predicate["predicate"]
+    assert result.ret == 0, result.stdout.str()
+    [expectation] = predicate["data"]["expectations"]
+    assert (expectation["rows"], expectation["invalid"], expectation["ok"]) == (100, 3, True)
+    assert predicate["sli"]["dataValidationFailureRate"] == 0.03
+    [record] = [test for test in predicate["tests"] if test["nodeid"].endswith("test_orders")]
+    assert [attempt["outcome"] for attempt in record["attempts"]] == ["failed", "passed"]
 
 
 # -- the targets file ---------------------------------------------------------------------------
@@ -431,9 +461,13 @@ def test_the_example_data_gate(tmp_path, httpbin_url, broken):
 rows_strategy = st.lists(
     st.fixed_dictionaries(
         {
-            "id": st.integers(-3, 3) | st.sampled_from([-1.0, -2.0, 2**61 - 2]) | st.none(),
+            "id": st.integers(-3, 3)
+            | st.sampled_from([-1.0, -2.0, 0.5, 2**60, 2**61 - 2, 2**61, 2**61 + 1, -(2**61)])
+            | st.none(),
             "name": st.sampled_from(["a", "b", "c"]) | st.none(),
             "total": st.integers(-2, 5) | st.text(max_size=2) | st.none(),
+            # Small negative ints in a composite key: (-2, 998) and (0, -1000) once hashed alike.
+            "n": st.integers(-1000, 1000) | st.sampled_from([-1000, -2, 0, 998]),
         }
     ),
     max_size=40,
@@ -445,11 +479,11 @@ def test_the_checks_agree_with_a_simple_oracle(rows, limit):
     schema = {"type": "object", "properties": {"total": {"type": "integer", "minimum": 0}}}
     compiled = Contract(Path(".")).row_contract(schema)
     expectation = Expectation(
-        ["id", "name", "total"],
+        ["id", "name", "total", "n"],
         validator=compiled.validator,
         errors=lambda row: Contract.ranked_errors(compiled.validator, row),
         max_invalid_ratio=limit,
-        unique=[("id",), ("id", "name")],
+        unique=[("id",), ("id", "name"), ("id", "n")],
         not_null=["name"],
         min_rows=10,
         key=["id"],
@@ -470,6 +504,7 @@ def test_the_checks_agree_with_a_simple_oracle(rows, limit):
 
     assert checks[("unique", "id")]["duplicates"] == duplicates([(row["id"],) for row in rows])
     assert checks[("unique", "id, name")]["duplicates"] == duplicates([(row["id"], row["name"]) for row in rows])
+    assert checks[("unique", "id, n")]["duplicates"] == duplicates([(row["id"], row["n"]) for row in rows])
     assert checks[("not_null", "name")]["nulls"] == sum(row["name"] is None for row in rows)
     assert checks[("min_rows", None)]["ok"] == (len(rows) >= 10)
     assert len(expectation.examples) == min(invalid, 5)
@@ -500,7 +535,8 @@ def test_a_violation_says_what_the_schema_wants_not_the_value():
         "additionalProperties": False,
     }
     row = {"a": 1, "c": "SECRET-VALUE", "zz": "OTHER-VALUE"}
-    lines = [violation(error, row) for error in Draft202012Validator(schema).iter_errors(row)]
+    names = schema_names(schema)
+    lines = [violation(error, names) for error in Draft202012Validator(schema).iter_errors(row)]
     assert sorted(lines) == ['$.c: pattern: "^x+$"', "$: additionalProperties: not allowed", "$: required: missing b"]
 
 
@@ -533,3 +569,267 @@ def test_freshness_fails_on_an_old_batch_and_on_no_timestamps():
 def test_an_unknown_column_is_named_with_the_columns_there_are():
     with pytest.raises(KeyError, match=r"no column 'nope' in the rows \(columns: a, b\)"):
         Expectation(["a", "b"], not_null=["nope"])
+
+
+# -- what a database says, and what it quotes ---------------------------------------------------
+
+REFUSED = """
+import pytest
+
+def test_bad_sql_with_a_literal(staging_data):
+    staging_data.expect("orders", "SELEC oops FROM orders WHERE customer_email = 'PII-LITERAL@x.com'")
+
+def test_missing_table_with_a_parameter(staging_data):
+    list(staging_data.query("orders", "SELECT * FROM nope WHERE e = :e", {"e": "PII-PARAM@x.com"}))
+
+def test_an_unterminated_literal(staging_data):
+    staging_data.expect("orders", "SELECT * FROM orders WHERE customer_email = 'PII-QUOTED@x.com")
+"""
+
+
+def test_a_refused_query_shows_neither_its_sql_nor_its_parameters(pytester, httpbin_url, database):
+    """pytest prints the exceptions an exception was raised from: SQLAlchemy's repeat the
+    statement ([SQL: ...]) and its parameters; and the database quotes the literal it choked on."""
+    result, _ = run_gate(pytester, httpbin_url, {"orders": database}, REFUSED, "-l", "--tb=long")
+    result.assert_outcomes(failed=3)
+    output = result.stdout.str()
+    shown = [line for line in output.splitlines() if line.startswith("staging_data:")]
+    assert len(shown) == 3 and all("refused the query" in line for line in shown), output
+    assert "'…'" in shown[2] or '"…"' in shown[2], shown  # the literal the database quoted, blanked
+    everything = every_output(pytester, result)
+    for marker in ("[SQL:", "[parameters:", "During handling", "direct cause", "sqlalche.me", "PII-"):
+        assert marker not in everything, marker
+
+
+def test_a_data_error_is_named_by_its_class_never_by_the_value_it_quotes(pytester, httpbin_url, postgres):
+    """PostgreSQL's message for a failed cast quotes the value: invalid input syntax for type
+    integer: "<the customer's e-mail>"."""
+    suite = """
+def test_cast(staging_data):
+    staging_data.expect("orders", "SELECT order_id, customer_email::int AS n FROM orders WHERE order_id = 7")
+
+def test_cast_in_query(staging_data):
+    list(staging_data.query("orders", "SELECT customer_email::int FROM orders WHERE order_id = :i", {"i": 7}))
+"""
+    result, _ = run_gate(pytester, httpbin_url, {"orders": postgres.url("staged")}, suite, "-l", "--tb=long")
+    result.assert_outcomes(failed=2)
+    output = result.stdout.str()
+    line = "staging_data: database 'orders' refused the query: InvalidTextRepresentation (SQLSTATE 22P02)"
+    assert output.count(line) >= 2, output
+    assert SENTINEL not in every_output(pytester, result)
+
+
+def test_a_silent_database_fails_in_one_line_after_the_targets_timeout(pytester, httpbin_url):
+    """A server that accepts the connection and never answers: connect_timeout from the
+    target's timeout (at least libpq's 2 s) ends the wait. Without it the inner run never ends
+    (the subprocess's timeout then fails this test)."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = threading.Event()
+    held = []
+
+    def accept() -> None:
+        try:
+            connection, _ = server.accept()
+        except OSError:
+            return
+        held.append(connection)  # kept open, never answered
+        accepted.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = server.getsockname()[1]
+    (pytester.path / "staging-targets.toml").write_text(
+        f'[targets.qa]\nurl = "{httpbin_url}"\ntimeout = 1\n\n[targets.qa.databases]\n'
+        f'silent = "postgresql+psycopg://gate@127.0.0.1:{port}/orders"\n'
+    )
+    pytester.makepyfile(test_staged='def test_it(staging_data):\n    staging_data.expect("silent", "orders")\n')
+    try:
+        result = pytester.runpytest_subprocess("--staging-target=qa", "-p", "no:cacheprovider", timeout=120)
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+    assert accepted.is_set()
+    result.assert_outcomes(failed=1)
+    [shown] = [line for line in result.stdout.lines if line.startswith("staging_data:")]
+    assert shown.startswith("staging_data: database 'silent' cannot be reached: "), shown
+    assert "timeout" in shown and "Traceback" not in result.stdout.str()
+
+
+# -- jsonb, arrays and NUMERIC on PostgreSQL -------------------------------------------------------
+
+#: A key inside a jsonb document is data too (an e-mail as a map key).
+JSON_KEY = "pii-jsonkey-93ad@example.com"
+
+
+def load_documents(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as db:
+        db.execute(text("DROP TABLE IF EXISTS documents"))
+        db.execute(text("CREATE TABLE documents (id INTEGER PRIMARY KEY, doc JSONB, tags TEXT[], amount NUMERIC)"))
+        rows = [
+            (1, {"scores": {JSON_KEY: 3}}, ["a", SENTINEL], "0.10"),
+            (2, {"scores": {JSON_KEY: 3}}, ["a", SENTINEL], "12"),  # the same document and tags as row 1
+            (3, {"scores": {JSON_KEY: "three"}, "nested": [{JSON_KEY: "x"}]}, ["b"], "NaN"),
+            (4, {"scores": {}}, None, "0.125"),
+        ]
+        db.execute(
+            text("INSERT INTO documents VALUES (:i, CAST(:d AS JSONB), :t, CAST(:a AS NUMERIC))"),
+            [{"i": i, "d": json.dumps(d), "t": t, "a": a} for i, d, t, a in rows],
+        )
+    engine.dispose()
+
+
+DOCUMENTS = """
+import pytest
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "doc": {
+            "properties": {
+                "scores": {"additionalProperties": {"type": "integer"}},
+                "nested": {"items": {"additionalProperties": {"type": "integer"}}},
+            }
+        },
+        "amount": {"type": "number", "minimum": 0, "multipleOf": 0.01},
+    },
+}
+
+def test_unique_documents(staging_data):
+    staging_data.expect("db", "documents", unique=["doc", "tags", ("doc", "tags")])
+
+def test_the_documents_contract(staging_data):
+    staging_data.expect("db", "documents", schema=SCHEMA)
+"""
+
+
+def test_json_arrays_and_numeric_are_checked_without_showing_their_keys_or_values(pytester, httpbin_url, postgres):
+    load_documents(postgres.url("staged"))
+    result, predicate = run_gate(pytester, httpbin_url, {"db": postgres.url("staged")}, DOCUMENTS, "-l", "--tb=long")
+    result.assert_outcomes(failed=2)
+    output = result.stdout.str()
+    # unique over jsonb and arrays: hashed by their structure, NULLs not counted.
+    assert "unique doc: 1 duplicate value" in output and "unique tags: 1 duplicate value" in output
+    assert "unique doc, tags: 1 duplicate value" in output
+    # NUMERIC is a JSON number (0.10 is a multiple of 0.01), NaN is none; a jsonb key is [*].
+    assert "schema (draft2020-12): 2 of 4 rows invalid" in output, output
+    [row3] = {line.strip() for line in output.splitlines() if line.strip().startswith("E           id=3: ")}
+    assert sorted(row3.removeprefix("E           id=3: ").split("; ")) == [
+        '$.amount: type: "number"',
+        '$.doc.nested[0][*]: type: "integer"',
+        '$.doc.scores[*]: type: "integer"',
+    ], row3
+    assert "id=4: $.amount: multipleOf: 0.01" in output
+    everything = every_output(pytester, result)
+    assert JSON_KEY not in everything and SENTINEL not in everything and "three" not in everything
+    assert predicate["predicate"]["data"]["expectations"][1]["invalid"] == 2
+
+
+class _Exploding:
+    """A value whose hash fails with its own text in the message (as a driver's type might)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __hash__(self) -> int:
+        raise ValueError(f"cannot hash {self.text}")
+
+    def __repr__(self) -> str:
+        return f"Exploding({self.text})"
+
+
+def test_a_row_the_checks_cannot_handle_is_named_by_key_with_no_value_and_no_frame_holding_it():
+    expectation = Expectation(["id", "email"], unique=[("email",)], key=["id"])
+    rows = [{"id": 1, "email": "a@x"}, {"id": 2, "email": _Exploding(SENTINEL)}]
+    with pytest.raises(RowError) as caught:
+        expectation.feed(dict(row) for row in rows)
+    error = caught.value
+    assert str(error) == "id=2: the checks failed on this row: ValueError"
+    assert error.__cause__ is None and error.__context__ is None
+    # pytest -l prints each frame's locals: none below this test's own (which made the rows) may hold one.
+    frames = []
+    traceback = error.__traceback__.tb_next
+    while traceback is not None:
+        frames.append(traceback.tb_frame)
+        traceback = traceback.tb_next
+    assert [frame.f_code.co_name for frame in frames] == ["feed"]
+    assert SENTINEL not in repr(frames[0].f_locals)
+    assert expectation.rows == 1  # the rows before it were checked
+
+
+# -- unique, fresh, format, violations -------------------------------------------------------------
+
+
+def unique_duplicates(values: list, columns: int = 1) -> int:
+    names = [f"c{i}" for i in range(columns)]
+    expectation = Expectation(names, unique=[tuple(names)])
+    expectation.feed(dict(zip(names, value if columns > 1 else (value,), strict=True)) for value in values)
+    [check] = expectation.checks()
+    return check.data["duplicates"]
+
+
+def test_unique_has_no_collisions_by_construction():
+    """Python hashes ints modulo 2**61 - 1 and -1 as -2; composite keys of small negative ints
+    collided in the FNV-style mix (-2, 998) ~ (0, -1000)."""
+    assert unique_duplicates([1, 2**61, -1, -2, 2**61 - 2, -(2**61), 0.5, 2**60, 2**62 + 1, 1.5]) == 0
+    assert unique_duplicates([(-2, 998), (0, -1000), (1, -1), (1, -2)], columns=2) == 0
+    pairs = [(a, b) for a in range(-40, 40) for b in range(-40, 40)]
+    assert unique_duplicates(pairs, columns=2) == 0
+    assert unique_duplicates([1, 1.0, __import__("decimal").Decimal("1.00"), 2**61, 2.0**61]) == 3
+    assert unique_duplicates([{"a": [1, {"b": 2}]}, {"a": [1.0, {"b": 2}]}, {"a": [1, {"b": 3}]}, [1, 2], [1, 2]]) == 2
+
+
+def test_format_date_time_is_checked():
+    """jsonschema checks date-time only with rfc3339-validator installed (a dependency now)."""
+    compiled = Contract(Path(".")).row_contract({"properties": {"ts": {"type": "string", "format": "date-time"}}})
+    stamps = ["not a timestamp", "2024-05-01T10:00:00Z", dt.datetime(2024, 5, 1, 10), NOW, "2024-05-01 10:00:00"]
+    invalid = []
+    for stamp in stamps:  # one column, one type: an expectation each
+        expectation = Expectation(["ts"], validator=compiled.validator, errors=lambda row: [])
+        expectation.feed([{"ts": stamp}])
+        invalid.append(expectation.invalid)
+    # The text that is no timestamp, and the one without a T and an offset (sqlite3's form); a
+    # naive timestamp is UTC.
+    assert invalid == [1, 0, 0, 0, 1]
+
+
+def test_a_newest_value_in_the_future_is_not_fresh():
+    now = dt.datetime(2024, 5, 2, tzinfo=dt.timezone.utc)
+    for stamps, ok in (
+        (["2024-05-01T23:30:00Z", "2999-01-01T00:00:00Z"], False),
+        (["2024-05-02T00:04:00Z"], True),  # a clock a few minutes ahead
+        (["2024-05-02T00:06:00Z"], False),
+    ):
+        expectation = Expectation(["t"], fresh=("t", dt.timedelta(hours=1), "1h"), now=now)
+        expectation.feed({"t": stamp} for stamp in stamps)
+        [check] = expectation.checks()
+        assert check.ok == ok, check.line
+        if not ok:
+            assert "in the future" in check.line and check.data["newest"].startswith(stamps[-1][:10])
+
+
+def test_violations_name_the_property_each_error_is_about():
+    from jsonschema import Draft202012Validator
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "doc": {"required": ["id", "x"]},
+            "gone": False,
+            "m": {"additionalProperties": {"type": "string"}},
+        },
+    }
+    row = {"id": 1, "doc": {}, "gone": "SECRET", "m": {"SECRET-KEY": 1, "ok": "x"}}
+    names = schema_names(schema)
+    lines = sorted(violation(error, names) for error in Draft202012Validator(schema).iter_errors(row))
+    assert lines == [
+        "$.doc: required: missing id",
+        "$.doc: required: missing x",
+        '$.m[*]: type: "string"',
+        "$: false schema: not allowed",
+    ], lines

@@ -10,14 +10,16 @@ its JSON path, the schema keyword and what the *schema* says (``$.total: type: "
 Memory stays flat in the number of rows, but for ``unique``: each unique column keeps one
 64-bit hash per non-null value (8 bytes a row; 80 MB for 10 million rows), sorted at the end.
 Two different values with one hash count as a duplicate: the check then fails, never passes
-wrongly (for 10 million distinct values the chance is about 3 in a million).
+wrongly (:func:`unique_code` says how rare that is).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import hashlib
 import json
+import re
 import uuid
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -31,8 +33,10 @@ SHOWN_VIOLATIONS = 5
 SCHEMA_TEXT = 60
 #: What a key value may take up in a message.
 KEY_TEXT = 40
-_INT64 = 1 << 63
-_MASK64 = (1 << 64) - 1
+#: A newest freshness value further ahead than this is a clock or a load gone wrong, not fresh data.
+FUTURE_SLACK = dt.timedelta(minutes=5)
+#: Ints within this hash to themselves (Python reduces int hashes modulo 2**61 - 1).
+_SMALL_INT = 1 << 60
 _UTC = dt.timezone.utc
 
 
@@ -40,14 +44,34 @@ def _iso(value: Any) -> str:
     return value.isoformat()
 
 
+def _timestamp(value: dt.datetime) -> str:
+    # A naive timestamp is UTC (as for freshness), and RFC 3339 (format: date-time) wants an offset.
+    return value.isoformat() if value.tzinfo is not None else value.isoformat() + "Z"
+
+
+def _number(value: decimal.Decimal) -> Any:
+    """NUMERIC as JSON has it: an int when integral, else a float (``multipleOf: 0.01`` cannot
+    mix a Decimal with a float). NaN and infinities are no JSON number: they stay text, so
+    ``type: number`` finds them."""
+    if not value.is_finite():
+        return str(value)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 #: Values JSON has no type for, as JSON Schema sees them: timestamps and dates as ISO-8601 text
-#: (so ``format: date-time`` applies), UUIDs as text. Decimal stays: JSON Schema counts it a number.
+#: (so ``format: date-time`` applies), UUIDs as text, NUMERIC as a JSON number.
 JSON_FORMS: dict[type, Callable[[Any], Any]] = {
-    dt.datetime: _iso,
+    dt.datetime: _timestamp,
     dt.date: _iso,
     dt.time: _iso,
     uuid.UUID: str,
+    decimal.Decimal: _number,
 }
+
+
+class RowError(Exception):
+    """A row the checks could not handle: the message names the row by its key and the kind of
+    error, never a value; raised with no traceback of the rows' frames behind it."""
 
 
 def query_digest(sql: str) -> dict[str, str]:
@@ -74,13 +98,19 @@ def as_utc(value: Any) -> dt.datetime | None:
     return None
 
 
-def violation(error: Any, instance: Any) -> str:
+def violation(error: Any, names: frozenset[str] = frozenset()) -> str:
     """One jsonschema error as ``$.path: keyword: what the schema says`` (never the row's value:
-    the message jsonschema writes quotes it)."""
+    the message jsonschema writes quotes it). ``names``: the property names the schema itself
+    names (:func:`schema_names`); any other key in the path is the data's own, shown as ``[*]``."""
     keyword = error.validator
+    instance = error.instance
     if keyword == "required" and isinstance(instance, dict):
+        # jsonschema makes one error per missing property, its message quoting the schema's name.
         missing = [name for name in error.validator_value if name not in instance]
-        said = "missing " + ", ".join(map(str, missing))
+        named = [name for name in missing if error.message.startswith(repr(name))]
+        said = "missing " + ", ".join(map(str, named[:1] or missing))
+    elif keyword is None:  # a false subschema
+        keyword, said = "false schema", "not allowed"
     elif keyword in ("additionalProperties", "unevaluatedProperties") and error.validator_value is False:
         said = "not allowed"
     elif isinstance(error.validator_value, (dict, list)) and keyword not in ("enum", "type", "required"):
@@ -89,7 +119,43 @@ def violation(error: Any, instance: Any) -> str:
         said = json.dumps(error.validator_value, default=str, ensure_ascii=False)
     if len(said) > SCHEMA_TEXT:
         said = said[: SCHEMA_TEXT - 1] + "…"
-    return f"{error.json_path}: {keyword}: {said}"
+    return f"{json_path(error.absolute_path, names)}: {keyword}: {said}"
+
+
+def json_path(path: Iterable[Any], names: frozenset[str]) -> str:
+    """A violation's path: array indices and the schema's own property names; a key that only
+    the data has (a jsonb document's, matched by ``additionalProperties``...) is ``[*]``."""
+    parts = ["$"]
+    for element in path:
+        if isinstance(element, int):
+            parts.append(f"[{element}]")
+        elif element in names:
+            parts.append(f".{element}" if _PLAIN.fullmatch(element) else f"[{json.dumps(element, ensure_ascii=False)}]")
+        else:
+            parts.append("[*]")
+    return "".join(parts)
+
+
+def schema_names(schema: Any) -> frozenset[str]:
+    """Every property name a schema names under ``properties`` or ``required``, at any depth."""
+    names: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                names.update(key for key in properties if isinstance(key, str))
+            required = node.get("required")
+            if isinstance(required, list):
+                names.update(name for name in required if isinstance(name, str))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(names)
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Check:
@@ -155,9 +221,14 @@ class Expectation:
         self.unreadable = 0
         #: Up to SHOWN_ROWS invalid rows: (key text, violations).
         self.examples: list[tuple[str, list[str]]] = []
+        #: The schema's own property names, found at the first invalid row.
+        self._names: frozenset[str] | None = None
 
     def feed(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Check every row; keeps no row. The hot loop: locals only, a branch per kind of check."""
+        """Check every row; keeps no row. The hot loop: locals only, a branch per kind of check.
+
+        A row the checks cannot handle raises :class:`RowError` naming it by its key and the
+        error's type only; an error of ``rows`` itself (the database's) goes through as it is."""
         validator = self.validator
         is_valid = validator.is_valid if validator is not None else None
         not_null = self.not_null
@@ -176,46 +247,57 @@ class Expectation:
         converters: list[tuple[str, Callable[[Any], Any]]] = []
         index = self.rows
         invalid = self.invalid
+        failed: tuple[int, dict[str, Any], BaseException] | None = None
         for row in rows:
-            for column in not_null:
-                if row[column] is None:
-                    nulls[column] += 1
-            for column, append in singles:
-                value = row[column]
-                if value is not None:
-                    code = hash(value)
-                    append(-1 if code == -2 and value == -1 else code)
-            for group, append in composites:
-                values = [row[column] for column in group]
-                if None not in values:  # as SQL's UNIQUE: a NULL in the key makes no duplicate
-                    append(_combined(values))
-            if fresh_column is not None:
-                value = row[fresh_column]
-                if value is not None:
-                    stamp = as_utc(value)
-                    if stamp is None:
-                        unreadable += 1
-                    elif newest is None or stamp > newest:
-                        newest = stamp
-            if is_valid is not None:
-                if undecided:
-                    for column in tuple(undecided):
-                        value = row[column]
-                        if value is not None:
-                            undecided.remove(column)
-                            form = JSON_FORMS.get(type(value))
-                            if form is not None:
-                                converters.append((column, form))
-                for column, form in converters:
+            try:
+                for column in not_null:
+                    if row[column] is None:
+                        nulls[column] += 1
+                for column, append in singles:
                     value = row[column]
                     if value is not None:
-                        row[column] = form(value)
-                if not is_valid(row):
-                    invalid += 1
-                    if len(self.examples) < SHOWN_ROWS:
-                        self.examples.append((self._key(row, index), self._violations(row)))
+                        append(unique_code(value))
+                for group, append in composites:
+                    values = [row[column] for column in group]
+                    if None not in values:  # as SQL's UNIQUE: a NULL in the key makes no duplicate
+                        append(hash(tuple(map(unique_code, values))))
+                if fresh_column is not None:
+                    value = row[fresh_column]
+                    if value is not None:
+                        stamp = as_utc(value)
+                        if stamp is None:
+                            unreadable += 1
+                        elif newest is None or stamp > newest:
+                            newest = stamp
+                if is_valid is not None:
+                    if undecided:
+                        for column in tuple(undecided):
+                            value = row[column]
+                            if value is not None:
+                                undecided.remove(column)
+                                form = JSON_FORMS.get(type(value))
+                                if form is not None:
+                                    converters.append((column, form))
+                    for column, form in converters:
+                        value = row[column]
+                        if value is not None:
+                            row[column] = form(value)
+                    if not is_valid(row):
+                        invalid += 1
+                        if len(self.examples) < SHOWN_ROWS:
+                            self.examples.append((self._key(row, index), self._violations(row)))
+            except Exception as exc:  # noqa: BLE001 - any error of the checks: named, never shown
+                failed = (index, row, exc)
+                break
             index += 1
         self.rows, self.invalid, self.newest, self.unreadable = index, invalid, newest, unreadable
+        if failed is not None:
+            # Raised here, after the loop and from None: no frame of the loop, and no chained
+            # exception, with a row in its locals or its message (pytest -l shows locals).
+            position, row, error = failed
+            message = f"{self._safe_key(row, position)}: the checks failed on this row: {type(error).__name__}"
+            rows = row = value = values = stamp = failed = error = None  # type: ignore[assignment]
+            raise RowError(message) from None
 
     def _key(self, row: dict[str, Any], index: int) -> str:
         if not self.key:
@@ -226,9 +308,17 @@ class Expectation:
             parts.append(f"{column}={text if len(text) <= KEY_TEXT else text[: KEY_TEXT - 1] + '…'}")
         return ", ".join(parts)
 
+    def _safe_key(self, row: dict[str, Any], index: int) -> str:
+        try:
+            return self._key(row, index)
+        except Exception:  # noqa: BLE001 - a key that cannot be shown: the position says which row
+            return f"row {index}"
+
     def _violations(self, row: dict[str, Any]) -> list[str]:
         assert self.errors is not None
-        return [violation(error, row) for error in self.errors(row)][:SHOWN_VIOLATIONS]
+        if self._names is None:
+            self._names = schema_names(getattr(self.validator, "schema", None))
+        return [violation(error, self._names) for error in self.errors(row)][:SHOWN_VIOLATIONS]
 
     # -- results ----------------------------------------------------------------------------
 
@@ -288,9 +378,16 @@ class Expectation:
             column, max_age, written = self.fresh
             newest = self.newest
             age = self.now - newest if newest is not None else None
-            ok = age is not None and age <= max_age and not self.unreadable
+            future = age is not None and age < -FUTURE_SLACK
+            ok = age is not None and age <= max_age and not future and not self.unreadable
             if newest is None:
                 line = f"fresh {column}: no timestamp in the column, expected one at most {written} old"
+            elif future and age is not None:
+                line = (
+                    f"fresh {column}: newest {newest.isoformat()} is {_age(-age)} in the future "
+                    f"(more than {_age(FUTURE_SLACK)} ahead of now is a clock or a load gone wrong), "
+                    f"expected at most {written} old"
+                )
             else:
                 line = f"fresh {column}: newest {newest.isoformat()} is {_age(age)} old, expected at most {written}"
             if self.unreadable:
@@ -311,16 +408,32 @@ class Expectation:
         return checks
 
 
-def _combined(values: Sequence[Any]) -> int:
-    """One 64-bit hash of several values (FNV-style). Not ``hash(tuple)``: Python hashes -1 and
-    -2 alike (and so a tuple of them), which would make (1, -1) and (1, -2) duplicates."""
-    combined = 0xCBF29CE484222325
-    for value in values:
-        code = hash(value)
-        if code == -2 and value == -1:
-            code = -1
-        combined = ((combined ^ (code & _MASK64)) * 0x100000001B3) & _MASK64
-    return combined - (1 << 64) if combined >= _INT64 else combined
+def unique_code(value: Any) -> int:
+    """A value's 64-bit hash for ``unique``: equal values (1, 1.0, Decimal("1")) get one code.
+
+    Python's own hash, but where it collides by construction: ints are hashed modulo 2**61 - 1
+    (so 1 and 2**61, or 0.5 and 2**60, would be "duplicates"), and -1 hashes as -2. Ints from
+    strictly between -2**60 and 2**60, but -1, are their own code; other ints, -1 included, are hashed as their
+    text. jsonb objects and arrays (unhashable) are hashed by their structure. What then
+    collides does so by chance, about n**2 / 2**65 for n distinct values (3 in a million for
+    10 million).
+    """
+    kind = type(value)
+    if kind is float:
+        if value.is_integer():
+            value, kind = int(value), int
+    elif kind is decimal.Decimal:
+        if value.is_finite() and value == value.to_integral_value():
+            value, kind = int(value), int
+    if kind is int:
+        if -_SMALL_INT < value < _SMALL_INT and value != -1:
+            return value
+        return hash(("int", str(value)))
+    if kind is dict:
+        return hash(("object", frozenset((key, unique_code(item)) for key, item in value.items())))
+    if kind is list or kind is tuple:
+        return hash(("array", tuple(map(unique_code, value))))
+    return hash(value)
 
 
 def _distinct(seen: array) -> int:

@@ -45,6 +45,8 @@ class Reruns:
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         earlier: list[Attempt] = []
         for attempt in range(self.reruns + 1):
+            if attempt:
+                self._forget_attempt(item)
             reports = self._setup_and_call(item)
             again = attempt < self.reruns and any(report.failed for report in reports)
             session = item.session
@@ -73,6 +75,13 @@ class Reruns:
             ihook.pytest_runtest_logreport(report=report)
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
+
+    def _forget_attempt(self, item: pytest.Item) -> None:
+        # The verdict's data section counts the staging_data expectations of the attempt that
+        # stands only: a failed attempt's rows would otherwise count twice in the failure rate.
+        record = self.records.get(item.nodeid)
+        if record is not None:
+            record.data_expectations = ()
 
     @staticmethod
     def _setup_and_call(item: pytest.Item) -> list[pytest.TestReport]:
