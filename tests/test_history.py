@@ -782,13 +782,36 @@ class Misbehaving:
     def serve(self) -> None:
         connection, _ = self.sock.accept()
         with connection:
-            connection.recv(65536)
+            self.read_request(connection)  # all of it: unread bytes at close would reset the connection
             connection.sendall(self.reply)
             while self.trickle is not None and not self.done.wait(self.trickle):
                 try:
                     connection.sendall(b"x")
                 except OSError:
                     return
+
+    @staticmethod
+    def read_request(connection: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
+        while len(body) < length:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return
+            body += chunk
 
     def close(self) -> None:
         self.done.set()
