@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from approval_files import expired_approval, signed_approval, statement_of
 from docs_text import docs_block
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,6 @@ from pytest_staging.cli import build_parser
 from pytest_staging.cli import main as cli
 from pytest_staging.verdict import dsse
 from pytest_staging.verdict.approval import PREDICATE_TYPE, approval_statement
-from pytest_staging.verdict.files import envelope_bytes
 from pytest_staging.verdict.statement import from_iso, iso, payload_bytes
 
 pytestmark = pytest.mark.usefixtures("staging_env")
@@ -86,10 +86,6 @@ def approvers(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     return pairs
 
 
-def statement_of(path: Path) -> dict:
-    return json.loads(base64.b64decode(json.loads(path.read_bytes())["payload"]))
-
-
 def run(*argv: str) -> tuple[int, str, list[str]]:
     """The CLI in this process: (exit status, stdout, stderr lines); argparse's exits included."""
     out, err = io.StringIO(), io.StringIO()
@@ -111,12 +107,6 @@ def approve(verdict: Path, key: Path, *extra: str, by: str = "Alice Example", re
     code, out, err = run("approve", str(verdict), "--key", str(key), "--by", by, "--reason", reason, *extra)
     assert code == 0, err
     return verdict.with_name(verdict.name.removesuffix(".json") + ".approval.json")
-
-
-def signed_approval(statement: dict, key: Path) -> bytes:
-    """A hand-made approval: any statement, signed with ``key`` (what our `approve` would refuse)."""
-    private = dsse.load_private_key(key.read_bytes(), str(key))
-    return envelope_bytes(dsse.envelope(payload_bytes(statement), private))
 
 
 def verify(verdict: Path, approval: Path | None, approver_pub: Path | None, gate_pub: Path, *extra: str):
@@ -334,19 +324,11 @@ def approval_faults(verdicts, approvers, keys, directory: Path) -> dict[str, tup
     faults["another verdict"] = (verdict, other, alice[1], keys[1])
     faults["untrusted key"] = (verdict, good, bob[1], keys[1])
     statement = statement_of(good)
-    timeVerified = from_iso(statement_of(verdict)["predicate"]["timeVerified"]).timestamp()
-    expired = approval_statement(
-        verdict.read_bytes(),
-        VERDICT,
-        approver="Alice",
-        reason="r",
-        now=timeVerified,
-        expires=dt.timedelta(microseconds=1),
-    )
-    faults["expired"] = (verdict, place("expired", signed_approval(expired, alice[0])), alice[1], keys[1])
+    time_verified = from_iso(statement_of(verdict)["predicate"]["timeVerified"]).timestamp()
+    faults["expired"] = (verdict, place("expired", expired_approval(verdict, alice[0])), alice[1], keys[1])
     future = {**statement, "predicate": {**statement["predicate"], "timeApproved": iso(time.time() + 3600)}}
     faults["dated in the future"] = (verdict, place("future", signed_approval(future, alice[0])), alice[1], keys[1])
-    early = {**statement, "predicate": {**statement["predicate"], "timeApproved": iso(timeVerified - 3600)}}
+    early = {**statement, "predicate": {**statement["predicate"], "timeApproved": iso(time_verified - 3600)}}
     faults["dated before the verdict"] = (verdict, place("early", signed_approval(early, alice[0])), alice[1], keys[1])
     envelope = json.loads(good.read_bytes())
     edited = {**statement, "predicate": {**statement["predicate"], "reason": "nothing to see here"}}
@@ -594,11 +576,7 @@ def test_the_html_report_shows_the_approval(verdicts, approvers, keys, tmp_path)
     expired_dir = tmp_path / "expired"
     expired_dir.mkdir()
     verdict = copy(verdicts["hold"], expired_dir)
-    statement = approval_statement(
-        verdict.read_bytes(), VERDICT, approver="Bob", reason="r",
-        now=from_iso(statement_of(verdict)["predicate"]["timeVerified"]).timestamp(), expires=dt.timedelta(microseconds=1),
-    )  # fmt: skip
-    (expired_dir / "a.json").write_bytes(signed_approval(statement, approvers["bob"][0]))
+    (expired_dir / "a.json").write_bytes(expired_approval(verdict, approvers["bob"][0], approver="Bob"))
     code, out, _ = run("report", str(verdict), "--html", str(html), "--approval", str(expired_dir / "a.json"))
     assert code == 0 and "approval: expired: EXPIRED at " in out  # shown for the record, not a failure
     parser = Sections()

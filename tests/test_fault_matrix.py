@@ -17,8 +17,6 @@ inner run's process group must never reach the outer test run.
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import hashlib
 import json
 import os
 import signal
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from approval_files import approval_of_any, expired_approval
 from docs_text import docs_text
 from inner_runs import BROKEN, SUITE, popen_inner_pytest
 
@@ -533,15 +532,11 @@ def pytest_staging(*args: str | Path) -> int:
 @pytest.mark.parametrize("mode", ["serial", "xdist"])
 @pytest.mark.parametrize("fault", APPROVAL_FAULTS, ids=[fault.id for fault in APPROVAL_FAULTS])
 def test_only_a_valid_approval_lets_a_hold_through(fault, mode, tmp_path, keys, other_keys, gated_holds):
-    from pytest_staging.verdict import dsse
-    from pytest_staging.verdict.approval import approval_statement
-    from pytest_staging.verdict.files import envelope_bytes
-    from pytest_staging.verdict.statement import from_iso, payload_bytes
+    from pytest_staging.verdict.statement import payload_bytes
 
     verdicts = gated_holds(mode)
     verdict, approval = tmp_path / VERDICT, tmp_path / "approval.json"
     approver, approver_pub = other_keys
-    signing = dsse.load_private_key(approver.read_bytes(), "approver")
     verdict.write_bytes(verdicts[fault.id if fault.id in ("reject", "partial") else "hold"])
 
     def approve() -> None:
@@ -562,25 +557,11 @@ def test_only_a_valid_approval_lets_a_hold_through(fault, mode, tmp_path, keys, 
         approve()
         verdict.write_bytes(verdicts["hold"])
     elif fault.id == "expired":
-        time_verified = from_iso(statement_at(verdict)["predicate"]["timeVerified"]).timestamp()
-        statement = approval_statement(
-            verdict.read_bytes(),
-            VERDICT,
-            approver="Alice",
-            reason="r",
-            now=time_verified,
-            expires=dt.timedelta(microseconds=1),
-        )
-        approval.write_bytes(envelope_bytes(dsse.envelope(payload_bytes(statement), signing)))
+        approval.write_bytes(expired_approval(verdict, approver))
     elif fault.id in ("reject", "partial"):  # what approve refuses to make, made by hand
         hold = tmp_path / "hold.json"
         hold.write_bytes(verdicts["hold"])
-        statement = approval_statement(hold.read_bytes(), VERDICT, approver="Alice", reason="r", now=time.time())
-        statement["subject"] = [
-            {"name": VERDICT, "digest": {"sha256": hashlib.sha256(verdict.read_bytes()).hexdigest()}},
-            *statement_at(verdict)["subject"],
-        ]
-        approval.write_bytes(envelope_bytes(dsse.envelope(payload_bytes(statement), signing)))
+        approval.write_bytes(approval_of_any(verdict, hold, approver))
     elif fault.id != "none":
         approve()
     if fault.id == "untrusted":
