@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     keygen = commands.add_parser(
-        "keygen", help="write a new Ed25519 key pair for signing verdicts (or, an approver's, approvals)"
+        "keygen", help="write a new Ed25519 key pair: the gate's, to sign verdicts, or an approver's, to sign approvals"
     )
     keygen.add_argument(
         "--out",
