@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import time
 from pathlib import Path
 
 from pytest_staging.verdict import dsse
@@ -43,9 +44,7 @@ def expired_approval(verdict: Path, key: Path, approver: str = "Alice") -> bytes
 def approval_of_any(verdict: Path, hold: Path, key: Path) -> bytes:
     """An approval of ``verdict``, whatever it is (a REJECT, a partial), made from an approval of
     the HOLD at ``hold`` with the subjects changed to ``verdict``'s: what approve refuses to write."""
-    statement = approval_statement(
-        hold.read_bytes(), hold.name, approver="Alice", reason="r", now=dt.datetime.now().timestamp()
-    )
+    statement = approval_statement(hold.read_bytes(), hold.name, approver="Alice", reason="r", now=time.time())
     statement["subject"] = [
         {"name": verdict.name, "digest": {"sha256": hashlib.sha256(verdict.read_bytes()).hexdigest()}},
         *statement_of(verdict)["subject"],

@@ -198,6 +198,17 @@ def verify(path: Path, pub: Path, *expect: str) -> int:
     return subprocess.run(command, capture_output=True).returncode
 
 
+def decided(path: Path, fault: Fault, pub: Path, output: str) -> dict:
+    """The predicate of the verdict a fault left: the fault's decision and reason code, signed,
+    and refused by release tooling's check (PROMOTE is expected)."""
+    predicate = statement_at(path)["predicate"]
+    assert predicate["decision"] == fault.decision, (predicate["reasons"], output)
+    assert fault.code in predicate["reasonCodes"], (predicate["reasons"], output)
+    assert verify(path, pub, fault.decision) == 0
+    assert verify(path, pub) == 1
+    return predicate
+
+
 class Run(NamedTuple):
     returncode: int
     output: str
@@ -347,11 +358,7 @@ def test_no_fault_leaves_a_promote(fault, mode, tmp_path, httpbin_url, keys, ear
     if fault.decision is None:
         assert not path.exists(), "an earlier verdict outlived a usage error"
         return
-    predicate = statement_at(path)["predicate"]
-    assert predicate["decision"] == fault.decision, (predicate["reasons"], run.output)
-    assert fault.code in predicate["reasonCodes"], (predicate["reasons"], run.output)
-    assert verify(path, keys[1], fault.decision) == 0
-    assert verify(path, keys[1]) == 1  # release tooling's check: PROMOTE is expected, and refused
+    predicate = decided(path, fault, keys[1], run.output)
     if fault.id in ("sigint-test", "sigterm", "sigterm-group"):
         # Interrupted in the first tier: the later tiers' tests are known, and not run.
         assert predicate["policy"]["requiredTiers"] == ["smoke", "contract", "load"]
@@ -462,11 +469,7 @@ def test_no_shard_fault_merges_into_a_promote(fault, mode, tmp_path, keys, shard
         assert not out.exists(), "an earlier verdict outlived a merge that failed"
         assert len(merged.stderr.splitlines()) == 1, merged.stderr
         return
-    predicate = statement_at(out)["predicate"]
-    assert predicate["decision"] == fault.decision, (predicate["reasons"], merged.stdout)
-    assert fault.code in predicate["reasonCodes"], (predicate["reasons"], merged.stdout)
-    assert verify(out, keys[1], fault.decision) == 0
-    assert verify(out, keys[1]) == 1  # release tooling's check: PROMOTE is expected, and refused
+    decided(out, fault, keys[1], merged.stdout)
 
 
 # -- approvals: a person's sign-off of a HOLD, the input release tooling adds -----------------

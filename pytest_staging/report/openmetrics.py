@@ -167,7 +167,7 @@ def secrets_of(url: str) -> list[str]:
     userinfo = _userinfo(url)
     if not userinfo:
         return []
-    user, _, password = userinfo.partition(":")
+    password = userinfo.partition(":")[2]
     found = [userinfo, password, unquote(password), _basic(userinfo)]
     return [secret for secret in found if len(secret) >= 3]
 

@@ -259,10 +259,11 @@ def markdown(
     if signature is not None:
         out.append(f"- **Signature** {_md(signature[1])}")
     if approval is not None:
-        until = f"until {approval['expires']}" if approval["expires"] else "no expiry"
+        from ..verdict.approval import described
+
         out.append(
-            f"- **Approval** {_md(approval['verdictDecision'])} approved by {_md(approval['approver'])} at "
-            f"{_md(approval['timeApproved'])} ({_md(until)}): {_md(approval['reason'])} — {_md(approval['words'])}"
+            f"- **Approval** {_md(approval['verdictDecision'])} approved by {_md(described(approval))} "
+            f"— {_md(approval['words'])}"
         )
     trace_id = predicate.get("traceId")
     if trace_id:

@@ -158,12 +158,13 @@ def time_problem(approval: Approval, verdict: dict[str, Any], now: dt.datetime, 
     """Why the approval's dates cannot be right (None when they can): unreadable, in the future,
     or before the verdict it approves, beyond ``skew`` of clock difference between the machines."""
     predicate = approval.predicate
+    times = {}
     for field in ("timeApproved", "expires"):
         try:
-            _time(predicate[field])
+            times[field] = _time(predicate[field])
         except ValueError:
             return f"its {field} {predicate[field]!r} is not a date and time"
-    approved = _time(predicate["timeApproved"])
+    approved = times["timeApproved"]
     if approved > now + skew:
         return f"it is dated in the future (timeApproved {predicate['timeApproved']})"
     if approved + skew < _time(verdict["predicate"]["timeVerified"]):

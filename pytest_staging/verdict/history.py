@@ -68,14 +68,11 @@ class Unwalkable(NamedTuple):
 def _walk(directory: str) -> Iterator[str | Unwalkable]:
     problems: list[OSError] = []
     for root, dirs, files in os.walk(directory, onerror=problems.append):
-        while problems:  # a directory it could not list: named, never silently left out
-            error = problems.pop()
-            yield Unwalkable(str(error.filename or root), error.strerror or str(error))
         dirs.sort()
         for name in sorted(files):
             if name.endswith(SUFFIX):
                 yield os.path.join(root, name)
-    for error in problems:
+    for error in problems:  # a directory it could not list: named, never silently left out
         yield Unwalkable(str(error.filename or directory), error.strerror or str(error))
 
 
